@@ -1,0 +1,113 @@
+"""The six CI queue kinds and where each one lives on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from ciqueue.errors import InvalidInput
+
+
+class QueueKind(str, Enum):
+    PIC = "pic"
+    MEDIA = "media"
+    DOC = "doc"
+    ASR = "asr"
+    AI = "ai"
+    FILE = "file"
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    kind: QueueKind
+    queue_path: str  # GET <queue_path>, PUT <queue_path>/<id>
+    activation_path: str  # POST creates the bucket's default queue
+    category: str  # Category of the default queue
+    describe_action: str  # CAM action names, for docs and permissions
+    update_action: str
+    bucket_element: str  # element of the activation response, e.g. PicBucket
+
+
+KIND_SPECS: dict[QueueKind, KindSpec] = {
+    QueueKind.PIC: KindSpec(
+        QueueKind.PIC,
+        "/picqueue",
+        "/picbucket",
+        "PicProcessing",
+        "ci:DescribePicProcessQueues",
+        "ci:UpdatePicProcessQueue",
+        "PicBucket",
+    ),
+    QueueKind.MEDIA: KindSpec(
+        QueueKind.MEDIA,
+        "/queue",
+        "/mediabucket",
+        "Transcoding",
+        "ci:DescribeMediaQueues",
+        "ci:UpdateMediaQueue",
+        "MediaBucket",
+    ),
+    QueueKind.DOC: KindSpec(
+        QueueKind.DOC,
+        "/docqueue",
+        "/docbucket",
+        "DocProcessing",
+        "ci:DescribeDocProcessQueues",
+        "ci:UpdateDocProcessQueue",
+        "DocBucket",
+    ),
+    QueueKind.ASR: KindSpec(
+        QueueKind.ASR,
+        "/asrqueue",
+        "/asrbucket",
+        "Transcoding",
+        "ci:DescribeSpeechQueues",
+        "ci:UpdateSpeechQueue",
+        "AsrBucket",
+    ),
+    QueueKind.AI: KindSpec(
+        QueueKind.AI,
+        "/ai_queue",
+        "/ai_bucket",
+        "AIProcess",
+        "ci:DescribeAIProcessQueues",
+        "ci:UpdateAIProcessQueue",
+        "AiBucket",
+    ),
+    QueueKind.FILE: KindSpec(
+        QueueKind.FILE,
+        "/file_queue",
+        "/file_bucket",
+        "FileProcess",
+        "ci:DescribeFileProcessQueues",
+        "ci:UpdateFileProcessQueue",
+        "FileBucket",
+    ),
+}
+
+KIND_NAMES = tuple(k.value for k in QueueKind)
+
+
+def parse_kind(value: str | QueueKind, field: str = "kind") -> QueueKind:
+    """Return the QueueKind for ``value`` or raise InvalidInput naming the field and the choices."""
+    if isinstance(value, QueueKind):
+        return value
+    try:
+        return QueueKind(value)
+    except ValueError:
+        raise InvalidInput(field, f"must be one of {', '.join(KIND_NAMES)} (got {value!r})") from None
+
+
+def spec_for(kind: str | QueueKind) -> KindSpec:
+    return KIND_SPECS[parse_kind(kind)]
+
+
+def kind_for_path(path: str) -> tuple[QueueKind, str | None] | None:
+    """Map a request path to (kind, queue id or None); None when it is no queue path."""
+    for spec in KIND_SPECS.values():
+        if path == spec.queue_path:
+            return spec.kind, None
+        prefix = spec.queue_path + "/"
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return spec.kind, path[len(prefix) :]
+    return None
