@@ -11,6 +11,19 @@ ENV_REGION = "TENCENTCLOUD_REGION"
 # Our own settings.
 ENV_ENDPOINT = "CIQUEUE_ENDPOINT"
 ENV_LOG_LEVEL = "CIQUEUE_LOG_LEVEL"
+# Bearer tokens of the HTTP API: a JSON list of {"name", "sha256", "scopes"} (digests only).
+ENV_API_TOKENS = "CIQUEUE_API_TOKENS"
+# Deployment settings (serverless.yml sets them; see docs/deploy.md).
+ENV_CONFIG = "CIQUEUE_CONFIG"  # path of the schedule/config file inside the function
+ENV_STATE_BUCKET = "CIQUEUE_STATE_BUCKET"  # COS bucket holding the state object
+ENV_STATE_KEY = "CIQUEUE_STATE_KEY"  # key of the state object in that bucket
+ENV_WORKER_FUNCTION = "CIQUEUE_WORKER_FUNCTION"  # SCF function the scheduler fans out to
+
+# SCF platform limits we check before deploying (reference scf.md §3-4).
+SCF_RUNTIME = "Python3.10"
+SCF_MAX_ENV_BYTES = 4 * 1024  # all env vars of one function together
+SCF_MAX_ZIP_BYTES = 50 * 1024 * 1024  # zip upload, function code or layer
+SCF_MAX_UNZIPPED_BYTES = 500 * 1024 * 1024  # one function version including its layers
 
 # The documented demo key pair the emulator always accepts (never a real key).
 DEMO_SECRET_ID = "AKIDciqueueDEMOdemoDEMOdemoDEMOdemo00"
@@ -36,6 +49,11 @@ NOTIFY_EVENTS = ("TaskFinish", "WorkflowFinish")
 RESULT_FORMATS = ("XML", "JSON")
 MQ_MODES = ("Queue", "Topic")
 MQ_REGIONS = ("sh", "bj", "gz", "cd", "hk")
+# Our own limit on callback URLs (CI documents none); long enough for any real callback.
+MAX_CALLBACK_URL_LENGTH = 1024
+
+# XML bodies larger than this are refused before parsing (CI queue bodies are a few KiB).
+MAX_XML_BYTES = 1024 * 1024
 
 # Response headers.
 HEADER_REQUEST_ID = "x-ci-request-id"
