@@ -1,0 +1,527 @@
+"""The one command schema shared by the HTTP API, a timer's Message and event payloads.
+
+``parse_command`` judges a command's shape and field rules and names the exact field path of
+every broken rule. Rules that need the clock (is ``until`` in the future?) live in
+``resolve_expiry``, which takes ``now`` so that parsing stays pure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ciqueue.constants import MQ_MODES, MQ_REGIONS, NOTIFY_EVENTS, NOTIFY_TYPES, RESULT_FORMATS
+from ciqueue.errors import InvalidInput, Problem
+from ciqueue.kinds import QueueKind, parse_kind
+
+Action = Literal["pause", "resume", "set_callback", "cancel_override", "reconcile"]
+ACTIONS: tuple[Action, ...] = ("pause", "resume", "set_callback", "cancel_override", "reconcile")
+OVERRIDE_ACTIONS = ("pause", "resume")
+
+MAX_COMMAND_BYTES = 64 * 1024
+MAX_REASON_LENGTH = 256
+MAX_QUEUES = 100
+MAX_MQ_NAME_LENGTH = 128
+MAX_OVERRIDE = timedelta(days=7)
+
+_BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?-[0-9]{5,12}$")
+_REGION_RE = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,3}$")
+# CI ids are "p" + 32 hex today; older docs show other ids, so only what is safe in a URL path.
+_QUEUE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_DURATION_RE = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,4})h)?(?:(\d{1,5})m)?$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+_FIELDS = ("action", "queues", "target", "reason", "until", "for", "callback", "override_id", "id")
+_QUEUE_FIELDS = ("bucket", "region", "kind", "queue_id")
+_CALLBACK_FIELDS = ("state", "type", "url", "event", "format", "mq_mode", "mq_region", "mq_name")
+
+
+class QueueRef(BaseModel):
+    """One CI queue: bucket (``name-appid``), region, kind and queue id."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket: str
+    region: str
+    kind: QueueKind = QueueKind.PIC
+    queue_id: str
+
+    def key(self) -> str:
+        return f"{self.bucket}/{self.region}/{self.kind.value}/{self.queue_id}"
+
+
+class Callback(BaseModel):
+    """A requested NotifyConfig: ``state="Off"``, or ``type`` Url (url) or TDMQ (mq_*)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: Literal["On", "Off"] = "On"
+    type: str | None = None
+    url: str | None = None
+    event: str | None = None
+    format: str | None = None
+    mq_mode: str | None = None
+    mq_region: str | None = None
+    mq_name: str | None = None
+
+    def notify_fields(self) -> dict[str, str]:
+        """The given values under the field names of ``models.NotifyConfig``."""
+        fields = {
+            "state": self.state,
+            "type": self.type,
+            "url": self.url,
+            "event": self.event,
+            "result_format": self.format,
+            "mq_mode": self.mq_mode,
+            "mq_region": self.mq_region,
+            "mq_name": self.mq_name,
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+    def to_dict(self) -> dict[str, str]:
+        return self.model_dump(exclude_none=True)
+
+
+class Command(BaseModel):
+    """A validated command. ``for_`` is the ``for`` field of the JSON schema."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    action: Action
+    queues: tuple[QueueRef, ...] = ()
+    target: str | None = None
+    reason: str | None = None
+    until: datetime | None = None
+    for_: timedelta | None = Field(default=None, alias="for")
+    callback: Callback | None = None
+    override_id: str | None = None
+    id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form; ``parse_command(cmd.to_dict()) == cmd``."""
+        out: dict[str, Any] = {"action": self.action}
+        if self.queues:
+            out["queues"] = [q.model_dump(mode="json") for q in self.queues]
+        for name in ("target", "reason", "override_id", "id"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.until is not None:
+            out["until"] = self.until.isoformat()
+        if self.for_ is not None:
+            out["for"] = format_duration(self.for_)
+        if self.callback is not None:
+            out["callback"] = self.callback.to_dict()
+        return out
+
+
+def parse_command(
+    data: Mapping[str, Any] | str | bytes, field_prefix: str = "", *, allow_private: bool = False
+) -> Command:
+    """Judge ``data`` (a dict or JSON text) and return a Command, or raise InvalidInput.
+
+    Every broken rule is reported at once, each under its path joined to ``field_prefix``
+    (``Records[0].CMQ.msgBody`` gives ``Records[0].CMQ.msgBody.queues[1].kind``).
+    ``allow_private`` lets callback URLs point at private hosts (local mode only).
+    """
+    root = field_prefix or "command"
+    obj = data if isinstance(data, Mapping) else load_json_object(data, root)
+    if not isinstance(obj, Mapping):
+        raise InvalidInput(root, f"must be a JSON object (got {json_type_name(obj)})")
+    v = _Judge(field_prefix)
+    for key in obj:
+        if key not in _FIELDS:
+            v.fail(str(key), f"is not a known field (known: {', '.join(_FIELDS)})")
+
+    action = v.choice(obj, "action", ACTIONS, required=True)
+    queues = _queues(v, obj.get("queues"))
+    target = v.pattern(obj, "target", _NAME_RE, "must be a group name of letters, digits, _ . - (1-64)")
+    reason = _reason(v, obj.get("reason"))
+    until = _until(v, obj.get("until"))
+    duration = _duration(v, obj.get("for"))
+    callback = _callback(v, obj.get("callback"), allow_private)
+    override_id = v.pattern(obj, "override_id", _KEY_RE, "must be 1-128 of letters, digits, _ . : -")
+    command_id = v.pattern(obj, "id", _KEY_RE, "must be 1-128 of letters, digits, _ . : -")
+
+    if action is not None:
+        _action_rules(v, obj, action)
+    if "until" in obj and "for" in obj:
+        v.fail("for", "cannot be combined with until (give one of them)")
+    v.raise_if_failed()
+    fields = {
+        "action": action,
+        "queues": tuple(queues),
+        "target": target,
+        "reason": reason,
+        "until": until,
+        "for": duration,
+        "callback": callback,
+        "override_id": override_id,
+        "id": command_id,
+    }
+    return Command.model_validate(fields)
+
+
+def resolve_expiry(command: Command, now: datetime) -> datetime | None:
+    """When the override a pause/resume creates ends: ``until``, ``now + for`` or None (no end).
+
+    ``now`` must be timezone-aware. Raises InvalidInput when ``until`` is not in the future or
+    lies more than 7 days ahead.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if command.for_ is not None:
+        return now + command.for_
+    if command.until is None:
+        return None
+    if command.until <= now:
+        raise InvalidInput("until", f"must be in the future (got {command.until.isoformat()})")
+    if command.until - now > MAX_OVERRIDE:
+        raise InvalidInput("until", f"must be at most {format_duration(MAX_OVERRIDE)} ahead")
+    return command.until
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``"30m"``, ``"2h"``, ``"1h30m"``, ``"7d"`` as a timedelta; None when not that shape."""
+    match = _DURATION_RE.match(text)
+    if not text or match is None:
+        return None
+    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest ``parse_duration`` text of a whole number of minutes (``1h30m``)."""
+    minutes = int(value.total_seconds()) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    text = "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (mins, "m")) if n)
+    return text or "0m"
+
+
+def load_json_object(data: str | bytes, field: str) -> Any:
+    """Decode JSON text (at most MAX_COMMAND_BYTES), or raise InvalidInput naming ``field``."""
+    size = len(data.encode("utf-8") if isinstance(data, str) else data)
+    if size > MAX_COMMAND_BYTES:
+        raise InvalidInput(field, f"must be at most {MAX_COMMAND_BYTES} bytes (got {size})")
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise InvalidInput(field, "must be UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            field, f"must be a JSON object (invalid JSON at line {exc.lineno} column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise InvalidInput(field, "must be a JSON object (nested too deeply)") from None
+
+
+class _Judge:
+    """Collects problems under a field prefix so that one pass reports every broken rule."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.problems: list[Problem] = []
+
+    def path(self, name: str) -> str:
+        if not self.prefix:
+            return name
+        return f"{self.prefix}{name}" if name.startswith("[") else f"{self.prefix}.{name}"
+
+    def fail(self, name: str, rule: str) -> None:
+        self.problems.append(Problem(self.path(name), rule))
+
+    def raise_if_failed(self) -> None:
+        if self.problems:
+            raise InvalidInput(self.problems)
+
+    def string(self, obj: Mapping[str, Any], key: str, name: str | None = None) -> str | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.fail(name or key, f"must be a string (got {json_type_name(value)})")
+            return None
+        return value
+
+    def choice(
+        self,
+        obj: Mapping[str, Any],
+        key: str,
+        choices: tuple[str, ...],
+        *,
+        name: str | None = None,
+        required: bool = False,
+    ) -> str | None:
+        name = name or key
+        value = self.string(obj, key, name)
+        if value is None:
+            if required and obj.get(key) is None:
+                self.fail(name, f"is required (one of {', '.join(choices)})")
+            return None
+        if value not in choices:
+            self.fail(name, f"must be one of {', '.join(choices)} (got {_show(value)})")
+            return None
+        return value
+
+    def pattern(
+        self, obj: Mapping[str, Any], key: str, regex: re.Pattern[str], rule: str, name: str | None = None
+    ) -> str | None:
+        name = name or key
+        value = self.string(obj, key, name)
+        if value is None:
+            return None
+        if not regex.match(value):
+            self.fail(name, f"{rule} (got {_show(value)})")
+            return None
+        return value
+
+
+def _queues(v: _Judge, value: Any) -> list[QueueRef]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        v.fail("queues", f"must be a list (got {json_type_name(value)})")
+        return []
+    if not value:
+        v.fail("queues", "must hold at least one queue (leave it out to use only target)")
+        return []
+    if len(value) > MAX_QUEUES:
+        v.fail("queues", f"must hold at most {MAX_QUEUES} queues (got {len(value)})")
+        return []
+    refs: list[QueueRef] = []
+    seen: dict[str, int] = {}
+    for i, item in enumerate(value):
+        name = f"queues[{i}]"
+        if not isinstance(item, Mapping):
+            v.fail(name, f"must be an object (got {json_type_name(item)})")
+            continue
+        before = len(v.problems)
+        for key in item:
+            if key not in _QUEUE_FIELDS:
+                v.fail(f"{name}.{key}", f"is not a known field (known: {', '.join(_QUEUE_FIELDS)})")
+        fields: dict[str, str | None] = {}
+        for key, regex, rule in (
+            ("bucket", _BUCKET_RE, "must be a bucket name with its APPID, like demo-1250000000"),
+            ("region", _REGION_RE, "must be a region like ap-guangzhou"),
+            ("queue_id", _QUEUE_ID_RE, "must be a queue id of letters, digits, _ or - (1-64)"),
+        ):
+            if item.get(key) is None:
+                v.fail(f"{name}.{key}", "is required")
+            fields[key] = v.pattern(item, key, regex, rule, f"{name}.{key}")
+        kind = QueueKind.PIC
+        kind_text = v.string(item, "kind", f"{name}.kind")
+        if kind_text is not None:
+            try:
+                kind = parse_kind(kind_text, v.path(f"{name}.kind"))
+            except InvalidInput as exc:
+                v.problems.extend(exc.problems)
+        if len(v.problems) > before:
+            continue
+        ref = QueueRef(
+            bucket=fields["bucket"] or "",
+            region=fields["region"] or "",
+            kind=kind,
+            queue_id=fields["queue_id"] or "",
+        )
+        if ref.key() in seen:
+            v.fail(name, f"duplicates queues[{seen[ref.key()]}]")
+            continue
+        seen[ref.key()] = i
+        refs.append(ref)
+    return refs
+
+
+def _reason(v: _Judge, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        v.fail("reason", f"must be a string (got {json_type_name(value)})")
+        return None
+    if len(value) > MAX_REASON_LENGTH:
+        v.fail("reason", f"must be at most {MAX_REASON_LENGTH} characters (got {len(value)})")
+        return None
+    if _CONTROL_RE.search(value):
+        v.fail("reason", "must not contain control characters (newlines, tabs)")
+        return None
+    return value
+
+
+def _until(v: _Judge, value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        v.fail("until", f"must be an ISO 8601 time string (got {json_type_name(value)})")
+        return None
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        moment = datetime.fromisoformat(text) if "T" in text or " " in text else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        v.fail("until", f"must be an ISO 8601 time like 2025-06-01T08:00:00+08:00 (got {_show(value)})")
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        v.fail("until", f"must carry a UTC offset, like +08:00 or Z (got {_show(value)})")
+        return None
+    return moment
+
+
+def _duration(v: _Judge, value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    rule = "must be a duration like 30m, 2h or 1h30m"
+    if not isinstance(value, str):
+        v.fail("for", f"{rule} (got {json_type_name(value)})")
+        return None
+    duration = parse_duration(value)
+    if duration is None:
+        v.fail("for", f"{rule} (got {_show(value)})")
+        return None
+    if duration <= timedelta(0):
+        v.fail("for", f"must be longer than 0m (got {_show(value)})")
+        return None
+    if duration > MAX_OVERRIDE:
+        v.fail("for", f"must be at most {format_duration(MAX_OVERRIDE)} (got {_show(value)})")
+        return None
+    return duration
+
+
+def _callback(v: _Judge, value: Any, allow_private: bool) -> Callback | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        v.fail("callback", f"must be an object (got {json_type_name(value)})")
+        return None
+    before = len(v.problems)
+    for key in value:
+        if key not in _CALLBACK_FIELDS:
+            v.fail(f"callback.{key}", f"is not a known field (known: {', '.join(_CALLBACK_FIELDS)})")
+    state = "On"
+    if value.get("state") is not None:
+        state = v.choice(value, "state", ("On", "Off"), name="callback.state") or ""
+        if not state:
+            return None
+    if state == "Off":
+        extra = [k for k in value if k != "state"]
+        if extra:
+            v.fail(f"callback.{extra[0]}", 'is not allowed with state "Off"')
+        return None if len(v.problems) > before else Callback(state="Off")
+
+    type_ = v.choice(value, "type", NOTIFY_TYPES, name="callback.type", required=True)
+    event = _events(v, value.get("event"))
+    fmt = v.choice(value, "format", RESULT_FORMATS, name="callback.format")
+    url = mq_mode = mq_region = mq_name = None
+    url_only, mq_only = ("url",), ("mq_mode", "mq_region", "mq_name")
+    if type_ == "Url":
+        url = v.string(value, "url", "callback.url")
+        if url is None and value.get("url") is None:
+            v.fail("callback.url", "is required when type is Url")
+        elif url is not None:
+            url = _callback_url(v, url, allow_private)
+        for key in mq_only:
+            if key in value:
+                v.fail(f"callback.{key}", "is only allowed when type is TDMQ")
+    elif type_ == "TDMQ":
+        mq_mode = v.choice(value, "mq_mode", MQ_MODES, name="callback.mq_mode") or "Queue"
+        mq_region = v.choice(value, "mq_region", MQ_REGIONS, name="callback.mq_region", required=True)
+        mq_name = v.string(value, "mq_name", "callback.mq_name")
+        if value.get("mq_name") is None:
+            v.fail("callback.mq_name", "is required when type is TDMQ")
+        elif mq_name is not None and not (0 < len(mq_name) <= MAX_MQ_NAME_LENGTH):
+            v.fail("callback.mq_name", f"must be 1-{MAX_MQ_NAME_LENGTH} characters (got {len(mq_name)})")
+        for key in url_only:
+            if key in value:
+                v.fail(f"callback.{key}", "is only allowed when type is Url")
+    if len(v.problems) > before:
+        return None
+    return Callback(
+        state="On",
+        type=type_,
+        url=url,
+        event=event,
+        format=fmt,
+        mq_mode=mq_mode,
+        mq_region=mq_region,
+        mq_name=mq_name,
+    )
+
+
+def _events(v: _Judge, value: Any) -> str | None:
+    """``event`` as a list or a comma-separated string; stored comma-joined, as CI takes it."""
+    rule = f"must be one or more of {', '.join(NOTIFY_EVENTS)}"
+    if value is None:
+        v.fail("callback.event", f"is required ({rule})")
+        return None
+    if isinstance(value, str):
+        items = [part.strip() for part in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(x, str) for x in value):
+        items = list(value)
+    else:
+        v.fail("callback.event", f"{rule}, as a string or a list of strings (got {json_type_name(value)})")
+        return None
+    bad = [x for x in items if x not in NOTIFY_EVENTS]
+    if not items or bad:
+        v.fail("callback.event", f"{rule} (got {_show(bad[0] if bad else '')})")
+        return None
+    return ",".join(dict.fromkeys(items))
+
+
+def _callback_url(v: _Judge, url: str, allow_private: bool) -> str | None:
+    from ciqueue.netguard import check_callback_url  # the guard is shared with models and the emulator
+
+    try:
+        check_callback_url(url, v.path("callback.url"), allow_private=allow_private)
+    except InvalidInput as exc:
+        v.problems.extend(exc.problems)
+        return None
+    return url
+
+
+def _action_rules(v: _Judge, obj: Mapping[str, Any], action: str) -> None:
+    """Which fields each action needs and which it refuses."""
+    has_scope = obj.get("queues") is not None or obj.get("target") is not None
+    if action in ("pause", "resume", "set_callback") and not has_scope:
+        v.fail("queues", f"is required for {action} (give queues, target or both)")
+    if action == "cancel_override":
+        if obj.get("override_id") is None:
+            v.fail("override_id", "is required for cancel_override")
+        for key in ("queues", "target"):
+            if key in obj:
+                v.fail(key, "is not allowed with cancel_override (the override names its queues)")
+    elif "override_id" in obj:
+        v.fail("override_id", "is only allowed with cancel_override")
+    if action == "set_callback":
+        if obj.get("callback") is None:
+            v.fail("callback", "is required for set_callback")
+    elif "callback" in obj:
+        v.fail("callback", "is only allowed with set_callback")
+    if action not in OVERRIDE_ACTIONS:
+        for key in ("until", "for"):
+            if key in obj:
+                v.fail(key, "is only allowed with pause or resume")
+
+
+def json_type_name(value: Any) -> str:
+    """The JSON name of a value's type, for messages (``object``, ``list``, ``number``...)."""
+    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    if value is None:
+        return "null"
+    for type_, name in names.items():
+        if type(value) is type_:
+            return name
+    return "object" if isinstance(value, Mapping) else type(value).__name__
+
+
+def _show(value: str, limit: int = 64) -> str:
+    """A user's value for an error message, shortened so a huge value cannot flood a log line."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")

@@ -1,0 +1,68 @@
+"""Legacy API Gateway trigger (集成请求; the service is being retired, see the reference).
+
+The real path is ``path``; the full query is ``queryString`` (``queryStringParameters`` holds only
+the parameters configured in the gateway and is used only when ``queryString`` is absent);
+``requestContext`` carries ``serviceId``, ``requestId``, ``sourceIp`` and ``identity``. With
+Base64 passthrough on, ``isBase64Encoded`` is true and ``body`` is base64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from ciqueue.envelopes import validate
+from ciqueue.errors import InvalidInput
+from ciqueue.httpapi import BadRequest, HttpRequest, build_request
+
+SOURCE = "apigw"
+
+
+class ApigwRequestContext(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    serviceId: str
+    path: str | None = None
+    httpMethod: str | None = None
+    requestId: str | None = None
+    sourceIp: str | None = None
+    stage: str | None = None
+    identity: dict[str, Any] | None = None
+
+
+class ApigwEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    httpMethod: str
+    path: str
+    requestContext: ApigwRequestContext
+    headers: dict[str, Any] | None = None
+    queryString: dict[str, Any] | None = None
+    queryStringParameters: dict[str, Any] | None = None
+    pathParameters: dict[str, Any] | None = None
+    body: str | None = None
+    isBase64Encoded: bool = False
+
+
+def parse_request(event: object) -> HttpRequest:
+    """The HttpRequest of an API Gateway event, or BadRequest naming the malformed key."""
+    try:
+        parsed: ApigwEvent = validate(ApigwEvent, event, "")
+    except InvalidInput as exc:
+        raise BadRequest.from_invalid(exc) from None
+    context = parsed.requestContext
+    query = parsed.queryString if parsed.queryString is not None else parsed.queryStringParameters
+    return build_request(
+        source=SOURCE,
+        method=parsed.httpMethod,
+        path=parsed.path,
+        query=query,
+        headers=parsed.headers,
+        body=parsed.body,
+        is_base64=parsed.isBase64Encoded,
+        source_ip=context.sourceIp,
+        request_id=context.requestId,
+        # API Gateway's own key-pair identity is not a CAM caller: never trusted as one.
+        cam_identity=None,
+    )

@@ -1,0 +1,79 @@
+"""Function URL (函数 URL) trigger: an API-Gateway-compatible event without the gateway parts.
+
+Documented keys: ``httpMethod``, ``path``, ``headers``, ``queryString``, ``body``. Real events
+were also seen with ``isBase64Encoded``, empty ``*Parameters`` and ``requestContext.sourceIp``;
+all are read when present. The query is ``queryString``, else ``rawQueryString`` if a future
+event carries one, else ``queryStringParameters``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict
+
+from ciqueue.credentials import mask
+from ciqueue.envelopes import validate
+from ciqueue.errors import InvalidInput
+from ciqueue.httpapi import BadRequest, HttpRequest, build_request
+
+SOURCE = "function_url"
+# requestContext.identity keys that name a CAM caller, in order of preference. The reference does
+# not document what a CAM-authenticated Function URL event carries; see auth.py for the rule.
+CAM_IDENTITY_KEYS = ("uin", "principalId", "secretId")
+
+
+class FunctionUrlEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    httpMethod: str
+    path: str
+    headers: dict[str, Any] | None = None
+    queryString: dict[str, Any] | None = None
+    rawQueryString: str | None = None
+    queryStringParameters: dict[str, Any] | None = None
+    body: str | None = None
+    isBase64Encoded: bool = False
+    requestContext: dict[str, Any] | None = None
+
+
+def parse_request(event: object) -> HttpRequest:
+    """The HttpRequest of a Function URL event, or BadRequest naming the malformed key."""
+    try:
+        parsed: FunctionUrlEvent = validate(FunctionUrlEvent, event, "")
+    except InvalidInput as exc:
+        raise BadRequest.from_invalid(exc) from None
+    context = parsed.requestContext or {}
+    query: dict[str, Any] | None = parsed.queryString
+    if not query and parsed.rawQueryString:
+        query = dict(parse_qsl(parsed.rawQueryString, keep_blank_values=True))
+    if not query:
+        query = parsed.queryStringParameters
+    source_ip = context.get("sourceIp")
+    request_id = context.get("requestId")
+    return build_request(
+        source=SOURCE,
+        method=parsed.httpMethod,
+        path=parsed.path,
+        query=query,
+        headers=parsed.headers,
+        body=parsed.body,
+        is_base64=parsed.isBase64Encoded,
+        source_ip=source_ip if isinstance(source_ip, str) else None,
+        request_id=request_id if isinstance(request_id, str) else None,
+        cam_identity=cam_identity(context),
+    )
+
+
+def cam_identity(context: dict[str, Any]) -> str | None:
+    """``uin:<uin>`` / ``principalId:<id>`` / ``secretId:<masked>`` from requestContext.identity."""
+    identity = context.get("identity")
+    if not isinstance(identity, dict):
+        return None
+    for key in CAM_IDENTITY_KEYS:
+        value = identity.get(key)
+        if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+            text = str(value).strip()
+            return f"{key}:{mask(text) if key == 'secretId' else text}"
+    return None

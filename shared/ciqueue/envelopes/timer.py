@@ -1,0 +1,43 @@
+"""Timer trigger: ``{"Type": "Timer", "TriggerName", "Time", "Message"}``.
+
+An empty Message means "reconcile" (the plain schedule tick); a Message holding a JSON object
+is an explicit command (edge mode, e.g. pause at a fixed time); anything else is bad input
+naming ``Message``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from ciqueue.envelopes import Record, error_record, text_record, validate
+from ciqueue.errors import InvalidInput
+
+SOURCE = "timer"
+# SCF caps the timer argument at 4 KB; we accept a little more in case of multi-byte counting.
+MAX_MESSAGE_BYTES = 8 * 1024
+
+
+class TimerEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    Type: str
+    TriggerName: str
+    Time: str
+    Message: str = ""
+
+
+def records(event: object) -> list[Record]:
+    """One Record: the reconcile tick or the command the Message holds."""
+    parsed: TimerEvent = validate(TimerEvent, event, "")
+    if parsed.Type.lower() != "timer":
+        raise InvalidInput("Type", f"must be Timer (got {parsed.Type[:32]!r})")
+    record_id = f"timer:{parsed.TriggerName}:{parsed.Time}"
+    meta = {"trigger_name": parsed.TriggerName, "time": parsed.Time}
+    message = parsed.Message.strip()
+    if not message:
+        return [Record(SOURCE, record_id, "Message", payload={"action": "reconcile"}, meta=meta)]
+    size = len(message.encode("utf-8"))
+    if size > MAX_MESSAGE_BYTES:
+        problem = f"must be at most {MAX_MESSAGE_BYTES} bytes (got {size})"
+        return [error_record(SOURCE, record_id, "Message", InvalidInput("Message", problem))]
+    return [text_record(SOURCE, record_id, "Message", message, meta)]
