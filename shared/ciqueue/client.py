@@ -1,0 +1,404 @@
+"""CIClient: sign, send, retry and parse the CI queue APIs over one pooled HTTP session."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ciqueue import models, signing
+from ciqueue.constants import (
+    DEFAULT_PAGE_SIZE,
+    HEADER_REQUEST_ID,
+    HEADER_SECURITY_TOKEN,
+    HEADER_TRACE_ID,
+    MAX_QUEUE_IDS_PER_REQUEST,
+    QUEUE_STATES,
+    USER_AGENT,
+)
+from ciqueue.credentials import Credentials
+from ciqueue.errors import (
+    CiQueueError,
+    InvalidInput,
+    Problem,
+    QueueNotFound,
+    ServiceError,
+    TransportError,
+)
+from ciqueue.kinds import QueueKind, spec_for
+from ciqueue.retry import Clock, Deadline, Rand, RetryPolicy, RetryQuota, Sleep, call_with_retries, error_code
+
+log = logging.getLogger("ciqueue.client")
+
+# COS naming: lowercase letters, digits and '-', not starting or ending with '-', then -<APPID>.
+_BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+$")
+MAX_BUCKET_LENGTH = 50
+_REGION_RE = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+)+$")
+# Queue ids go into the path and the comma-separated queueIds parameter.
+_QUEUE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+POOL_SIZE = 16
+# A listing that never ends (a service bug) must not loop forever.
+MAX_PAGES = 1000
+
+
+@dataclass
+class QueueListing:
+    """Queues found, ids the service reported missing, and every request id involved."""
+
+    queues: list[models.Queue] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+
+
+class CIClient:
+    """Client of one bucket's CI queue APIs in one region."""
+
+    def __init__(
+        self,
+        bucket: str,
+        region: str,
+        credentials: Credentials | None = None,
+        endpoint: str | None = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        session: requests.Session | None = None,
+        clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        rand: Rand = random.random,
+    ) -> None:
+        problems = _check_bucket(bucket) + _check_region(region)
+        if endpoint is not None:
+            problems += _check_endpoint(endpoint)
+        if timeout <= 0:
+            problems.append(Problem("timeout", "must be a positive number of seconds"))
+        if problems:
+            raise InvalidInput(problems)
+        self.bucket = bucket
+        self.region = region
+        self.host = f"{bucket}.ci.{region}.myqcloud.com"
+        self.endpoint = endpoint.rstrip("/") if endpoint else None
+        self.base_url = self.endpoint or f"https://{self.host}"
+        self.credentials = credentials if credentials is not None else Credentials.from_env()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.timeout = timeout
+        self.session = session if session is not None else _pooled_session()
+        self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._rand = rand
+        self.quota = RetryQuota()
+
+    def __repr__(self) -> str:
+        return (
+            f"CIClient(bucket={self.bucket!r}, region={self.region!r}, endpoint={self.endpoint!r}, "
+            f"credentials={self.credentials!r})"
+        )
+
+    __str__ = __repr__
+
+    # -- queue APIs -------------------------------------------------------------------------
+
+    def list_queues(
+        self,
+        kind: str | QueueKind,
+        state: str | None = None,
+        queue_ids: Iterable[str] | None = None,
+        deadline: Deadline | None = None,
+        *,
+        category: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> QueueListing:
+        """Every queue of ``kind`` (optionally in ``state``, or among ``queue_ids``), all pages read.
+
+        ``queue_ids`` go out in batches of at most 10 (CI's limit). ``category`` is media's filter
+        (``CateAll``, ``Transcoding`` - CI's default -, ``SpeedTranscoding``).
+        """
+        spec = spec_for(kind)
+        problems: list[Problem] = []
+        if state is not None and state not in QUEUE_STATES:
+            problems.append(Problem("state", f"must be one of {', '.join(QUEUE_STATES)} (got {state!r})"))
+        if category is not None and not re.fullmatch(r"[A-Za-z]{1,64}", category):
+            problems.append(Problem("category", "must be a category name such as CateAll"))
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
+            problems.append(Problem("page_size", "must be an integer from 1 to 100"))
+        if problems:
+            raise InvalidInput(problems)
+        base: dict[str, str] = {}
+        if state is not None:
+            base["state"] = state
+        if category is not None:
+            base["category"] = category
+        listing = QueueListing()
+        seen: set[str] = set()
+        if queue_ids is None:
+            self._walk_pages(spec.queue_path, base, page_size, deadline, listing, seen)
+            return listing
+        ids = _check_queue_ids(queue_ids)
+        for start in range(0, len(ids), MAX_QUEUE_IDS_PER_REQUEST):
+            batch = {**base, "queueIds": ",".join(ids[start : start + MAX_QUEUE_IDS_PER_REQUEST])}
+            self._walk_pages(spec.queue_path, batch, page_size, deadline, listing, seen)
+        return listing
+
+    def get_queue(
+        self, kind: str | QueueKind, queue_id: str, deadline: Deadline | None = None
+    ) -> tuple[models.Queue, str]:
+        """The queue and the request id that read it; QueueNotFound when CI does not know it."""
+        listing = self.list_queues(kind, queue_ids=[queue_id], deadline=deadline)
+        request_id = listing.request_ids[-1] if listing.request_ids else None
+        if queue_id not in listing.missing:
+            for queue in listing.queues:
+                if queue.queue_id == queue_id:
+                    return queue, request_id or ""
+        raise QueueNotFound(queue_id, request_id)
+
+    def update_queue(
+        self,
+        kind: str | QueueKind,
+        queue_id: str,
+        update: models.QueueUpdate,
+        deadline: Deadline | None = None,
+    ) -> models.UpdateResult:
+        """PUT the whole queue configuration (the API replaces it) and return CI's answer."""
+        spec = spec_for(kind)
+        _check_queue_ids([queue_id], field="queue_id")
+        response = self.request(
+            "PUT", f"{spec.queue_path}/{queue_id}", body=update.to_xml(), deadline=deadline
+        )
+        return models.parse_update(
+            response.content,
+            status=response.status_code,
+            request_id=response.headers.get(HEADER_REQUEST_ID) or None,
+        )
+
+    def activate(self, kind: str | QueueKind, deadline: Deadline | None = None) -> str:
+        """Turn on the kind's service for the bucket (creates its default queue); the request id."""
+        response = self.request("POST", spec_for(kind).activation_path, deadline=deadline)
+        return response.headers.get(HEADER_REQUEST_ID, "")
+
+    # -- transport --------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        deadline: Deadline | None = None,
+        host: str | None = None,
+    ) -> requests.Response:
+        """Send one signed CI request with retries; the response when 2xx, else a typed error.
+
+        ``path`` is the decoded path; ``params`` are signed and sent in the query string. Each
+        attempt is signed afresh and its timeout never outlasts ``deadline``.
+        """
+        method = method.upper()
+        params = dict(params or {})
+        host = host or self.host
+        query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in params.items())
+        url = f"{self.base_url}{quote(path, safe='/-_.~')}" + (f"?{query}" if query else "")
+
+        def attempt(number: int) -> requests.Response:
+            return self._send_once(method, path, params, url, host, body, headers, deadline, number)
+
+        return call_with_retries(
+            attempt,
+            policy=self.retry,
+            deadline=deadline,
+            sleep=self._sleep,
+            rand=self._rand,
+            quota=self.quota,
+            on_retry=lambda number, exc, delay: log.debug(
+                "ci retry %s %s%s after attempt=%d error=%s delay_ms=%d",
+                method,
+                host,
+                path,
+                number,
+                error_code(exc),
+                int(delay * 1000),
+            ),
+        )
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        url: str,
+        host: str,
+        body: bytes | None,
+        extra_headers: Mapping[str, str] | None,
+        deadline: Deadline | None,
+        number: int,
+    ) -> requests.Response:
+        signed = {"host": host}
+        if body is not None or method in ("PUT", "POST"):
+            signed["content-length"] = str(len(body or b""))
+        if body is not None:
+            signed["content-type"] = "application/xml"
+        if self.credentials.token:
+            signed[HEADER_SECURITY_TOKEN] = self.credentials.token
+        for name, value in (extra_headers or {}).items():
+            signed[name.lower()] = value
+        authorization = signing.authorize(self.credentials, method, path, params, signed, now=self._clock())
+        wire = {"User-Agent": USER_AGENT, **{_wire_name(k): v for k, v in signed.items()}}
+        wire["Authorization"] = authorization
+        timeout = self.timeout if deadline is None else min(self.timeout, deadline.remaining())
+        started = self._monotonic()
+        try:
+            response = self.session.request(
+                method, url, data=body, headers=wire, timeout=timeout, allow_redirects=False
+            )
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            log.debug(
+                "ci transport error %s %s%s attempt=%d error=%s",
+                method,
+                host,
+                path,
+                number,
+                type(exc).__name__,
+            )
+            raise TransportError(
+                f"{method} {path} to {host} failed after {number} attempt(s): {type(exc).__name__}"
+            ) from exc
+        request_id = response.headers.get(HEADER_REQUEST_ID, "")
+        log.debug(
+            "ci %s %s%s status=%d request_id=%s attempt=%d elapsed_ms=%d",
+            method,
+            host,
+            path,
+            response.status_code,
+            request_id or "-",
+            number,
+            int((self._monotonic() - started) * 1000),
+        )
+        if 200 <= response.status_code < 300:
+            return response
+        raise _service_error(response)
+
+    def _walk_pages(
+        self,
+        path: str,
+        base: Mapping[str, str],
+        page_size: int,
+        deadline: Deadline | None,
+        listing: QueueListing,
+        seen: set[str],
+    ) -> None:
+        """Read pages until TotalCount queues were read, or a short or empty page."""
+        read = 0
+        for page in range(1, MAX_PAGES + 1):
+            params = {**base, "pageNumber": str(page), "pageSize": str(page_size)}
+            response = self.request("GET", path, params=params, deadline=deadline)
+            header_id = response.headers.get(HEADER_REQUEST_ID) or None
+            result = models.parse_describe(
+                response.content, status=response.status_code, request_id=header_id
+            )
+            listing.request_ids.append(result.request_id or header_id or "")
+            for missing in result.non_exist_pids:
+                if missing not in listing.missing:
+                    listing.missing.append(missing)
+            for queue in result.queues:
+                # A queue can move between pages while we read; keep each id once.
+                key = queue.queue_id or ""
+                if key not in seen:
+                    seen.add(key)
+                    listing.queues.append(queue)
+            read += len(result.queues)
+            total = result.total_count
+            if len(result.queues) < page_size or (total is not None and read >= total):
+                return
+
+
+def _service_error(response: requests.Response) -> ServiceError:
+    """A ServiceError from CI's error body, or from the headers when the body is unreadable."""
+    status = response.status_code
+    header_request_id = response.headers.get(HEADER_REQUEST_ID) or None
+    trace_id = response.headers.get(HEADER_TRACE_ID) or None
+    try:
+        body = models.parse_error(response.content, status=status, request_id=header_request_id)
+    except (CiQueueError, ValueError):
+        body = None
+    if body is None or not body.code:
+        code = response.headers.get("x-cos-error-code") or f"HTTP{status}"
+        message = response.reason or "unreadable error body"
+        return ServiceError(status, code, message, header_request_id, trace_id)
+    return ServiceError(
+        status,
+        body.code,
+        body.message or "",
+        body.request_id or header_request_id,
+        body.trace_id or trace_id,
+    )
+
+
+def _pooled_session() -> requests.Session:
+    session = requests.Session()
+    # Retries are ours (re-signed, deadline-aware), so the adapter makes none.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def _wire_name(name: str) -> str:
+    if name.startswith("x-"):
+        return name
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _check_bucket(bucket: object) -> list[Problem]:
+    if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
+        return [
+            Problem(
+                "bucket",
+                "must be <name>-<appid>: lowercase letters, digits and '-' (not at either end), "
+                "then '-' and the numeric APPID, e.g. examplebucket-1250000000",
+            )
+        ]
+    if len(bucket) > MAX_BUCKET_LENGTH:
+        return [Problem("bucket", f"must be at most {MAX_BUCKET_LENGTH} characters including -<appid>")]
+    return []
+
+
+def _check_region(region: object) -> list[Problem]:
+    if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
+        return [Problem("region", "must be a region name such as ap-guangzhou")]
+    return []
+
+
+def _check_endpoint(endpoint: str) -> list[Problem]:
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [Problem("endpoint", "must be an http(s) URL such as http://127.0.0.1:9000")]
+    if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
+        return [Problem("endpoint", "must be scheme://host[:port] only, without path, query or user")]
+    return []
+
+
+def _check_queue_ids(queue_ids: Iterable[str], field: str = "queue_ids") -> list[str]:
+    """The ids in order, each once; InvalidInput naming the first bad one."""
+    if isinstance(queue_ids, str):
+        queue_ids = [queue_ids]
+    ids: list[str] = []
+    problems: list[Problem] = []
+    for index, queue_id in enumerate(queue_ids):
+        if not isinstance(queue_id, str) or not _QUEUE_ID_RE.fullmatch(queue_id):
+            name = field if field == "queue_id" else f"{field}[{index}]"
+            problems.append(
+                Problem(name, "must be a queue id: letters, digits, '_' or '-' (e.g. p + 32 hex)")
+            )
+        elif queue_id not in ids:
+            ids.append(queue_id)
+    if problems:
+        raise InvalidInput(problems)
+    return ids
