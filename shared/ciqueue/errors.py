@@ -110,3 +110,19 @@ class ConflictError(CiQueueError):
 
 class CredentialsMissing(InvalidInput):
     """No credentials were given and the environment holds none."""
+
+
+class PackagingError(CiQueueError):
+    """Building a deployment zip failed (e.g. pip could not fetch a wheel for the SCF platform)."""
+
+
+class StateConflict(CiQueueError):
+    """The state document changed between our read and our conditional write (someone else wrote)."""
+
+    code = "StateConflict"
+
+
+class StateCorrupt(CiQueueError):
+    """The stored state document cannot be read (not JSON, or a field breaks its rule)."""
+
+    code = "StateCorrupt"

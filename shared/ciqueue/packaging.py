@@ -1,0 +1,383 @@
+"""Build what SCF runs: the layer zip (ciqueue + dependencies) and one zip per function.
+
+The layer holds packages at its ROOT because SCF unpacks layers to ``/opt`` and runs Python
+with ``PYTHONPATH=/var/user:/opt``. Dependencies come from wheels for the SCF platform
+(CPython 3.10, manylinux2014 x86_64), never from the build machine's interpreter. Zips are
+deterministic: sorted entries, fixed timestamps and permissions, so an unchanged input gives
+the same bytes. Each zip is also unpacked next to it (``dist/layer/``, ``dist/functions/<name>/``),
+the folders the serverless.yml ``src`` entries point at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ciqueue import constants
+from ciqueue.errors import CiQueueError, InvalidInput, PackagingError, Problem
+
+LAYER_ZIP = "ciqueue-layer.zip"
+DEFAULT_PLATFORM = "manylinux2014_x86_64"
+DEFAULT_PYTHON_VERSION = "3.10"
+CONFIG_NAME = "ciqueue.yml"  # where a bundled config lands in a function (/var/user/ciqueue.yml)
+# The emulator stands in for CI in tests and local mode; nothing deployed imports it.
+LAYER_EXCLUDED_SUBPACKAGES = ("emulator",)
+_JUNK_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache"}
+_JUNK_SUFFIXES = (".pyc", ".pyo")
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
+_QUOTED_RE = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+
+
+@dataclass
+class PackageReport:
+    """What ``package_all`` built: zip sizes and unpacked sizes in bytes, by artifact name."""
+
+    out_dir: Path
+    sizes: dict[str, int] = field(default_factory=dict)
+    unpacked: dict[str, int] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def table(self) -> str:
+        rows = [("artifact", "zip", "unpacked")]
+        rows += [(name, _size(self.sizes[name]), _size(self.unpacked[name])) for name in sorted(self.sizes)]
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows]
+        return "\n".join(lines)
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The checkout holding pyproject.toml, shared/ciqueue and functions/."""
+    candidates = [start] if start else [Path(__file__).resolve().parents[2], Path.cwd()]
+    for base in candidates:
+        for folder in (base, *base.parents):
+            if (folder / "pyproject.toml").is_file() and (folder / "shared" / "ciqueue").is_dir():
+                return folder
+    raise InvalidInput("root", "no ciqueue checkout found (pyproject.toml with shared/ciqueue/)")
+
+
+def read_dependencies(pyproject: Path) -> list[str]:
+    """``[project] dependencies`` of a pyproject.toml, read without tomllib (3.11+ only).
+
+    Handles the list form this project uses: one quoted requirement per line, comments allowed.
+    """
+    section = None
+    collecting = False
+    found: list[str] = []
+    for raw in pyproject.read_text(encoding="utf-8").splitlines():
+        line = _strip_comment(raw)
+        if not collecting:
+            if line.startswith("[") and line.endswith("]"):
+                section = line.strip("[]").strip()
+                continue
+            if section != "project" or not re.match(r"dependencies\s*=\s*\[", line):
+                continue
+            collecting = True
+            line = line.split("[", 1)[1]
+        found += [a or b for a, b in _QUOTED_RE.findall(line)]
+        if _closes_list(line):
+            break
+    if not found:
+        raise InvalidInput("pyproject.toml.project.dependencies", "found no dependencies")
+    return found
+
+
+def build_layer(
+    out_dir: str | Path,
+    python_version: str = DEFAULT_PYTHON_VERSION,
+    platform: str = DEFAULT_PLATFORM,
+    *,
+    root: Path | None = None,
+    cache_dir: Path | None = None,
+    refresh: bool = False,
+) -> Path:
+    """Build ``out_dir/ciqueue-layer.zip`` (and ``out_dir/layer/``) for the SCF Python runtime."""
+    root = project_root(root)
+    out = Path(out_dir).resolve()
+    stage = out / "layer"
+    _reset(stage)
+    requirements = read_dependencies(root / "pyproject.toml")
+    cache = (cache_dir or default_cache_dir()).expanduser()
+    _install_wheels(requirements, stage, cache, python_version, platform, refresh)
+    _prune(stage)
+    _copy_tree(root / "shared" / "ciqueue", stage / "ciqueue", exclude_top=LAYER_EXCLUDED_SUBPACKAGES)
+    _check_native_modules(stage, python_version)
+    return write_zip(stage, out / LAYER_ZIP)
+
+
+def build_function(
+    name: str, out_dir: str | Path, *, root: Path | None = None, config: Path | None = None
+) -> Path:
+    """Build ``out_dir/<name>.zip`` (and ``out_dir/functions/<name>/``): the function folder's
+    contents at the zip root, without serverless.yml and caches, plus ``config`` as ciqueue.yml."""
+    root = project_root(root)
+    source = root / "functions" / name
+    if not (source / "index.py").is_file():
+        raise InvalidInput(f"functions.{name}", f"functions/{name}/index.py does not exist")
+    out = Path(out_dir).resolve()
+    stage = out / "functions" / name
+    _reset(stage)
+    _copy_tree(source, stage, exclude_top=("serverless.yml",))
+    if config is not None:
+        if not config.is_file():
+            raise InvalidInput("config", f"{config} is not a file")
+        shutil.copyfile(config, stage / CONFIG_NAME)
+    return write_zip(stage, out / f"{name}.zip")
+
+
+def package_all(
+    out_dir: str | Path,
+    *,
+    root: Path | None = None,
+    skip_layer: bool = False,
+    config: Path | None = None,
+    cache_dir: Path | None = None,
+    refresh: bool = False,
+) -> PackageReport:
+    """Check serverless.yml, then build the layer and every function it declares.
+
+    Raises InvalidInput when the descriptor breaks a rule or a zip exceeds SCF's 50 MB upload
+    limit (or a function plus the layer exceeds 500 MB unpacked).
+    """
+    from ciqueue import scfyml
+
+    root = project_root(root)
+    dep = scfyml.load_serverless(root, environ=os.environ)
+    scfyml.require_valid(dep)
+    out = Path(out_dir).resolve()
+    report = PackageReport(out_dir=out)
+    if config is None and (root / CONFIG_NAME).is_file():
+        config = root / CONFIG_NAME
+    if config is None:
+        report.notes.append(f"no {CONFIG_NAME} bundled: pass --config FILE (functions read $CIQUEUE_CONFIG)")
+    for fn in dep.functions:
+        if fn.unresolved_env:
+            names = ", ".join(sorted(set(fn.unresolved_env)))
+            report.notes.append(f"{fn.key}: set {names} in the deploying shell before `scf deploy`")
+
+    if not skip_layer:
+        _record(
+            report, "layer", build_layer(out, root=root, cache_dir=cache_dir, refresh=refresh), out / "layer"
+        )
+    for fn in dep.functions:
+        path = build_function(fn.key, out, root=root, config=config)
+        _record(report, fn.key, path, out / "functions" / fn.key)
+
+    problems = _size_problems(report, [fn.key for fn in dep.functions])
+    if problems:
+        # Leave nothing `scf deploy` could pick up from a rejected build.
+        for name, path in report.paths.items():
+            path.unlink(missing_ok=True)
+            shutil.rmtree(out / "layer" if name == "layer" else out / "functions" / name, ignore_errors=True)
+        raise InvalidInput(problems)
+    return report
+
+
+def _size_problems(report: PackageReport, functions: list[str]) -> list[Problem]:
+    zip_limit = constants.SCF_MAX_ZIP_BYTES
+    problems = [
+        Problem(f"package.{name}", f"zip is {size} bytes; SCF accepts at most {zip_limit} bytes")
+        for name, size in sorted(report.sizes.items())
+        if size > zip_limit
+    ]
+    unpacked_limit = constants.SCF_MAX_UNZIPPED_BYTES
+    for key in functions:
+        total = report.unpacked[key] + report.unpacked.get("layer", 0)
+        if total > unpacked_limit:
+            rule = f"{total} bytes unpacked with the layer; SCF allows at most {unpacked_limit} bytes"
+            problems.append(Problem(f"package.{key}", rule))
+    return problems
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "ciqueue" / "wheels"
+
+
+def write_zip(folder: Path, target: Path) -> Path:
+    """Zip ``folder``'s contents (paths relative to it) deterministically into ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    tmp = target.with_name(target.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, so the permission bits below are honoured
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            zf.writestr(info, path.read_bytes(), compresslevel=9)
+    tmp.replace(target)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``ciqueue package [--out DIR] [--skip-layer] [--config FILE] [--refresh]``."""
+    parser = argparse.ArgumentParser(
+        prog="ciqueue package", description="Build the SCF layer and function zips."
+    )
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default: <checkout>/dist)")
+    parser.add_argument("--skip-layer", action="store_true", help="build the function zips only")
+    parser.add_argument("--config", type=Path, default=None, help=f"config file bundled as {CONFIG_NAME}")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="wheel cache (default ~/.cache/ciqueue/wheels)"
+    )
+    parser.add_argument(
+        "--refresh", action="store_true", help="download wheels again instead of using the cache"
+    )
+    args = parser.parse_args(argv)
+    try:
+        root = project_root()
+        out = args.out or root / "dist"
+        report = package_all(
+            out,
+            root=root,
+            skip_layer=args.skip_layer,
+            config=args.config,
+            cache_dir=args.cache_dir,
+            refresh=args.refresh,
+        )
+    except InvalidInput as exc:
+        print("ciqueue package: invalid input:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except CiQueueError as exc:
+        print(f"ciqueue package: {exc}", file=sys.stderr)
+        return 1
+    print(report.table())
+    for note in report.notes:
+        print(f"note: {note}")
+    print(f"built in {report.out_dir}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _install_wheels(
+    requirements: list[str], stage: Path, cache: Path, python_version: str, platform: str, refresh: bool
+) -> None:
+    """pip-install wheels for the target platform into ``stage``, fetching into ``cache`` only
+    when the cache cannot satisfy the requirements (so warm builds need no network)."""
+    target = [
+        "--only-binary=:all:",
+        "--platform",
+        platform,
+        "--python-version",
+        python_version,
+        "--implementation",
+        "cp",
+    ]
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    install = [*pip, "install", "--quiet", "--target", str(stage), "--no-compile", *target]
+    offline = [*install, "--no-index", "--find-links", str(cache), *requirements]
+    cache.mkdir(parents=True, exist_ok=True)
+    if not refresh and _run(offline).returncode == 0:
+        return
+    _reset(stage)
+    download = [*pip, "download", "--quiet", "--dest", str(cache), *target, *requirements]
+    result = _run(download)
+    if result.returncode != 0:
+        raise PackagingError(f"pip download for {platform} cp{python_version} failed: {_tail(result.stderr)}")
+    result = _run(offline)
+    if result.returncode != 0:
+        raise PackagingError(f"pip install from the wheel cache failed: {_tail(result.stderr)}")
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def _tail(text: str, lines: int = 5) -> str:
+    return " | ".join(text.strip().splitlines()[-lines:]) or "(no output)"
+
+
+def _prune(stage: Path) -> None:
+    """Drop what the runtime never reads: console scripts (their shebangs name the build
+    machine's python), caches, bundled test suites, and RECORD files (they list removed files)."""
+    shutil.rmtree(stage / "bin", ignore_errors=True)
+    for path in sorted(stage.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in _JUNK_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and (
+            path.suffix in _JUNK_SUFFIXES
+            or (path.name == "RECORD" and path.parent.name.endswith(".dist-info"))
+        ):
+            path.unlink()
+
+
+def _copy_tree(source: Path, dest: Path, exclude_top: Iterable[str] = ()) -> None:
+    skip_top = set(exclude_top)
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        dropped = {
+            n for n in names if n in _JUNK_DIRS or n.endswith(_JUNK_SUFFIXES) or n.endswith(".egg-info")
+        }
+        if Path(folder).resolve() == source.resolve():
+            dropped |= skip_top & set(names)
+        return dropped
+
+    shutil.copytree(source, dest, ignore=ignore, dirs_exist_ok=True)
+
+
+def _check_native_modules(stage: Path, python_version: str) -> None:
+    """Refuse extension modules built for another interpreter (a host wheel slipping in)."""
+    tag = "cpython-" + python_version.replace(".", "")
+    wrong = [
+        p.relative_to(stage).as_posix()
+        for p in stage.rglob("*.so")
+        if (".cpython-" in p.name and tag not in p.name) or "darwin" in p.name
+    ]
+    if wrong:
+        raise PackagingError(
+            f"extension modules for another platform in the layer: {', '.join(sorted(wrong)[:5])}"
+        )
+
+
+def _record(report: PackageReport, name: str, zip_path: Path, folder: Path) -> None:
+    report.paths[name] = zip_path
+    report.sizes[name] = zip_path.stat().st_size
+    report.unpacked[name] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def _reset(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+
+
+def _strip_comment(line: str) -> str:
+    # A '#' inside quotes (e.g. a URL fragment) is not a comment.
+    out, quote = [], ""
+    for ch in line:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            break
+        out.append(ch)
+    return "".join(out).strip()
+
+
+def _closes_list(line: str) -> bool:
+    unquoted = _QUOTED_RE.sub("", line)
+    return "]" in unquoted
+
+
+def _size(size: int) -> str:
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.2f} MB"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
