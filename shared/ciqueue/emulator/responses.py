@@ -1,0 +1,385 @@
+"""Request in, reply out: ``CIResponses`` has one method per CI action, ``AdminResponses`` serves
+``/_emulator/``. Bodies are rendered with ``ciqueue.models``; every CI reply carries
+``x-ci-request-id`` (equal to ``<RequestId>``), ``Server: tencent-ci`` and ``application/xml``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ciqueue import models
+from ciqueue.constants import HEADER_REQUEST_ID, HEADER_TRACE_ID, MAX_QUEUE_IDS_PER_REQUEST
+from ciqueue.emulator.faults import Faults, RequestLog
+from ciqueue.emulator.models import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    ApiError,
+    EmulatorModel,
+    QueueRecord,
+    time_text,
+)
+from ciqueue.emulator.routing import (
+    ADMIN_PREFIX,
+    BucketHost,
+    NoRoute,
+    Route,
+    parse_host,
+    route,
+)
+from ciqueue.errors import InvalidInput
+from ciqueue.kinds import KIND_SPECS, QueueKind, parse_kind
+from ciqueue.xmlcodec import parse_root, render_xml
+
+XML = "application/xml"
+# Accepted `state` filter values: CI's two, plus what the Python SDK sends by default.
+STATE_FILTERS = {"": None, "All": None, "Active": "Active", "Paused": "Paused"}
+MEDIA_CATEGORIES = ("CateAll", "Transcoding", "SpeedTranscoding")
+
+
+@dataclass
+class Request:
+    """One HTTP request: decoded path and query parameters, lower-case header names."""
+
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    body: bytes = b""
+
+    @property
+    def host(self) -> str:
+        return self.headers.get("host", "")
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def xml(cls, status: int, body: bytes, request_id: str, trace_id: str | None = None) -> Reply:
+        headers = {"Content-Type": XML, HEADER_REQUEST_ID: request_id}
+        if trace_id is not None:
+            headers[HEADER_TRACE_ID] = trace_id
+        return cls(status, body, headers)
+
+    @classmethod
+    def json(cls, status: int, data: Any) -> Reply:
+        body = json.dumps(data, ensure_ascii=False, indent=1).encode()
+        return cls(status, body, {"Content-Type": "application/json"})
+
+
+@dataclass
+class Call:
+    """A CI request being answered: where it goes and the id it is answered under."""
+
+    request: Request
+    request_id: str
+    target: BucketHost | None = None
+    route: Route | None = None
+
+
+class CIResponses:
+    """The CI side: faults, Host, signature, route, then one method per action."""
+
+    def __init__(
+        self,
+        model: EmulatorModel,
+        faults: Faults,
+        log: RequestLog,
+        allow_private_callbacks: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = model
+        self.faults = faults
+        self.log = log
+        self.allow_private_callbacks = allow_private_callbacks
+        self.sleep = sleep
+
+    def handle(self, request: Request) -> Reply | None:
+        """The reply, or None to drop the connection without one (an injected fault)."""
+        call = Call(request, self.model.new_request_id())
+        logged_params = dict(request.params)
+        decision = self.faults.decide()
+        if decision.latency_ms:
+            self.sleep(decision.latency_ms / 1000)
+        if decision.drop:
+            self.log.add(request.method, request.path, logged_params, request.host, None, "DroppedConnection")
+            return None
+        try:
+            if decision.status is not None:
+                raise ApiError(decision.status, decision.code or "InternalError", "injected fault")
+            reply = self._answer(call)
+            code = None
+        except ApiError as exc:
+            reply = self._error(call, exc)
+            code = exc.code
+        except Exception as exc:  # an emulator bug: answer like CI would rather than drop the line
+            reply = self._error(
+                call, ApiError(500, "InternalError", f"emulator failure ({type(exc).__name__})")
+            )
+            code = "InternalError"
+        self.log.add(
+            request.method, request.path, logged_params, request.host, reply.status, code, call.request_id
+        )
+        return reply
+
+    def _answer(self, call: Call) -> Reply:
+        request = call.request
+        call.target = parse_host(request.host)
+        if call.target is None:
+            raise ApiError(400, "InvalidHost", "Host must be <BucketName-APPID>.ci.<Region>.myqcloud.com")
+        self.model.authenticate(request.method, request.path, request.params, request.headers)
+        try:
+            call.route = route(request.method, request.path)
+        except NoRoute as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
+        action: Callable[[Call], Reply] = getattr(self, call.route.action)
+        return action(call)
+
+    def _error(self, call: Call, exc: ApiError) -> Reply:
+        trace_id = self.model.new_trace_id(call.request_id)
+        resource = (call.request.host or "-") + call.request.path
+        body = models.render_error(
+            models.ErrorBody(
+                code=exc.code,
+                message=exc.message,
+                resource=resource,
+                request_id=call.request_id,
+                trace_id=trace_id,
+            )
+        )
+        return Reply.xml(exc.status, body, call.request_id, trace_id)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def describe_queues(self, call: Call) -> Reply:
+        """GET /<kind queue path>: a page of queues, or the queues named in ``queueIds``."""
+        assert call.target is not None and call.route is not None
+        kind = call.route.kind
+        params = call.request.params
+        state = _state_filter(params.get("state", ""))
+        page_number = _positive(params.get("pageNumber", ""), "pageNumber", 1, None)
+        page_size = _positive(params.get("pageSize", ""), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        category = params.get("category", "")
+        if kind is QueueKind.MEDIA and category and category not in MEDIA_CATEGORIES:
+            raise _invalid("category", f"must be one of {', '.join(MEDIA_CATEGORIES)} (got {category!r})")
+        ids = [i.strip() for i in params.get("queueIds", "").split(",") if i.strip()]
+        if len(ids) > MAX_QUEUE_IDS_PER_REQUEST:
+            raise _invalid(
+                "queueIds", f"must name at most {MAX_QUEUE_IDS_PER_REQUEST} queues (got {len(ids)})"
+            )
+        queues = self.model.queues(call.target.bucket, call.target.region, kind)
+        if ids:
+            by_id = {q.queue_id: q for q in queues}
+            found = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+            missing = [i for i in dict.fromkeys(ids) if i not in by_id]
+            result = models.DescribeResult(
+                request_id=call.request_id,
+                queues=[_queue_model(q) for q in found if state is None or q.state == state],
+                non_exist_pids=missing,
+            )
+        else:
+            if kind is QueueKind.MEDIA and category != "CateAll":
+                wanted = category or "Transcoding"
+                queues = [q for q in queues if q.category == wanted]
+            if state is not None:
+                queues = [q for q in queues if q.state == state]
+            start = (page_number - 1) * page_size
+            result = models.DescribeResult(
+                request_id=call.request_id,
+                total_count=len(queues),
+                page_number=page_number,
+                page_size=page_size,
+                queues=[_queue_model(q) for q in queues[start : start + page_size]],
+            )
+        body = models.render_describe(result, self.model.non_exist_shape)
+        return Reply.xml(200, body, call.request_id)
+
+    def update_queue(self, call: Call) -> Reply:
+        """PUT /<kind queue path>/<id>: replace Name, State, NotifyConfig and the extras."""
+        assert call.target is not None and call.route is not None and call.route.queue_id is not None
+        bucket, region = call.target.bucket, call.target.region
+        kind, queue_id = call.route.kind, call.route.queue_id
+        with self.model.lock:
+            stored = self.model.queue(bucket, region, kind, queue_id)
+            if stored is None:
+                raise ApiError(404, "QueueNotFound", f"queue {queue_id} does not exist")
+            update = self._read_update(call.request.body, kind, queue_id)
+            try:
+                models.check_update(
+                    update, unchanged_from=_queue_model(stored), allow_private=self.allow_private_callbacks
+                )
+            except InvalidInput as exc:
+                raise ApiError(400, "InvalidArgument", str(exc)) from None
+            written = update.to_xml_dict()
+            updated = self.model.replace_config(
+                bucket,
+                region,
+                kind,
+                queue_id,
+                name=update.name or "",
+                state=update.state or "",
+                notify=written.get("NotifyConfig") or {},
+                extra=dict(update.extra),
+            )
+            mutation = self.faults.take_mutation(queue_id)
+            if mutation is not None:
+                # Another operator changes the queue right after our PUT; the reply shows our write.
+                try:
+                    self.model.patch_queue(bucket, region, kind, queue_id, mutation.set)
+                except InvalidInput:
+                    pass  # refused like an admin PATCH would be; the PUT itself stands
+        result = models.UpdateResult(request_id=call.request_id, queue=_queue_model(updated))
+        return Reply.xml(200, models.render_update_response(result), call.request_id)
+
+    def activate_bucket(self, call: Call) -> Reply:
+        """POST /picbucket (and the other kinds'): activate and create the default queue."""
+        assert call.target is not None and call.route is not None
+        kind = call.route.kind
+        record = self.model.activate(call.target.bucket, call.target.region, kind)
+        body = render_xml(
+            "Response",
+            {
+                "RequestId": call.request_id,
+                KIND_SPECS[kind].bucket_element: {
+                    "BucketId": record.bucket,
+                    "Name": record.bucket,
+                    "Region": record.region,
+                    "CreateTime": record.kinds[kind],
+                },
+            },
+        )
+        return Reply.xml(200, body, call.request_id)
+
+    @staticmethod
+    def _read_update(body: bytes, kind: QueueKind, queue_id: str) -> models.QueueUpdate:
+        if not body.strip():
+            raise ApiError(400, "MissingContent", "the request body is empty; a <Request> was expected")
+        try:
+            raw = parse_root(body, "Request", "Request", source="request")
+        except InvalidInput as exc:
+            raise ApiError(400, "MalformedXML", str(exc)) from None
+        try:
+            update = models.parse_update_request(body)
+        except InvalidInput as exc:
+            raise ApiError(400, "InvalidArgument", str(exc)) from None
+        read_only = [k for k in raw if k in models.READ_ONLY_ELEMENTS and k not in ("QueueID", "QueueId")]
+        if read_only:
+            raise _invalid(read_only[0], "is read-only and must not be sent in an update")
+        if update.queue_id is None and kind is QueueKind.DOC:
+            raise _invalid("QueueID", "is required for doc queues")
+        if update.queue_id is not None and update.queue_id != queue_id:
+            raise _invalid("QueueID", f"must equal the queue id in the path ({queue_id})")
+        return update
+
+
+class AdminResponses:
+    """``/_emulator/``: JSON in and out, no signature. Errors: ``{"error": "..."}`` with 400/404."""
+
+    def __init__(self, model: EmulatorModel, faults: Faults, log: RequestLog) -> None:
+        self.model = model
+        self.faults = faults
+        self.log = log
+
+    def handle(self, request: Request) -> Reply:
+        name = request.path[len(ADMIN_PREFIX) :].strip("/")
+        try:
+            data = _json_body(request.body)
+            return self._dispatch(request.method, name, data)
+        except InvalidInput as exc:
+            return Reply.json(400, {"error": str(exc)})
+        except ApiError as exc:
+            return Reply.json(exc.status, {"error": exc.message, "code": exc.code})
+        except Exception as exc:  # an emulator bug: say so in JSON rather than drop the line
+            return Reply.json(500, {"error": f"emulator failure ({type(exc).__name__})"})
+
+    def _dispatch(self, method: str, name: str, data: Any) -> Reply:
+        ok = Reply.json(200, {"ok": True})
+        if (method, name) == ("POST", "reset"):
+            # Everything but the keys: buckets, queues, options, faults and the request log.
+            self.model.reset()
+            self.faults.clear()
+            self.log.clear()
+            return ok
+        if (method, name) == ("POST", "seed"):
+            return Reply.json(200, {"ok": True, **self.model.seed(_object(data, "seed"))})
+        if (method, name) == ("GET", "state"):
+            return Reply.json(200, self.model.state())
+        if name == "requests" and method in ("GET", "DELETE"):
+            if method == "DELETE":
+                self.log.clear()
+                return ok
+            return Reply.json(200, self.log.entries())
+        if name == "faults" and method in ("GET", "POST", "DELETE"):
+            if method == "POST":
+                self.faults.configure(_object(data, "faults"))
+            elif method == "DELETE":
+                self.faults.clear()
+            return Reply.json(200, self.faults.snapshot())
+        if (method, name) == ("POST", "config"):
+            self.model.set_options(_object(data, "config"))
+            return Reply.json(200, {"non_exist_pids": self.model.non_exist_shape})
+        if name.startswith("queues/") and method == "PATCH":
+            parts = name.split("/")
+            if len(parts) != 4:
+                raise ApiError(404, "NotFound", "use PATCH /_emulator/queues/<bucket>/<kind>/<queue_id>")
+            _, bucket, kind_name, queue_id = parts
+            kind = parse_kind(kind_name, "kind")
+            found = self.model.find_queue(bucket, kind, queue_id)
+            if found is None:
+                raise ApiError(404, "QueueNotFound", f"no {kind.value} queue {queue_id} in bucket {bucket}")
+            updated = self.model.patch_queue(bucket, found[0], kind, queue_id, _object(data, "patch"))
+            return Reply.json(200, {"kind": kind.value, **updated.to_xml_dict()})
+        raise ApiError(404, "NotFound", f"no admin action {method} {ADMIN_PREFIX}{name}")
+
+
+def _queue_model(record: QueueRecord) -> models.Queue:
+    return models.Queue.from_xml_dict(record.to_xml_dict(), source="response", what="stored queue")
+
+
+def _invalid(param: str, rule: str) -> ApiError:
+    return ApiError(400, "InvalidArgument", f"{param}: {rule}")
+
+
+def _state_filter(value: str) -> str | None:
+    if value not in STATE_FILTERS:
+        raise _invalid("state", f"must be Active, Paused or All (got {value!r})")
+    return STATE_FILTERS[value]
+
+
+def _positive(value: str, name: str, default: int, high: int | None) -> int:
+    if value == "":
+        return default
+    limit = f" from 1 to {high}" if high is not None else " of 1 or more"
+    if not value.isdigit() or not value.isascii() or len(value) > 9:
+        raise _invalid(name, f"must be an integer{limit} (got {value!r})")
+    number = int(value)
+    if number < 1 or (high is not None and number > high):
+        raise _invalid(name, f"must be an integer{limit} (got {value!r})")
+    return number
+
+
+def _json_body(body: bytes) -> Any:
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise InvalidInput("body", f"must be JSON ({exc.args[0]})") from None
+
+
+def _object(data: Any, what: str) -> Mapping[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise InvalidInput(what, "must be a JSON object")
+    return data
+
+
+__all__ = ["AdminResponses", "CIResponses", "Reply", "Request", "time_text"]

@@ -1,0 +1,217 @@
+"""The emulator's HTTP server: a ThreadingHTTPServer, the ``EmulatorServer`` context manager for
+tests and the demo, and ``main()`` for ``ciqueue emulator [--host H] [--port P] [--data FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.emulator.faults import Faults, RequestLog
+from ciqueue.emulator.models import Clock, EmulatorModel, MemoryStore, SqliteStore, Store
+from ciqueue.emulator.responses import AdminResponses, CIResponses, Reply, Request
+from ciqueue.emulator.routing import is_admin_path
+
+# Bodies larger than this are refused before reading (no CI request body comes near it).
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the CI endpoints and the clients' pools expect
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    server: _HTTPServer
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_HEAD(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        raw_path, _, query = self.path.partition("?")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            length = int(headers.get("content-length", "0") or "0")
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self._write(Reply.json(413 if length > 0 else 400, {"error": "bad Content-Length"}))
+            self.close_connection = True
+            return
+        body = self.rfile.read(length) if length else b""
+        request = Request(
+            method=self.command.upper(),
+            path=unquote(raw_path, errors="replace") if raw_path else "/",
+            params=dict(parse_qsl(query, keep_blank_values=True)),
+            headers=headers,
+            body=body,
+        )
+        app = self.server.app
+        reply = app.admin.handle(request) if is_admin_path(request.path) else app.ci.handle(request)
+        if reply is None:
+            # An injected dropped connection: close the socket without a byte of answer.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self._write(reply)
+
+    def _write(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
+
+    def version_string(self) -> str:
+        return "tencent-ci"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # requests are in the emulator's request log; stderr noise helps nobody
+
+
+class _App:
+    def __init__(self, ci: CIResponses, admin: AdminResponses) -> None:
+        self.ci = ci
+        self.admin = admin
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    app: _App
+
+
+class EmulatorServer:
+    """A CI emulator serving on ``host:port`` (0 = a free port) in a daemon thread.
+
+    ``with EmulatorServer() as emu: emu.endpoint`` -> ``http://127.0.0.1:<port>``. ``data`` names a
+    SQLite file that keeps the state across restarts; without it the state lives in memory.
+    ``clock`` is the time the emulator judges signatures by and stamps UpdateTime with.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data: str | Path | None = None,
+        clock: Clock = time.time,
+        allow_private_callbacks: bool = False,
+    ) -> None:
+        self.host = host
+        store: Store = SqliteStore(data) if data is not None else MemoryStore()
+        self.model = EmulatorModel(store=store, clock=clock)
+        self.faults = Faults()
+        self.requests = RequestLog()
+        self.allow_private_callbacks = allow_private_callbacks
+        ci = CIResponses(self.model, self.faults, self.requests, allow_private_callbacks)
+        admin = AdminResponses(self.model, self.faults, self.requests)
+        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.app = _App(ci, admin)
+        self.port: int = self._httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"ci-emulator-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until ``stop()`` (or KeyboardInterrupt)."""
+        self._httpd.serve_forever()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+        self.model.close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ciqueue emulator``: serve until Ctrl-C, then exit 0."""
+    parser = argparse.ArgumentParser(
+        prog="ciqueue emulator",
+        description="Run a local CI queue API emulator (admin API under /_emulator/).",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000; 0 = any)")
+    parser.add_argument("--data", metavar="FILE", help="SQLite file that keeps the state across restarts")
+    parser.add_argument(
+        "--allow-private-callbacks",
+        action="store_true",
+        help="accept callback URLs on private networks (local experiments only)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        server = EmulatorServer(
+            args.host, args.port, data=args.data, allow_private_callbacks=args.allow_private_callbacks
+        )
+    except OSError as exc:
+        print(f"ciqueue emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    # The demo key pair is public and documented; keys from the environment are never printed.
+    print(
+        f"ciqueue emulator on {server.endpoint} (demo SecretId {DEMO_SECRET_ID}, "
+        f"SecretKey {DEMO_SECRET_KEY}); Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
