@@ -1,0 +1,93 @@
+"""Cold-start import cost: what a handler imports to pause a queue vs ``import qcloud_cos``.
+
+Run: .venv/bin/python bench/bench_coldstart.py   (about 5 s; the goal is ours <= 1.2x the SDK)
+
+Each sample is a fresh interpreter timing only the import statement (time.perf_counter around
+it), so interpreter start-up, equal for both, is left out. Samples alternate between the two
+sides; best and median of each are reported. Then one ``-X importtime`` run of ours shows
+which imports dominate, by cumulative time.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+RUNS = 10
+OURS = "ciqueue.operations, ciqueue.client"  # everything the pause path imports
+SDK = "qcloud_cos"
+GOAL = 1.2
+SHARED = str(Path(__file__).resolve().parents[1] / "shared")
+TIMER = "import time; t = time.perf_counter(); import {mods}; print(time.perf_counter() - t)"
+
+
+def _env() -> dict[str, str]:
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": SHARED + (os.pathsep + path if path else "")}
+
+
+def import_seconds(modules: str) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", TIMER.format(mods=modules)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return float(done.stdout.strip())
+
+
+def importtime_breakdown(modules: str, top: int = 14) -> list[tuple[float, float, int, str]]:
+    """(cumulative ms, self ms, depth, module) of the heaviest imports, from -X importtime.
+
+    A module is charged to whoever imports it first (here ciqueue.operations pulls in models).
+    """
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {modules}"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    rows: list[tuple[float, float, int, str]] = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own, cumulative, name = line[len("import time:") :].split("|")
+        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
+        rows.append((int(cumulative) / 1000, int(own) / 1000, depth, name.strip()))
+    # Depth <= 2 shows who pulls in what without listing every submodule.
+    return sorted((r for r in rows if r[2] <= 2), reverse=True)[:top]
+
+
+def main() -> int:
+    ours: list[float] = []
+    sdk: list[float] = []
+    for _ in range(RUNS):
+        ours.append(import_seconds(OURS))
+        sdk.append(import_seconds(SDK))
+    best_ours, best_sdk = min(ours), min(sdk)
+    med_ours, med_sdk = statistics.median(ours), statistics.median(sdk)
+    print(f"cold import, {RUNS} fresh interpreters each (interleaved)")
+    print(f"  ours  import {OURS:<36} best {best_ours * 1000:6.1f} ms  median {med_ours * 1000:6.1f} ms")
+    print(f"  sdk   import {SDK:<36} best {best_sdk * 1000:6.1f} ms  median {med_sdk * 1000:6.1f} ms")
+    ratio = med_ours / med_sdk
+    verdict = "meets" if ratio <= GOAL else "misses"
+    print(
+        f"  ratio ours/sdk (median) {ratio:.2f}x (best {best_ours / best_sdk:.2f}x): "
+        f"{verdict} the {GOAL}x goal"
+    )
+    print("\nheaviest imports of ours (-X importtime, one run, depth <= 2):")
+    print("  cumul ms  self ms  module")
+    for cumulative, own, depth, name in importtime_breakdown(OURS):
+        print(f"  {cumulative:8.1f}  {own:7.1f}  {'  ' * depth}{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,280 @@
+"""The ``ciqueue`` command: list, show, pause, resume and set the callback of CI queues.
+
+Heavy modules (requests, pydantic, the client) are imported inside the commands so that
+``ciqueue --help`` stays fast. Exit codes: 0 success (including "already so, nothing
+written"), 1 the service or the network failed, 2 bad input; errors are one stderr line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+
+from ciqueue.constants import ENV_ENDPOINT, ENV_REGION, MQ_MODES, NOTIFY_EVENTS, QUEUE_STATES, RESULT_FORMATS
+from ciqueue.errors import CiQueueError, InvalidInput, Problem
+from ciqueue.kinds import KIND_NAMES, QueueKind, parse_kind
+
+if TYPE_CHECKING:
+    from ciqueue.client import CIClient
+    from ciqueue.models import NotifyConfig
+    from ciqueue.operations import OperationResult
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """argparse found the command line malformed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # One line on stderr and exit 2 through main(), instead of argparse's usage dump.
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="ciqueue",
+        description="Operate Tencent Cloud Infinite (CI) processing queues safely.",
+    )
+    parser.add_argument(
+        "--endpoint",
+        help=f"connect to this URL instead of the CI host, e.g. an emulator (env {ENV_ENDPOINT})",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="{queues,emulator,demo}")
+
+    queues = commands.add_parser("queues", help="list, show, pause, resume, set-callback")
+    actions = queues.add_subparsers(dest="action", metavar="{list,show,pause,resume,set-callback}")
+
+    common = _Parser(add_help=False)
+    common.add_argument("--bucket", required=True, help="bucket as <name>-<appid>")
+    common.add_argument("--region", help=f"e.g. ap-guangzhou (default: env {ENV_REGION})")
+    common.add_argument("--kind", default="pic", help=f"queue kind: {', '.join(KIND_NAMES)} (default pic)")
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    # SUPPRESS keeps the global --endpoint when the subcommand does not repeat it.
+    common.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    listing = actions.add_parser("list", parents=[common], help="list the bucket's queues of a kind")
+    listing.add_argument("--state", help="only queues in this state: Active or Paused")
+
+    show = actions.add_parser("show", parents=[common], help="show one queue")
+    show.add_argument("queue_id")
+
+    for name, text in (
+        ("pause", "pause a queue (State Paused)"),
+        ("resume", "resume a queue (State Active)"),
+    ):
+        change = actions.add_parser(name, parents=[common], help=text)
+        change.add_argument("queue_id")
+        change.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
+
+    callback = actions.add_parser(
+        "set-callback",
+        parents=[common],
+        help="set the queue's callback (NotifyConfig); State is untouched",
+        description="Exactly one of --url, --tdmq-mode or --off.",
+    )
+    callback.add_argument("queue_id")
+    target = callback.add_mutually_exclusive_group(required=True)
+    target.add_argument("--url", help="callback URL (public http/https)")
+    target.add_argument("--tdmq-mode", help=f"TDMQ delivery: {' or '.join(MQ_MODES)}")
+    target.add_argument(
+        "--off", action="store_true", help="turn the callback off, keeping its settings for later"
+    )
+    callback.add_argument(
+        "--format", help=f"with --url: result format {' or '.join(RESULT_FORMATS)} (default JSON)"
+    )
+    callback.add_argument(
+        "--event", help=f"comma list of {', '.join(NOTIFY_EVENTS)} (default {NOTIFY_EVENTS[0]})"
+    )
+    callback.add_argument("--tdmq-region", help="with --tdmq-mode: sh, bj, gz, cd or hk")
+    callback.add_argument("--tdmq-name", help="with --tdmq-mode: topic or queue name")
+    callback.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
+
+    commands.add_parser(
+        "emulator", help="run the local CI emulator (see: ciqueue emulator --help)", add_help=False
+    )
+    commands.add_parser("demo", help="a guided tour against an in-process emulator")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["emulator"]:
+        from ciqueue.emulator.server import main as emulator_main
+
+        return int(emulator_main(args_list[1:]) or 0)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_list)
+    except UsageError as exc:
+        _fail(f"error: {exc}")
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
+    if args.command == "emulator":  # reached only after global options, e.g. --endpoint
+        from ciqueue.emulator.server import main as emulator_main
+
+        return int(emulator_main([]) or 0)
+    if args.command == "demo":
+        from ciqueue.demo import run as run_demo
+
+        return int(run_demo())
+    if args.command != "queues" or args.action is None:
+        _fail("error: command: choose one of queues {list,show,pause,resume,set-callback}, emulator, demo")
+        return EXIT_USAGE
+    return _run_queues(args)
+
+
+def _run_queues(args: argparse.Namespace) -> int:
+    import requests
+
+    try:
+        return _dispatch(args)
+    except InvalidInput as exc:
+        _fail(f"error: {exc}")
+        return EXIT_USAGE
+    except CiQueueError as exc:
+        message = str(exc)
+        if "[RequestId:" not in message:  # every failure line names the request it concerns, or '-'
+            message += f" [RequestId: {getattr(exc, 'request_id', None) or '-'}]"
+        _fail(f"error: {message}")
+        return EXIT_FAILED
+    except requests.RequestException as exc:
+        _fail(f"error: TransportError: {type(exc).__name__} [RequestId: -]")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _fail("error: interrupted")
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    kind = parse_kind(args.kind)
+    if args.action == "list":
+        return _list(args, kind)
+    if args.action == "set-callback":
+        notify = notify_from_args(args)  # judged before any request is sent
+    client = make_client(args)
+    if args.action == "show":
+        return _show(client, kind, args)
+
+    from ciqueue import operations
+
+    if args.action == "pause":
+        result = operations.pause_queue(client, kind, args.queue_id, dry_run=args.dry_run, actor="cli")
+    elif args.action == "resume":
+        result = operations.resume_queue(client, kind, args.queue_id, dry_run=args.dry_run, actor="cli")
+    else:
+        result = operations.set_callback(
+            client, kind, args.queue_id, notify, dry_run=args.dry_run, actor="cli"
+        )
+    _print_result(result, args.json)
+    return EXIT_OK
+
+
+def make_client(args: argparse.Namespace) -> CIClient:
+    """A client for the bucket and region on the command line (credentials from the env)."""
+    region = args.region or os.environ.get(ENV_REGION, "").strip()
+    if not region:
+        raise InvalidInput("region", f"is required: pass --region or set {ENV_REGION}")
+    endpoint = getattr(args, "endpoint", None) or os.environ.get(ENV_ENDPOINT, "").strip() or None
+    from ciqueue.client import CIClient
+
+    return CIClient(args.bucket, region, endpoint=endpoint)
+
+
+def notify_from_args(args: argparse.Namespace) -> NotifyConfig:
+    """The NotifyConfig a set-callback command line asks for, judged by the CI rules."""
+    problems: list[Problem] = []
+    if args.url is None and args.format:
+        problems.append(Problem("--format", "only goes with --url"))
+    if args.off and args.event:
+        problems.append(Problem("--event", "only goes with --url or --tdmq-mode"))
+    if args.tdmq_mode is None:
+        problems += [
+            Problem(f"--tdmq-{name}", "only goes with --tdmq-mode")
+            for name in ("region", "name")
+            if getattr(args, f"tdmq_{name}")
+        ]
+    if problems:
+        raise InvalidInput(problems)
+
+    from ciqueue.models import requested_notify_config
+
+    if args.off:
+        return requested_notify_config(state="Off")
+    if args.url is not None:
+        return requested_notify_config(
+            state="On",
+            type="Url",
+            url=args.url,
+            event=args.event or "TaskFinish",
+            result_format=args.format or "JSON",
+        )
+    return requested_notify_config(
+        state="On",
+        type="TDMQ",
+        mq_mode=args.tdmq_mode,
+        mq_region=args.tdmq_region,
+        mq_name=args.tdmq_name,
+        event=args.event or "TaskFinish",
+    )
+
+
+def _list(args: argparse.Namespace, kind: QueueKind) -> int:
+    if args.state is not None and args.state not in QUEUE_STATES:
+        raise InvalidInput("--state", f"must be one of {', '.join(QUEUE_STATES)} (got {args.state!r})")
+    client = make_client(args)
+    listing = client.list_queues(kind, state=args.state)
+    if args.json:
+        from ciqueue.operations import queue_to_dict
+
+        _print_json(
+            {
+                "kind": kind.value,
+                "queues": [queue_to_dict(q) for q in listing.queues],
+                "request_ids": listing.request_ids,
+            }
+        )
+    else:
+        from ciqueue.render import queues_table
+
+        print(queues_table(listing.queues))
+    return EXIT_OK
+
+
+def _show(client: CIClient, kind: QueueKind, args: argparse.Namespace) -> int:
+    queue, request_id = client.get_queue(kind, args.queue_id)
+    if args.json:
+        from ciqueue.operations import queue_to_dict
+
+        _print_json({"kind": kind.value, "queue": queue_to_dict(queue), "request_ids": [request_id]})
+    else:
+        from ciqueue.render import queue_details
+
+        print(queue_details(queue))
+    return EXIT_OK
+
+
+def _print_result(result: OperationResult, as_json: bool) -> None:
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    from ciqueue.render import operation_summary
+
+    print(operation_summary(result))
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+def _fail(line: str, stream: TextIO | None = None) -> None:
+    print(line.replace("\n", " "), file=stream or sys.stderr)

@@ -1,0 +1,358 @@
+"""Safe queue operations: read, change only the asked field, write, re-read and verify.
+
+The CI update API replaces the whole queue configuration, so every operation starts from what
+the service holds (unknown elements included), changes one thing, and writes the rest back as
+it was. Asking for what is already there writes nothing. After a write, a second read must
+show exactly what was written; anything else is a concurrent change and raises ConflictError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ciqueue import models
+from ciqueue.errors import ConflictError
+from ciqueue.kinds import QueueKind, parse_kind
+
+if TYPE_CHECKING:
+    from ciqueue.client import CIClient
+    from ciqueue.retry import Deadline
+
+Mutation = Callable[["models.QueueUpdate"], "models.QueueUpdate"]
+Check = Callable[["models.QueueUpdate", "models.Queue"], None]
+
+# Model attribute -> XML element, in the order CI documents them.
+_QUEUE_FIELDS = (("name", "Name"), ("state", "State"))
+_NOTIFY_FIELDS = (
+    ("state", "State"),
+    ("type", "Type"),
+    ("url", "Url"),
+    ("event", "Event"),
+    ("result_format", "ResultFormat"),
+    ("mq_mode", "MqMode"),
+    ("mq_region", "MqRegion"),
+    ("mq_name", "MqName"),
+)
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field that differs, by its XML path (``State``, ``NotifyConfig.Url``)."""
+
+    field: str
+    before: Any
+    after: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "before": self.before, "after": self.after}
+
+
+@dataclass
+class OperationResult:
+    """What an operation found, did (or would do, for a dry run) and why.
+
+    ``changed`` is True only when a write happened; a dry run never changes anything, its
+    ``diff`` shows what a real run would write. ``after`` is the verified re-read after a
+    write, the projected queue for a dry run, and ``before`` when nothing needed changing.
+    """
+
+    kind: QueueKind
+    queue_id: str
+    action: str
+    before: models.Queue
+    after: models.Queue
+    changed: bool
+    dry_run: bool
+    diff: list[FieldChange] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+    reason: str = ""
+    actor: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; queues use the XML element names."""
+        return {
+            "kind": self.kind.value,
+            "queue_id": self.queue_id,
+            "action": self.action,
+            "changed": self.changed,
+            "dry_run": self.dry_run,
+            "reason": self.reason,
+            "actor": self.actor,
+            "diff": [change.to_dict() for change in self.diff],
+            "before": queue_to_dict(self.before),
+            "after": queue_to_dict(self.after),
+            "request_ids": list(self.request_ids),
+        }
+
+
+def pause_queue(
+    client: CIClient,
+    kind: str | QueueKind,
+    queue_id: str,
+    *,
+    dry_run: bool = False,
+    deadline: Deadline | None = None,
+    actor: str | None = None,
+) -> OperationResult:
+    """Set the queue's State to Paused (queued jobs wait; running jobs finish)."""
+    return _set_state(client, kind, queue_id, "Paused", "pause", dry_run, deadline, actor)
+
+
+def resume_queue(
+    client: CIClient,
+    kind: str | QueueKind,
+    queue_id: str,
+    *,
+    dry_run: bool = False,
+    deadline: Deadline | None = None,
+    actor: str | None = None,
+) -> OperationResult:
+    """Set the queue's State to Active."""
+    return _set_state(client, kind, queue_id, "Active", "resume", dry_run, deadline, actor)
+
+
+def set_callback(
+    client: CIClient,
+    kind: str | QueueKind,
+    queue_id: str,
+    notify: models.NotifyConfig,
+    *,
+    dry_run: bool = False,
+    deadline: Deadline | None = None,
+    actor: str | None = None,
+) -> OperationResult:
+    """Replace the queue's NotifyConfig with ``notify``; the queue State is never touched.
+
+    Build ``notify`` with ``models.requested_notify_config(...)``. An Off request (State Off)
+    turns the callback off and keeps the stored Url/Type/Event/... so that turning it back on
+    is one field away. Unknown NotifyConfig elements the service holds are always kept. The
+    new NotifyConfig is judged whole, as CI judges it: kept settings that break today's rules
+    (e.g. a legacy Event) are refused naming the field, before anything is written.
+    """
+    turning_off = notify.effective_state == "Off"
+
+    def mutate(update: models.QueueUpdate) -> models.QueueUpdate:
+        current = update.notify_config
+        if turning_off:
+            new = notify if current is None else current.model_copy(update={"state": "Off"}, deep=True)
+        else:
+            # Unknown children (e.g. KafkaConfig) are the service's; keep them under the new settings.
+            kept = dict(current.extra) if current is not None else {}
+            kept.update(notify.extra)
+            new = notify.model_copy(update={"extra": kept}, deep=True)
+        return update.model_copy(update={"notify_config": new})
+
+    goal = "callback off" if turning_off else f"callback {describe_callback(notify)}"
+    return apply_change(
+        client,
+        kind,
+        queue_id,
+        mutate,
+        "set-callback",
+        goal=goal,
+        dry_run=dry_run,
+        deadline=deadline,
+        actor=actor,
+    )
+
+
+def apply_change(
+    client: CIClient,
+    kind: str | QueueKind,
+    queue_id: str,
+    mutate: Mutation,
+    action: str,
+    *,
+    goal: str | None = None,
+    check: Check | None = None,
+    dry_run: bool = False,
+    deadline: Deadline | None = None,
+    actor: str | None = None,
+) -> OperationResult:
+    """Read, apply ``mutate`` to the queue's update body, validate, write if needed, verify.
+
+    ``mutate`` receives the body that would write the queue back unchanged and returns the
+    body to write; it must change only what the operation is about. ``goal`` words the
+    desired state for reasons ("Paused" gives "already Paused"). ``check`` judges the new body
+    against the queue read (default: ``models.check_update(update, unchanged_from=queue)``);
+    it runs before any write, so InvalidInput leaves the queue untouched.
+    """
+    kind = parse_kind(kind)
+    goal = goal or action
+    before, read_id = client.get_queue(kind, queue_id, deadline=deadline)
+    request_ids = [read_id]
+    current = models.QueueUpdate.from_queue(before, include_queue_id=kind is QueueKind.DOC)
+    wanted = mutate(current)
+    diff = diff_updates(current, wanted)
+    # Judge only what the user asks to change: a stored NotifyConfig that predates today's rules
+    # (e.g. Event TransCodingFinish) must not block a pause.
+    (check or _check_changed)(wanted, before)
+
+    def result(after: models.Queue, changed: bool, reason: str) -> OperationResult:
+        return OperationResult(
+            kind=kind,
+            queue_id=queue_id,
+            action=action,
+            before=before,
+            after=after,
+            changed=changed,
+            dry_run=dry_run,
+            diff=diff,
+            request_ids=request_ids,
+            reason=reason,
+            actor=actor,
+        )
+
+    if not diff:
+        return result(before, False, f"already {goal}; nothing written")
+    if dry_run:
+        return result(_project(before, wanted), False, f"dry run: would set {describe_diff(diff)}")
+
+    written = client.update_queue(kind, queue_id, wanted, deadline=deadline)
+    request_ids.append(written.request_id or "")
+    after, verify_id = client.get_queue(kind, queue_id, deadline=deadline)
+    request_ids.append(verify_id)
+    differences = verify_written(wanted, after)
+    if differences:
+        detail = "; ".join(
+            f"{change.field} is {change.after!r}, we wrote {change.before!r}" for change in differences
+        )
+        raise ConflictError(queue_id, detail, verify_id or None)
+    return result(after, True, f"set {describe_diff(diff)}")
+
+
+def _check_changed(update: models.QueueUpdate, queue: models.Queue) -> None:
+    models.check_update(update, unchanged_from=queue)
+
+
+def _set_state(
+    client: CIClient,
+    kind: str | QueueKind,
+    queue_id: str,
+    state: str,
+    action: str,
+    dry_run: bool,
+    deadline: Deadline | None,
+    actor: str | None,
+) -> OperationResult:
+    def mutate(update: models.QueueUpdate) -> models.QueueUpdate:
+        return update.model_copy(update={"state": state})
+
+    return apply_change(
+        client, kind, queue_id, mutate, action, goal=state, dry_run=dry_run, deadline=deadline, actor=actor
+    )
+
+
+# -- comparing queues field by field ------------------------------------------------------------
+
+
+def writable_fields(item: models.Queue | models.QueueUpdate) -> dict[str, Any]:
+    """The fields a PUT writes, flat, by XML path: Name, State, NotifyConfig.*, extras."""
+    flat: dict[str, Any] = {}
+    for attr, element in _QUEUE_FIELDS:
+        flat[element] = _blank_to_none(getattr(item, attr))
+    notify = item.notify_config
+    if notify is not None:
+        for attr, element in _NOTIFY_FIELDS:
+            flat[f"NotifyConfig.{element}"] = _blank_to_none(getattr(notify, attr))
+        for name, value in _extra_items(notify.extra):
+            flat[f"NotifyConfig.{name}"] = _blank_to_none(value)
+    for name, value in _extra_items(item.extra):
+        if name not in models.READ_ONLY_ELEMENTS:
+            flat[name] = _blank_to_none(value)
+    return flat
+
+
+def diff_updates(before: models.QueueUpdate, after: models.QueueUpdate) -> list[FieldChange]:
+    """Every writable field whose value differs, in document order."""
+    old, new = writable_fields(before), writable_fields(after)
+    keys = list(old) + [key for key in new if key not in old]
+    return [FieldChange(key, old.get(key), new.get(key)) for key in keys if old.get(key) != new.get(key)]
+
+
+def verify_written(written: models.QueueUpdate, reread: models.Queue) -> list[FieldChange]:
+    """Fields we wrote with a value that the re-read does not show (before=written, after=read).
+
+    Fields we left empty are not judged: the service may fill in documented defaults there.
+    """
+    wrote, read = writable_fields(written), writable_fields(reread)
+    return [
+        FieldChange(key, value, read.get(key))
+        for key, value in wrote.items()
+        if value is not None and read.get(key) != value
+    ]
+
+
+def describe_diff(diff: list[FieldChange]) -> str:
+    """``State Active → Paused, NotifyConfig.Url https://a → https://b``."""
+    return ", ".join(f"{c.field} {_show(c.before)} → {_show(c.after)}" for c in diff)
+
+
+def describe_callback(notify: models.NotifyConfig | None) -> str:
+    """One phrase: ``Url https://… (TaskFinish, JSON)``, ``TDMQ Topic gz/name`` or ``off``."""
+    if notify is None or notify.state != "On":
+        return "off"
+    if notify.type == "TDMQ":
+        return f"TDMQ {notify.mq_mode or 'Queue'} {notify.mq_region or '?'}/{notify.mq_name or '?'}"
+    details = [notify.event or "no event"]
+    if notify.result_format:
+        details.append(str(notify.result_format))
+    return f"{notify.type or 'Url'} {notify.url or '?'} ({', '.join(details)})"
+
+
+def queue_to_dict(queue: models.Queue) -> dict[str, Any]:
+    """A queue as a JSON-ready dict keyed by the XML element names."""
+    data: dict[str, Any] = {
+        "QueueId": queue.queue_id,
+        "Name": queue.name,
+        "State": queue.state,
+        "NotifyConfig": notify_to_dict(queue.notify_config),
+        "MaxSize": queue.max_size,
+        "MaxConcurrent": queue.max_concurrent,
+        "Category": queue.category,
+        "CreateTime": queue.create_time,
+        "UpdateTime": queue.update_time,
+    }
+    if queue.bucket_id is not None:
+        data["BucketId"] = queue.bucket_id
+    for name, value in _extra_items(queue.extra):
+        data.setdefault(name, value)
+    return data
+
+
+def notify_to_dict(notify: models.NotifyConfig | None) -> dict[str, Any] | None:
+    if notify is None:
+        return None
+    data: dict[str, Any] = {element: getattr(notify, attr) for attr, element in _NOTIFY_FIELDS}
+    for name, value in _extra_items(notify.extra):
+        data.setdefault(name, value)
+    return data
+
+
+def _project(before: models.Queue, wanted: models.QueueUpdate) -> models.Queue:
+    """The queue as it would read after writing ``wanted``."""
+    return before.model_copy(
+        update={
+            "name": wanted.name,
+            "state": wanted.state,
+            "notify_config": wanted.notify_config,
+            "extra": {**before.extra, **wanted.extra},
+        }
+    )
+
+
+def _extra_items(extra: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    return list(extra.items()) if extra else []
+
+
+def _blank_to_none(value: Any) -> Any:
+    # The service writes an empty element (<Url/>) where a field is unset.
+    if value == "" or value == {}:
+        return None
+    return value
+
+
+def _show(value: Any) -> Any:
+    return "(none)" if value is None else value

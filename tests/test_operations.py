@@ -1,0 +1,298 @@
+"""Safe operations over real HTTP against the emulator: only the asked field changes, no PUT when
+already so, dry runs write nothing, concurrent changes are reported, request ids are collected."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from ciqueue import models
+from ciqueue.client import CIClient
+from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.credentials import Credentials
+from ciqueue.emulator.server import EmulatorServer
+from ciqueue.errors import ConflictError, DeadlineExceeded, InvalidInput, QueueNotFound
+from ciqueue.operations import (
+    FieldChange,
+    apply_change,
+    pause_queue,
+    resume_queue,
+    set_callback,
+)
+from ciqueue.retry import Deadline
+from conftest import DEMO_BUCKET, DEMO_NOTIFY, DEMO_REGION, PIC_CALLBACK_ID, PIC_PAUSED_ID, EmuAdmin
+
+LEGACY_ID = "p00000000000000000000000000001e9a"
+DOC_ID = "p000000000000000000000000000d0c01"
+LEGACY_NOTIFY = {
+    "State": "On",
+    "Type": "Url",
+    "Url": "https://legacy.example.com/hook",
+    "Event": "TransCodingFinish",
+    "ResultFormat": "XML",
+    "KafkaConfig": {"Region": "ap-guangzhou", "InstanceId": "ckafka-1", "Topic": "ci"},
+}
+LEGACY_EXTRA = {"SomeNewElement": "v", "Limits": {"Burst": "5", "Window": "60"}}
+
+
+@pytest.fixture
+def client(emulator: EmulatorServer) -> CIClient:
+    return CIClient(
+        DEMO_BUCKET, DEMO_REGION, Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY), endpoint=emulator.endpoint
+    )
+
+
+@pytest.fixture
+def legacy(emulator: EmulatorServer, emu_admin: EmuAdmin) -> dict[str, Any]:
+    """A pic queue with a full Url callback (legacy Event, a NotifyConfig extra) and queue extras."""
+    emu_admin.seed(
+        [
+            {
+                "bucket": DEMO_BUCKET,
+                "region": DEMO_REGION,
+                "kinds": ["pic", "doc"],
+                "queues": [
+                    {
+                        "kind": "pic",
+                        "queue_id": LEGACY_ID,
+                        "name": "legacy",
+                        "notify_config": LEGACY_NOTIFY,
+                        "extra": LEGACY_EXTRA,
+                    },
+                    {"kind": "doc", "queue_id": DOC_ID, "name": "doc-1"},
+                ],
+            }
+        ]
+    )
+    emu_admin.clear_requests()
+    return emu_admin.queue(LEGACY_ID)
+
+
+def methods(emu_admin: EmuAdmin) -> list[str]:
+    return [entry["method"] for entry in emu_admin.requests()]
+
+
+def without_update_time(queue: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in queue.items() if k != "UpdateTime"}
+
+
+def test_pause_changes_only_state(client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]) -> None:
+    result = pause_queue(client, "pic", LEGACY_ID)
+
+    stored = emu_admin.queue(LEGACY_ID)
+    assert stored["State"] == "Paused"
+    assert stored["NotifyConfig"] == LEGACY_NOTIFY
+    assert stored["SomeNewElement"] == "v" and stored["Limits"] == LEGACY_EXTRA["Limits"]
+    assert without_update_time(stored) == {**without_update_time(legacy), "State": "Paused"}
+    assert result.changed is True and result.dry_run is False
+    assert result.diff == [FieldChange("State", "Active", "Paused")]
+    assert result.before.state == "Active" and result.after.state == "Paused"
+    assert result.after.notify_config is not None and result.after.notify_config.event == "TransCodingFinish"
+
+
+def test_request_ids_cover_read_put_and_verify(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    result = pause_queue(client, "pic", LEGACY_ID)
+
+    log = emu_admin.requests()
+    assert [e["method"] for e in log] == ["GET", "PUT", "GET"]
+    assert result.request_ids == [e["request_id"] for e in log]
+    assert all(result.request_ids) and len(set(result.request_ids)) == 3
+
+
+def test_resume_changes_only_state(client: CIClient, emu_admin: EmuAdmin, demo_bucket: Any) -> None:
+    before = emu_admin.queue(PIC_PAUSED_ID)
+    result = resume_queue(client, "pic", PIC_PAUSED_ID)
+
+    assert result.diff == [FieldChange("State", "Paused", "Active")]
+    assert without_update_time(emu_admin.queue(PIC_PAUSED_ID)) == {
+        **without_update_time(before),
+        "State": "Active",
+    }
+
+
+def test_second_pause_sends_no_put(client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]) -> None:
+    pause_queue(client, "pic", LEGACY_ID)
+    emu_admin.clear_requests()
+    stored = emu_admin.queue(LEGACY_ID)
+
+    again = pause_queue(client, "pic", LEGACY_ID)
+
+    assert methods(emu_admin) == ["GET"]
+    assert again.changed is False and again.diff == []
+    assert again.reason == "already Paused; nothing written"
+    assert len(again.request_ids) == 1 and again.request_ids[0]
+    assert emu_admin.queue(LEGACY_ID) == stored  # UpdateTime included: nothing was written
+
+
+def test_dry_run_writes_nothing_and_shows_the_diff(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    result = pause_queue(client, "pic", LEGACY_ID, dry_run=True)
+
+    assert methods(emu_admin) == ["GET"]
+    assert emu_admin.queue(LEGACY_ID) == legacy
+    assert result.dry_run is True and result.changed is False
+    assert result.diff == [FieldChange("State", "Active", "Paused")]
+    assert result.reason == "dry run: would set State Active → Paused"
+    assert result.after.state == "Paused" and result.before.state == "Active"
+
+
+def test_set_callback_changes_only_notify_config(
+    client: CIClient, emu_admin: EmuAdmin, demo_bucket: Any
+) -> None:
+    emu_admin.patch(DEMO_BUCKET, "pic", PIC_CALLBACK_ID, {"State": "Paused"})
+    before = emu_admin.queue(PIC_CALLBACK_ID)
+    notify = models.requested_notify_config(
+        url="https://standby.example.com/ci-callback", event="TaskFinish", result_format="JSON"
+    )
+
+    result = set_callback(client, "pic", PIC_CALLBACK_ID, notify)
+
+    stored = emu_admin.queue(PIC_CALLBACK_ID)
+    assert result.diff == [
+        FieldChange("NotifyConfig.Url", DEMO_NOTIFY["Url"], "https://standby.example.com/ci-callback")
+    ]
+    assert stored["State"] == "Paused"  # a callback change never touches State
+    assert stored["NotifyConfig"] == {**DEMO_NOTIFY, "Url": "https://standby.example.com/ci-callback"}
+    assert stored["SomeNewElement"] == "v"
+    assert without_update_time(stored) == {
+        **without_update_time(before),
+        "NotifyConfig": stored["NotifyConfig"],
+    }
+
+
+def test_set_callback_keeps_unknown_notify_children(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    notify = models.requested_notify_config(url="https://new.example.com/hook", result_format="JSON")
+
+    result = set_callback(client, "pic", LEGACY_ID, notify)
+
+    stored = emu_admin.queue(LEGACY_ID)
+    assert stored["NotifyConfig"]["KafkaConfig"] == LEGACY_NOTIFY["KafkaConfig"]
+    assert stored["State"] == "Active"
+    assert {c.field for c in result.diff} == {
+        "NotifyConfig.Url",
+        "NotifyConfig.Event",
+        "NotifyConfig.ResultFormat",
+    }
+
+
+def test_set_callback_to_tdmq(client: CIClient, emu_admin: EmuAdmin, demo_bucket: Any) -> None:
+    notify = models.requested_notify_config(mq_mode="Topic", mq_region="gz", mq_name="ci-events")
+
+    result = set_callback(client, "pic", PIC_CALLBACK_ID, notify)
+
+    stored = emu_admin.queue(PIC_CALLBACK_ID)["NotifyConfig"]
+    assert stored["Type"] == "TDMQ" and stored["MqMode"] == "Topic" and stored["MqName"] == "ci-events"
+    assert "Url" not in stored
+    assert {c.field: c.after for c in result.diff} == {
+        "NotifyConfig.Type": "TDMQ",
+        "NotifyConfig.Url": None,
+        "NotifyConfig.ResultFormat": None,
+        "NotifyConfig.MqMode": "Topic",
+        "NotifyConfig.MqRegion": "gz",
+        "NotifyConfig.MqName": "ci-events",
+    }
+
+
+def test_callback_off_keeps_settings(client: CIClient, emu_admin: EmuAdmin, demo_bucket: Any) -> None:
+    result = set_callback(client, "pic", PIC_CALLBACK_ID, models.notify_config_off())
+
+    stored = emu_admin.queue(PIC_CALLBACK_ID)
+    assert stored["NotifyConfig"] == {**DEMO_NOTIFY, "State": "Off"}
+    assert stored["State"] == "Active" and stored["SomeNewElement"] == "v"
+    assert result.diff == [FieldChange("NotifyConfig.State", "On", "Off")]
+
+    emu_admin.clear_requests()
+    again = set_callback(client, "pic", PIC_CALLBACK_ID, models.requested_notify_config(state="Off"))
+    assert again.changed is False and again.reason == "already callback off; nothing written"
+    assert methods(emu_admin) == ["GET"]
+
+
+def test_callback_off_refuses_legacy_settings_before_writing(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    # Off keeps the stored settings, and CI judges a changed NotifyConfig whole.
+    with pytest.raises(InvalidInput) as caught:
+        set_callback(client, "pic", LEGACY_ID, models.notify_config_off())
+
+    assert caught.value.field == "NotifyConfig.Event"
+    assert "TransCodingFinish" in caught.value.rule
+    assert methods(emu_admin) == ["GET"]
+    assert emu_admin.queue(LEGACY_ID) == legacy
+
+
+def test_concurrent_change_is_reported(client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]) -> None:
+    emu_admin.faults(mutate_after_put={"queue_id": LEGACY_ID, "set": {"Name": "changed-by-someone"}})
+
+    with pytest.raises(ConflictError) as caught:
+        pause_queue(client, "pic", LEGACY_ID)
+
+    assert "Name is 'changed-by-someone', we wrote 'legacy'" in str(caught.value)
+    assert "State" not in caught.value.detail
+    log = emu_admin.requests()
+    assert [e["method"] for e in log] == ["GET", "PUT", "GET"]
+    assert caught.value.request_id == log[-1]["request_id"]
+
+
+def test_concurrent_state_flip_names_state(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    emu_admin.faults(mutate_after_put={"queue_id": LEGACY_ID, "set": {"State": "Active"}})
+
+    with pytest.raises(ConflictError, match=r"State is 'Active', we wrote 'Paused'"):
+        pause_queue(client, "pic", LEGACY_ID)
+
+
+def test_unknown_queue(client: CIClient, emu_admin: EmuAdmin, demo_bucket: Any) -> None:
+    missing = "p" + "f" * 32
+    emu_admin.clear_requests()
+
+    with pytest.raises(QueueNotFound) as caught:
+        pause_queue(client, "pic", missing)
+
+    assert caught.value.queue_id == missing and caught.value.request_id
+    assert methods(emu_admin) == ["GET"]
+
+
+def test_invalid_change_is_refused_before_any_write(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        apply_change(client, "pic", LEGACY_ID, lambda u: u.model_copy(update={"name": "bad name!"}), "rename")
+
+    assert caught.value.field == "Name"
+    assert "may contain only" in caught.value.rule
+    assert methods(emu_admin) == ["GET"]
+    assert emu_admin.queue(LEGACY_ID) == legacy
+
+
+def test_doc_queue_sends_its_id(client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]) -> None:
+    result = pause_queue(client, "doc", DOC_ID)
+
+    assert result.changed and emu_admin.queue(DOC_ID)["State"] == "Paused"
+    assert "QueueID" not in emu_admin.queue(DOC_ID)  # sent in the body, not stored as an extra
+
+
+def test_expired_deadline_sends_nothing(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    with pytest.raises(DeadlineExceeded):
+        pause_queue(client, "pic", LEGACY_ID, deadline=Deadline(0.0))
+    assert methods(emu_admin) == []
+
+
+def test_result_to_dict_is_json_ready(client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]) -> None:
+    data = json.loads(json.dumps(pause_queue(client, "pic", LEGACY_ID, actor="ops").to_dict()))
+
+    assert data["kind"] == "pic" and data["queue_id"] == LEGACY_ID and data["action"] == "pause"
+    assert data["changed"] is True and data["dry_run"] is False and data["actor"] == "ops"
+    assert data["diff"] == [{"field": "State", "before": "Active", "after": "Paused"}]
+    assert data["before"]["State"] == "Active" and data["after"]["State"] == "Paused"
+    assert data["after"]["NotifyConfig"]["KafkaConfig"] == LEGACY_NOTIFY["KafkaConfig"]
+    assert data["after"]["Limits"] == LEGACY_EXTRA["Limits"]
+    assert len(data["request_ids"]) == 3
