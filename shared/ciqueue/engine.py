@@ -1,0 +1,551 @@
+"""The reconciling decision engine: ``decide`` is pure (config, now, observed, overrides, last applied
+-> decisions with reasons). It reads no clock, makes no call and changes nothing.
+
+Rules (after AWS Instance Scheduler's stored-desired-state model):
+- Reconcile, don't fire: every tick computes the desired state from the schedule, so a missed,
+  late or repeated tick is harmless; deciding twice on the same input gives the same decisions.
+- A queue's State comes from, in order: an unexpired override of that queue (always enforced);
+  else the union of the windows targeting it (open -> Paused, closed -> Active).
+- Manual changes are respected until the next schedule edge: once the engine has carried out the
+  desired state of the current edge (``LastApplied``), a queue that differs was changed by hand
+  and is left alone ('skip'), unless an open window (or rotation) is ``enforced``.
+  ``enforced`` on a window acts only while it is open.
+- A queue seen for the first time (no LastApplied) is brought to the desired state.
+- A rotation only ever sets NotifyConfig; windows and overrides only ever set State. Each
+  decision is about one of these two aspects.
+- Expired overrides are ignored and listed in ``Decision.expired_overrides`` for cleanup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from ciqueue.config import Config, Rotation, match_targets, zone
+from ciqueue.cron import UTC
+from ciqueue.schedule import WindowState, format_instant, rotation_state, window_zone, windows_state
+
+Action = Literal["pause", "resume", "set_callback", "none", "skip"]
+Aspect = Literal["state", "callback"]
+SourceType = Literal["window", "override", "rotation", "none"]
+ACTIVE = "Active"
+PAUSED = "Paused"
+
+# NotifyConfig element names and the attribute names of ciqueue.models.NotifyConfig.
+_NOTIFY_ATTRS = {
+    "State": "state",
+    "Type": "type",
+    "Url": "url",
+    "Event": "event",
+    "ResultFormat": "result_format",
+    "MqMode": "mq_mode",
+    "MqRegion": "mq_region",
+    "MqName": "mq_name",
+}
+# What CI assumes when an element is absent.
+_NOTIFY_DEFAULTS = {"State": "Off", "ResultFormat": "XML", "MqMode": "Queue"}
+
+
+@dataclass(frozen=True, order=True)
+class QueueKey:
+    """Identifies one queue; ``text`` (``bucket/region/kind/queue_id``) is its stored form."""
+
+    bucket: str
+    region: str
+    kind: str
+    queue_id: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.bucket}/{self.region}/{self.kind}/{self.queue_id}"
+
+    def __str__(self) -> str:
+        return self.text
+
+    @classmethod
+    def from_text(cls, text: str) -> QueueKey:
+        bucket, region, kind, queue_id = text.split("/")
+        return cls(bucket, region, kind, queue_id)
+
+
+def _kind_text(kind: Any) -> str:
+    return str(getattr(kind, "value", kind))
+
+
+@dataclass(frozen=True)
+class ObservedQueue:
+    """A queue as read from CI. ``notify``: a dict with XML element names or a models.NotifyConfig."""
+
+    bucket: str
+    region: str
+    kind: Any  # QueueKind or its value
+    queue_id: str
+    name: str | None
+    state: str | None
+    notify: Any = None
+
+    @property
+    def key(self) -> QueueKey:
+        return QueueKey(self.bucket, self.region, _kind_text(self.kind), self.queue_id)
+
+
+@dataclass(frozen=True)
+class Override:
+    """A per-queue pin of State by a person, until ``expires_at`` (None: until cancelled)."""
+
+    id: str
+    bucket: str
+    region: str
+    kind: Any
+    queue_id: str
+    state: str  # Active | Paused
+    reason: str | None
+    actor: str | None
+    created_at: datetime
+    expires_at: datetime | None = None
+
+    @property
+    def key(self) -> QueueKey:
+        return QueueKey(self.bucket, self.region, _kind_text(self.kind), self.queue_id)
+
+    def active_at(self, now: datetime) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+
+@dataclass(frozen=True)
+class LastApplied:
+    """What the engine last decided for a queue (stored between ticks), one part per aspect.
+
+    ``edge_at`` / ``callback_edge_at``: the schedule edge whose desired state was carried out.
+    """
+
+    desired_state: str | None = None
+    edge_at: datetime | None = None
+    source: str | None = None
+    callback_index: int | None = None
+    callback_edge_at: datetime | None = None
+    callback_source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "desired_state": self.desired_state,
+            "edge_at": _iso(self.edge_at),
+            "source": self.source,
+            "callback_index": self.callback_index,
+            "callback_edge_at": _iso(self.callback_edge_at),
+            "callback_source": self.callback_source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LastApplied:
+        return cls(
+            desired_state=data.get("desired_state"),
+            edge_at=_from_iso(data.get("edge_at")),
+            source=data.get("source"),
+            callback_index=data.get("callback_index"),
+            callback_edge_at=_from_iso(data.get("callback_edge_at")),
+            callback_source=data.get("callback_source"),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One action on one aspect of one queue, with the reason a person reads.
+
+    ``last_applied`` is what to store for the queue once this decision is carried out (the other
+    aspect as given); fold several decisions of one queue with ``merge_last_applied``.
+    """
+
+    key: QueueKey
+    aspect: Aspect
+    action: Action
+    reason: str
+    source: str | None
+    source_type: SourceType
+    edge_at: datetime | None
+    next_edge_at: datetime | None
+    desired_state: str | None = None
+    # repr=False and redacted in to_dict: a callback URL's query string may carry a token.
+    desired_callback: dict[str, str] | None = field(default=None, repr=False)
+    callback_index: int | None = None
+    last_applied: LastApplied = field(default_factory=LastApplied)
+    expired_overrides: tuple[str, ...] = ()
+
+    @property
+    def changes(self) -> bool:
+        return self.action in ("pause", "resume", "set_callback")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.key.text,
+            "aspect": self.aspect,
+            "action": self.action,
+            "reason": self.reason,
+            "source": self.source,
+            "source_type": self.source_type,
+            "edge_at": _iso(self.edge_at),
+            "next_edge_at": _iso(self.next_edge_at),
+            "desired_state": self.desired_state,
+            "desired_callback": _redacted(self.desired_callback),
+            "callback_index": self.callback_index,
+            "expired_overrides": list(self.expired_overrides),
+        }
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """The State the schedule (or an override) asks for at an instant, and why."""
+
+    state: str
+    source: str | None
+    source_type: SourceType
+    edge_at: datetime | None
+    next_edge_at: datetime | None
+    enforced: bool
+    because: str  # e.g. "window 'nightly' opened at 02:00 CST"
+    window: WindowState | None = None
+    override: Override | None = None
+
+
+@dataclass(frozen=True)
+class DesiredCallback:
+    """The callback a rotation selects at an instant."""
+
+    rotation: Rotation
+    index: int
+    fields: dict[str, str]
+    edge_at: datetime | None
+    next_edge_at: datetime | None
+    because: str
+
+    @property
+    def label(self) -> str:
+        return f"#{self.index} ({self.rotation.callbacks[self.index].describe()})"
+
+
+# --- desired state -------------------------------------------------------------------------------
+
+
+def desired_state_at(
+    config: Config, groups: Sequence[str], now: datetime, overrides: Sequence[Override] = ()
+) -> DesiredState | None:
+    """The State for a queue in ``groups`` at ``now``; None when neither window nor override applies."""
+    now = _utc(now)
+    live = [o for o in overrides if o.active_at(now)]
+    if live:
+        pin = max(live, key=lambda o: (o.created_at, o.id))
+        tz = zone(config.timezone)
+        until = f"until {format_instant(pin.expires_at, tz, now)}" if pin.expires_at else "(no expiry)"
+        by = f" by {pin.actor}" if pin.actor else ""
+        return DesiredState(
+            state=pin.state,
+            source=pin.id,
+            source_type="override",
+            edge_at=pin.created_at,
+            next_edge_at=pin.expires_at,
+            enforced=True,
+            because=f"override {pin.id}{by} {until} wins",
+            override=pin,
+        )
+    windows = config.windows_for(groups)
+    if not windows:
+        return None
+    ws = windows_state(windows, now)
+    by_name = {w.name: w for w in windows}
+    if ws.active:
+        name = ws.opened_by or windows[0].name
+        tz = window_zone(by_name[name])
+        because = f"window {name!r} opened at {format_instant(ws.opened_at, tz, now)}"
+        return DesiredState(PAUSED, name, "window", ws.opened_at, ws.closes_at, ws.enforced, because, ws)
+    name = ws.closed_by or ws.next_by or windows[0].name
+    tz = window_zone(by_name[name])
+    if ws.last_closed_at is not None:
+        because = f"window {name!r} closed at {format_instant(ws.last_closed_at, tz, now)}"
+    else:
+        because = f"no window has opened (next: {name!r} at {format_instant(ws.next_open, tz, now)})"
+    return DesiredState(ACTIVE, name, "window", ws.last_closed_at, ws.next_open, False, because, ws)
+
+
+def desired_callback_at(rotation: Rotation, now: datetime) -> DesiredCallback:
+    """The callback ``rotation`` selects at ``now``."""
+    now = _utc(now)
+    index, since, next_change = rotation_state(rotation, now)
+    tz = zone(rotation.zone_name)
+    callback = rotation.callbacks[index]
+    label = f"#{index} ({callback.describe()})"
+    if since is not None:
+        because = (
+            f"rotation {rotation.name!r} switched to callback {label} at {format_instant(since, tz, now)}"
+        )
+    else:
+        because = f"rotation {rotation.name!r} selects callback {label}"
+    return DesiredCallback(rotation, index, callback.notify_fields(), since, next_change, because)
+
+
+def expired_overrides(overrides: Iterable[Override], now: datetime) -> list[Override]:
+    """Overrides whose time is up (to delete from the store)."""
+    now = _utc(now)
+    return [o for o in overrides if not o.active_at(now)]
+
+
+def merge_last_applied(previous: LastApplied | None, decision: Decision) -> LastApplied:
+    """``previous`` with only ``decision``'s aspect taken from ``decision.last_applied``."""
+    base = previous or LastApplied()
+    new = decision.last_applied
+    if decision.aspect == "state":
+        return replace(base, desired_state=new.desired_state, edge_at=new.edge_at, source=new.source)
+    return replace(
+        base,
+        callback_index=new.callback_index,
+        callback_edge_at=new.callback_edge_at,
+        callback_source=new.callback_source,
+    )
+
+
+def notify_matches(observed: Any, wanted: Mapping[str, str]) -> bool:
+    """True when the observed NotifyConfig already has every field ``wanted`` asks for."""
+    for name, value in wanted.items():
+        have = _notify_value(observed, name)
+        if name == "Event":
+            if {e.strip() for e in have.split(",") if e.strip()} != {e for e in value.split(",") if e}:
+                return False
+        elif have != value:
+            return False
+    return True
+
+
+# --- decide ------------------------------------------------------------------------------------
+
+
+def decide(
+    config: Config,
+    now: datetime,
+    observed: Iterable[ObservedQueue],
+    overrides: Iterable[Override] = (),
+    last_applied: Mapping[QueueKey, LastApplied] | Mapping[str, LastApplied] | None = None,
+) -> list[Decision]:
+    """Decisions for every observed queue that a target group covers (state first, then callback).
+
+    ``last_applied`` may be keyed by QueueKey or by its text. Pure: same input, same output.
+    """
+    now = _utc(now)
+    stored: dict[str, LastApplied] = {str(k): v for k, v in (last_applied or {}).items()}
+    pins: dict[QueueKey, list[Override]] = {}
+    for override in overrides:
+        pins.setdefault(override.key, []).append(override)
+    cache: dict[tuple[str, ...], DesiredState | None] = {}
+    decisions: list[Decision] = []
+    for queue in sorted(observed, key=lambda q: q.key):
+        key = queue.key
+        groups = match_targets(config, queue.bucket, queue.region, key.kind, queue.queue_id, queue.name)
+        if not groups:
+            continue
+        last = stored.get(key.text)
+        mine = pins.get(key, [])
+        expired = tuple(o.id for o in mine if not o.active_at(now))
+        if any(o.active_at(now) for o in mine):
+            desired = desired_state_at(config, groups, now, mine)
+        else:
+            group_key = tuple(groups)
+            if group_key not in cache:
+                cache[group_key] = desired_state_at(config, groups, now)
+            desired = cache[group_key]
+        if desired is not None:
+            decisions.append(_state_decision(config, now, queue, desired, last, expired))
+        rotations = config.rotations_for(groups)
+        if len(rotations) > 1:
+            names = " and ".join(repr(r.name) for r in rotations)
+            decisions.append(
+                Decision(
+                    key=key,
+                    aspect="callback",
+                    action="skip",
+                    reason=f"rotations {names} both target this queue; not changing its callback",
+                    source=None,
+                    source_type="rotation",
+                    edge_at=None,
+                    next_edge_at=None,
+                    last_applied=last or LastApplied(),
+                )
+            )
+        elif rotations:
+            decisions.append(
+                _callback_decision(config, now, queue, desired_callback_at(rotations[0], now), last)
+            )
+    return decisions
+
+
+def _state_decision(
+    config: Config,
+    now: datetime,
+    queue: ObservedQueue,
+    desired: DesiredState,
+    last: LastApplied | None,
+    expired: tuple[str, ...],
+) -> Decision:
+    want = desired.state
+    record = replace(
+        last or LastApplied(), desired_state=want, edge_at=desired.edge_at, source=desired.source
+    )
+    handled = last is not None and last.desired_state == want and _not_before(last.edge_at, desired.edge_at)
+    tz = _reason_zone(config, desired)
+    next_edge = (
+        format_instant(desired.next_edge_at, tz, now) if desired.next_edge_at else "none within 800 days"
+    )
+
+    def decision(action: Action, reason: str, stored: LastApplied) -> Decision:
+        return Decision(
+            key=queue.key,
+            aspect="state",
+            action=action,
+            reason=reason,
+            source=desired.source,
+            source_type=desired.source_type,
+            edge_at=desired.edge_at,
+            next_edge_at=desired.next_edge_at,
+            desired_state=want,
+            last_applied=stored,
+            expired_overrides=expired,
+        )
+
+    if queue.state not in (ACTIVE, PAUSED):
+        return decision(
+            "skip",
+            f"queue state {queue.state!r} is neither Active nor Paused; not touching it",
+            last or LastApplied(),
+        )
+    act: Action = "pause" if want == PAUSED else "resume"
+    doing = "pausing" if want == PAUSED else "resuming"
+    if desired.source_type == "override":
+        if queue.state == want:
+            return decision("none", f"{desired.because}: keep {want}", record)
+        return decision(act, f"{desired.because}: {doing}", record)
+    if queue.state == want:
+        return decision(
+            "none", f"already {want} as {_requirement(desired)}", last if handled and last else record
+        )
+    if not handled:
+        return decision(act, f"{desired.because}; {doing}", record)
+    changed = "resumed" if queue.state == ACTIVE else "paused"
+    if desired.enforced:
+        return decision(
+            act, f"{desired.because} and is enforced: queue was {changed} by hand; {doing} again", record
+        )
+    return decision(
+        "skip",
+        f"manual change respected: queue was {changed} by hand after {desired.because}; "
+        f"next edge {next_edge}",
+        last or record,
+    )
+
+
+def _callback_decision(
+    config: Config, now: datetime, queue: ObservedQueue, desired: DesiredCallback, last: LastApplied | None
+) -> Decision:
+    rotation = desired.rotation
+    record = replace(
+        last or LastApplied(),
+        callback_index=desired.index,
+        callback_edge_at=desired.edge_at,
+        callback_source=rotation.name,
+    )
+    handled = (
+        last is not None
+        and last.callback_index == desired.index
+        and last.callback_source == rotation.name
+        and _not_before(last.callback_edge_at, desired.edge_at)
+    )
+    tz = zone(rotation.zone_name)
+
+    def decision(action: Action, reason: str, stored: LastApplied) -> Decision:
+        return Decision(
+            key=queue.key,
+            aspect="callback",
+            action=action,
+            reason=reason,
+            source=rotation.name,
+            source_type="rotation",
+            edge_at=desired.edge_at,
+            next_edge_at=desired.next_edge_at,
+            desired_callback=dict(desired.fields),
+            callback_index=desired.index,
+            last_applied=stored,
+        )
+
+    if notify_matches(queue.notify, desired.fields):
+        reason = f"callback already {desired.label} as rotation {rotation.name!r} requires"
+        return decision("none", reason, last if handled and last else record)
+    if not handled:
+        return decision("set_callback", f"{desired.because}; setting callback", record)
+    if rotation.enforced:
+        return decision(
+            "set_callback",
+            f"{desired.because} and is enforced: callback was changed by hand; restoring it",
+            record,
+        )
+    next_switch = format_instant(desired.next_edge_at, tz, now) if desired.next_edge_at else "none"
+    return decision(
+        "skip",
+        f"manual change respected: callback was changed by hand after {desired.because}; "
+        f"next switch {next_switch}",
+        last or record,
+    )
+
+
+def _requirement(desired: DesiredState) -> str:
+    if desired.state == PAUSED:
+        return f"window {desired.source!r} requires"
+    return "no window is open"
+
+
+def _reason_zone(config: Config, desired: DesiredState) -> Any:
+    if desired.source_type == "window" and desired.source is not None:
+        for window in config.windows:
+            if window.name == desired.source:
+                return window_zone(window)
+    return zone(config.timezone)
+
+
+def _not_before(stored_edge: datetime | None, edge: datetime | None) -> bool:
+    """True when the stored edge is the current edge or later (None = since ever)."""
+    if edge is None:
+        return True
+    return stored_edge is not None and stored_edge >= edge
+
+
+def _notify_value(observed: Any, name: str) -> str:
+    if observed is None:
+        value: Any = None
+    elif isinstance(observed, Mapping):
+        value = observed.get(name, observed.get(_NOTIFY_ATTRS[name]))
+    else:
+        value = getattr(observed, _NOTIFY_ATTRS[name], None)
+    value = getattr(value, "value", value)
+    if value is None or value == "":
+        return _NOTIFY_DEFAULTS.get(name, "")
+    return str(value)
+
+
+def _redacted(fields: dict[str, str] | None) -> dict[str, str] | None:
+    if fields is None or "?" not in fields.get("Url", ""):
+        return fields
+    return {**fields, "Url": fields["Url"].split("?", 1)[0] + "?…"}
+
+
+def _utc(instant: datetime) -> datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("an aware datetime is required (got a naive one)")
+    return instant.astimezone(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _from_iso(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

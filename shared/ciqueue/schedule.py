@@ -1,0 +1,401 @@
+"""Windows and rotations evaluated at an instant: what is active now, since when, until when.
+
+A window is a set of occurrences ``[opens, closes)`` from three sources, all in the window's zone:
+- ``start`` cron + ``end`` cron (closes at the first end fire after the start) or ``duration``;
+- weekly ``periods`` (an end earlier than the start runs past midnight);
+- one-off ``dates``.
+A window is open while any occurrence covers the instant; overlapping or touching occurrences,
+of one window or of several, merge into one open stretch (union). ``exclude`` dates cancel the
+recurring occurrences (cron and periods) that start on that local day; one-off dates are explicit
+and not excluded. DST follows ``ciqueue.cron``: a local time in a spring-forward gap means the
+first instant after the gap, a repeated local time means its first occurrence.
+
+All instants in and out are aware datetimes; results are in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ciqueue.config import (
+    Rotation,
+    Window,
+    parse_clock,
+    parse_days,
+    parse_duration,
+    parse_local_datetime,
+    zone,
+)
+from ciqueue.cron import UTC, parse_cron, wall_time, wall_to_instant
+
+# Instants at or after this mean "never" (a window whose end cron never fires again).
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
+# Evaluation spans around `now`, widened only when an answer lies beyond the smaller one.
+SPANS = (timedelta(days=8), timedelta(days=64), timedelta(days=800))
+# A guard against expressions that fire every second: no window needs this many occurrences.
+MAX_OCCURRENCES = 50_000
+_TICK = timedelta(microseconds=1)
+
+
+class ScheduleTooDense(ValueError):
+    """A window fires so often that evaluating it would take unreasonably long."""
+
+
+@dataclass(frozen=True, order=True)
+class Occurrence:
+    """One opening of one window: open from ``opens`` (inclusive) to ``closes`` (exclusive)."""
+
+    opens: datetime
+    closes: datetime
+    window: str
+
+
+@dataclass(frozen=True)
+class WindowState:
+    """Whether one window (or the union of several) is open at an instant, and its edges.
+
+    ``opened_at``/``closes_at`` bound the open stretch around now (when active);
+    ``last_closed_at`` is the end of the latest stretch before now (when not active);
+    ``next_open`` is the start of the next stretch. None means "not within ~800 days".
+    """
+
+    active: bool
+    opened_at: datetime | None
+    closes_at: datetime | None
+    next_open: datetime | None
+    reason: str
+    last_closed_at: datetime | None = None
+    opened_by: str | None = None  # the window whose occurrence began the stretch
+    closed_by: str | None = None  # the window whose occurrence ends (or ended) the stretch
+    next_by: str | None = None  # the window that opens next
+    covering: tuple[str, ...] = ()  # windows with an occurrence covering now
+    enforced: bool = False  # any covering window is enforced
+
+    @property
+    def edge_at(self) -> datetime | None:
+        """When the current state (open or closed) began."""
+        return self.opened_at if self.active else self.last_closed_at
+
+    @property
+    def next_edge(self) -> datetime | None:
+        """When the current state ends."""
+        return self.closes_at if self.active else self.next_open
+
+
+@dataclass(frozen=True)
+class RotationState:
+    """Which callback a rotation selects now, since when (None: always) and until when.
+
+    Unpacks as ``index, since, next_change = rotation_state(rotation, now)``.
+    """
+
+    index: int
+    since: datetime | None
+    next_change: datetime | None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.index, self.since, self.next_change))
+
+
+# --- windows -----------------------------------------------------------------------------------
+
+
+def window_zone(window: Window) -> ZoneInfo:
+    return zone(window.zone_name)
+
+
+def occurrences(window: Window, start: datetime, end: datetime) -> list[Occurrence]:
+    """Occurrences of ``window`` that overlap ``[start, end)``, sorted by opening time."""
+    start, end = _utc(start), _utc(end)
+    found: list[Occurrence] = []
+    if window.start is not None:
+        found += _cron_occurrences(window, start, end)
+    if window.periods:
+        found += _period_occurrences(window, start, end)
+    found += _one_off_occurrences(window, start, end)
+    return sorted(found)
+
+
+def window_state(window: Window, now: datetime) -> WindowState:
+    """The state of one window at ``now``."""
+    return windows_state([window], now)
+
+
+def windows_state(windows: Sequence[Window], now: datetime) -> WindowState:
+    """The state of the union of ``windows`` at ``now`` (open if any of them is open)."""
+    now = _utc(now)
+    by_name = {w.name: w for w in windows}
+    if not windows:
+        return WindowState(False, None, None, None, "no window applies")
+    for span in SPANS:
+        last_try = span == SPANS[-1]
+        low, high = now - span, now + span
+        stretches = _merge([o for w in windows for o in occurrences(w, low, high)])
+        current = next((s for s in stretches if s[0] <= now < s[1]), None)
+        if current is not None:
+            opens, closes, _ = current
+            if not last_try and (opens <= low or closes >= high):
+                continue
+            return _open_state(now, by_name, stretches, current)
+        before = [s for s in stretches if s[1] <= now]
+        after = [s for s in stretches if s[0] > now]
+        if not last_try and (not before or not after):
+            continue
+        return _closed_state(now, by_name, before[-1] if before else None, after[0] if after else None)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_Stretch = tuple[datetime, datetime, tuple[Occurrence, ...]]
+
+
+def _merge(items: list[Occurrence]) -> list[_Stretch]:
+    stretches: list[_Stretch] = []
+    for occ in sorted(items):
+        if stretches and occ.opens <= stretches[-1][1]:
+            opens, closes, members = stretches[-1]
+            stretches[-1] = (opens, max(closes, occ.closes), (*members, occ))
+        else:
+            stretches.append((occ.opens, occ.closes, (occ,)))
+    return stretches
+
+
+def _open_state(
+    now: datetime, by_name: dict[str, Window], stretches: list[_Stretch], current: _Stretch
+) -> WindowState:
+    opens, closes, members = current
+    covering = tuple(dict.fromkeys(o.window for o in members if o.opens <= now < o.closes))
+    opened_by = members[0].window
+    closed_by = max(members, key=lambda o: o.closes).window
+    later = [s for s in stretches if s[0] > closes]
+    closes_at = None if closes >= FAR_FUTURE else closes
+    next_open = later[0][0] if later else None
+    zone_of = window_zone(by_name[opened_by])
+    others = [name for name in covering if name != opened_by]
+    reason = f"window {opened_by!r} open since {format_instant(opens, zone_of, now)}"
+    reason += f", closes {format_instant(closes_at, zone_of, now)}" if closes_at else ", does not close"
+    if others:
+        reason += f" (also open: {', '.join(repr(n) for n in others)})"
+    return WindowState(
+        active=True,
+        opened_at=opens,
+        closes_at=closes_at,
+        next_open=next_open,
+        reason=reason,
+        opened_by=opened_by,
+        closed_by=closed_by,
+        next_by=later[0][2][0].window if later else None,
+        covering=covering,
+        enforced=any(by_name[name].enforced for name in covering),
+    )
+
+
+def _closed_state(
+    now: datetime, by_name: dict[str, Window], before: _Stretch | None, after: _Stretch | None
+) -> WindowState:
+    parts = ["no window open"]
+    closed_by = next_by = None
+    if before is not None:
+        closed_by = max(before[2], key=lambda o: o.closes).window
+        parts.append(
+            f"{closed_by!r} closed at {format_instant(before[1], window_zone(by_name[closed_by]), now)}"
+        )
+    if after is not None:
+        next_by = after[2][0].window
+        parts.append(f"{next_by!r} opens {format_instant(after[0], window_zone(by_name[next_by]), now)}")
+    else:
+        parts.append("none opens within 800 days")
+    return WindowState(
+        active=False,
+        opened_at=None,
+        closes_at=None,
+        next_open=after[0] if after else None,
+        reason="; ".join(parts),
+        last_closed_at=before[1] if before else None,
+        closed_by=closed_by,
+        next_by=next_by,
+    )
+
+
+def _cron_occurrences(window: Window, start: datetime, end: datetime) -> list[Occurrence]:
+    assert window.start is not None
+    tz = window_zone(window)
+    starts = parse_cron(window.start)
+    closing = parse_cron(window.end) if window.end else None
+    length = parse_duration(window.duration) if window.duration else None
+    excluded = window.excluded_dates()
+
+    def is_excluded(instant: datetime) -> bool:
+        return bool(excluded) and wall_time(instant, tz).date() in excluded
+
+    fire: datetime | None
+    if length is not None:
+        fire = starts.next_after(start - length, tz)
+    else:
+        # The latest start at or before `start` may still be open; starts between it and its
+        # close share that close, so they add nothing.
+        fire = starts.previous_at_or_before(start, tz)
+        while fire is not None and is_excluded(fire):
+            midnight = wall_to_instant(datetime.combine(wall_time(fire, tz).date(), time()), tz)
+            fire = starts.previous_at_or_before(midnight - _TICK, tz)
+        if fire is None:
+            fire = starts.next_after(start, tz)
+    found: list[Occurrence] = []
+    steps = 0
+    while fire is not None and fire < end:
+        steps += 1
+        if steps > MAX_OCCURRENCES:
+            raise ScheduleTooDense(
+                f"window {window.name!r} opens more than {MAX_OCCURRENCES} times in the span"
+            )
+        if is_excluded(fire):
+            fire = starts.next_after(fire, tz)
+            continue
+        if length is not None:
+            closes = fire + length
+        else:
+            assert closing is not None
+            closes = closing.next_after(fire, tz) or FAR_FUTURE
+        if closes > start:
+            found.append(Occurrence(fire, closes, window.name))
+        fire = starts.next_after(fire if length is not None else closes - _TICK, tz)
+    return found
+
+
+@lru_cache(maxsize=1024)
+def _period_bounds(
+    days: str | tuple[str, ...] | None, start: str, end: str
+) -> tuple[frozenset[int], time, time, int]:
+    weekdays = parse_days(days)
+    sh, sm, ss = parse_clock(start) or (0, 0, 0)
+    eh, em, es = parse_clock(end, allow_24=True) or (0, 0, 0)
+    begin = time(sh, sm, ss)
+    if eh == 24:
+        return weekdays, begin, time(0), 1
+    finish = time(eh, em, es)
+    return weekdays, begin, finish, 0 if finish > begin else 1
+
+
+def _period_occurrences(window: Window, start: datetime, end: datetime) -> list[Occurrence]:
+    tz = window_zone(window)
+    excluded = window.excluded_dates()
+    first = wall_time(start, tz).date() - timedelta(days=1)
+    last = wall_time(end, tz).date()
+    found: list[Occurrence] = []
+    for period in window.periods or []:
+        days = tuple(period.days) if isinstance(period.days, list) else period.days
+        weekdays, begin, finish, carry = _period_bounds(days, period.start, period.end)
+        day = first
+        while day <= last:
+            if day.weekday() in weekdays and day not in excluded:
+                opens = wall_to_instant(datetime.combine(day, begin), tz)
+                closes = wall_to_instant(datetime.combine(day + timedelta(days=carry), finish), tz)
+                # A period entirely inside a spring-forward gap opens and closes at once: skip it.
+                if opens < closes and opens < end and closes > start:
+                    found.append(Occurrence(opens, closes, window.name))
+            day += timedelta(days=1)
+    return found
+
+
+def _one_off_occurrences(window: Window, start: datetime, end: datetime) -> list[Occurrence]:
+    tz = window_zone(window)
+    found = []
+    for one_off in window.dates:
+        opens, closes = _local_instant(one_off.start, tz), _local_instant(one_off.end, tz)
+        if opens < closes and opens < end and closes > start:
+            found.append(Occurrence(opens, closes, window.name))
+    return found
+
+
+# --- rotations ---------------------------------------------------------------------------------
+
+
+def rotation_state(rotation: Rotation, now: datetime) -> RotationState:
+    """Which callback ``rotation`` selects at ``now``: (index, since, next_change)."""
+    now = _utc(now)
+    count = len(rotation.callbacks)
+    tz = zone(rotation.zone_name)
+    if rotation.every is not None:
+        step = parse_duration(rotation.every)
+        assert step is not None and rotation.anchor is not None
+        if count == 1:
+            return RotationState(0, None, None)
+        anchor = _local_instant(rotation.anchor, tz)
+        k = (now - anchor) // step
+        since = anchor + k * step
+        return RotationState(k % count, since, since + step)
+    fires = _switch_fires(rotation, tz, wall_time(now, tz).date())
+    past = [f for f in fires if f[0] <= now]
+    index = past[-1][1] if past else 0
+    changed_at: datetime | None = None
+    for position in range(len(past) - 1, -1, -1):
+        if past[position][1] != index:
+            changed_at = past[position + 1][0]
+            break
+    next_change = next((f[0] for f in fires if f[0] > now and f[1] != index), None)
+    return RotationState(index, changed_at, next_change)
+
+
+def rotation_changes(rotation: Rotation, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+    """(instant, new index) for every change of ``rotation`` in ``[start, end)``."""
+    changes = []
+    state = rotation_state(rotation, start)
+    if state.since is not None and state.since == _utc(start):
+        changes.append((state.since, state.index))
+    at = state.next_change
+    while at is not None and at < end:
+        state = rotation_state(rotation, at)
+        changes.append((at, state.index))
+        at = state.next_change
+    return changes
+
+
+def _switch_fires(rotation: Rotation, tz: ZoneInfo, today: date) -> list[tuple[datetime, int]]:
+    """Switch instants from 15 days before to 8 days after ``today``, with their callback index.
+
+    Every switch recurs at least weekly, so this range always holds the change before now and
+    the change after it, if the rotation changes at all.
+    """
+    fires: list[tuple[datetime, int, int]] = []
+    for position, switch in enumerate(rotation.at or []):
+        days = tuple(switch.days) if isinstance(switch.days, list) else switch.days
+        weekdays = parse_days(days)
+        clock = time(*(parse_clock(switch.time) or (0, 0, 0)))
+        for offset in range(-15, 9):
+            day = today + timedelta(days=offset)
+            if day.weekday() in weekdays:
+                fires.append((wall_to_instant(datetime.combine(day, clock), tz), position, switch.callback))
+    # Same instant: the switch listed later wins.
+    return [(at, index) for at, _, index in sorted(fires)]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def format_instant(instant: datetime | None, tz: ZoneInfo, now: datetime | None = None) -> str:
+    """``02:00 CST`` when on the same local day as ``now``, else ``2026-03-29 02:00 CEST``."""
+    if instant is None:
+        return "never"
+    local = instant.astimezone(tz)
+    text = local.strftime("%H:%M:%S" if local.second else "%H:%M") + " " + (local.tzname() or tz.key)
+    if now is None or now.astimezone(tz).date() != local.date():
+        text = local.strftime("%Y-%m-%d ") + text
+    return text
+
+
+def _local_instant(text: str, tz: ZoneInfo) -> datetime:
+    value = parse_local_datetime(text)
+    assert value is not None, "validated by ciqueue.config"
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    return wall_to_instant(value, tz)
+
+
+def _utc(instant: datetime) -> datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("an aware datetime is required (got a naive one)")
+    return instant.astimezone(UTC)

@@ -1,0 +1,312 @@
+"""Config loading: YAML/JSON text and files, the example file, exact error paths, JSON Schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ciqueue.config import config_json_schema, load_config, match_targets, parse_config
+from ciqueue.errors import InvalidInput, Problem
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "schedule.yaml"
+QID = "p" + "a" * 32
+
+BASE: dict[str, Any] = {
+    "version": 1,
+    "timezone": "Asia/Shanghai",
+    "targets": {
+        "a": {"bucket": "media-1250000000", "region": "ap-guangzhou", "kind": "media", "queue_ids": [QID]},
+        "b": {"bucket": "media-1250000000", "region": "ap-guangzhou", "name_pattern": "img-*"},
+    },
+    "windows": [
+        {"name": "nightly", "targets": ["a"], "start": "0 0 2 * * * *", "duration": "2h"},
+        {
+            "name": "weekend",
+            "targets": ["b"],
+            "periods": [{"days": ["sat", "sun"], "start": "23:00", "end": "01:30"}],
+        },
+    ],
+    "rotations": [
+        {
+            "name": "on-call",
+            "targets": ["a"],
+            "callbacks": [
+                {"type": "Url", "url": "https://day.example.com/cb"},
+                {"type": "Url", "url": "https://night.example.com/cb", "format": "JSON"},
+            ],
+            "at": [{"time": "08:00", "callback": 0}, {"time": "20:00", "callback": 1}],
+        }
+    ],
+}
+
+
+def with_change(path: str, value: Any) -> dict[str, Any]:
+    """BASE with the value at a dotted path (``windows.1.periods.0.end``) set; ``...`` deletes."""
+    data = copy.deepcopy(BASE)
+    parts = path.split(".")
+    node: Any = data
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    last: Any = int(parts[-1]) if isinstance(node, list) else parts[-1]
+    if value is ...:
+        del node[last]
+    else:
+        node[last] = value
+    return data
+
+
+def error_of(data: Any) -> str:
+    with pytest.raises(InvalidInput) as caught:
+        parse_config(data)
+    return str(caught.value)
+
+
+def test_example_file_loads_and_fills_zones() -> None:
+    config = load_config(EXAMPLE)
+    assert config.timezone == "Asia/Shanghai"
+    assert list(config.targets) == ["media-transcode", "thumbnails", "docs"]
+    assert [w.name for w in config.windows] == [
+        "nightly",
+        "weekend-storage",
+        "month-end-reindex",
+        "migration",
+    ]
+    assert [w.timezone for w in config.windows] == [
+        "Asia/Shanghai",
+        "Asia/Shanghai",
+        "Asia/Shanghai",
+        "Europe/Berlin",
+    ]
+    assert config.windows[2].enforced is True
+    assert config.rotations[1].callbacks[1].mq_name == "ci-events-b"
+    assert config.settings.concurrency == 8 and config.settings.shard_size == 200
+    # the same file as a string path works too
+    assert load_config(str(EXAMPLE)) == config
+
+
+def test_yaml_and_json_text_give_the_same_config() -> None:
+    from_json = load_config(json.dumps(BASE))
+    yaml_text = """
+version: 1
+timezone: Asia/Shanghai
+targets:
+  a:
+    bucket: media-1250000000
+    region: ap-guangzhou
+    kind: media
+    queue_ids: [paaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]
+  b: {bucket: media-1250000000, region: ap-guangzhou, name_pattern: img-*}
+windows:
+  - {name: nightly, targets: [a], start: "0 0 2 * * * *", duration: 2h}
+  - name: weekend
+    targets: [b]
+    periods: [{days: [sat, sun], start: 23:00, end: 01:30}]
+rotations:
+  - name: on-call
+    targets: [a]
+    callbacks:
+      - {type: Url, url: "https://day.example.com/cb"}
+      - {type: Url, url: "https://night.example.com/cb", format: JSON}
+    at: [{time: 08:00, callback: 0}, {time: 20:00, callback: 1}]
+"""
+    # unquoted 23:00 and 20:00 stay strings (YAML 1.1 would read 20:00 as the number 1200)
+    assert load_config(yaml_text) == from_json
+    assert from_json.settings.concurrency == 8
+    assert from_json.windows[0].timezone == "Asia/Shanghai"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        ("windows.1.periods.0.end", "25:00", "windows[1].periods[0].end: must be HH:MM (got '25:00')"),
+        (
+            "windows.0.targets",
+            ["a", "b", "foo"],
+            "windows[0].targets[2]: unknown target 'foo' (defined: a, b)",
+        ),
+        (
+            "rotations.0.callbacks.1.url",
+            "http://10.0.0.5/cb",
+            "rotations[0].callbacks[1].url: must not be a private-network address"
+            " (10.0.0.5 is in the RFC 1918 private range 10.0.0.0/8)",
+        ),
+        (
+            "rotations.0.callbacks.0.url",
+            "ftp://files.example.com/cb",
+            "rotations[0].callbacks[0].url: must start with http:// or https:// (got ftp://)",
+        ),
+        (
+            "windows.0.start",
+            "0 0 25 * * * *",
+            "windows[0].start: cron field 3 (hour): 25 is out of range 0-23",
+        ),
+        (
+            "targets.a.kind",
+            "img",
+            "targets.a.kind: must be one of pic, media, doc, asr, ai or file (got 'img')",
+        ),
+        ("version", 2, "version: must be 1 (got 2)"),
+        ("version", ..., "version: is required"),
+        (
+            "windows.0.duration",
+            "90 minutes",
+            "windows[0].duration: must be a duration like 90m, 2h or 1h30m (got '90 minutes')",
+        ),
+        ("windows.0.end", "0 0 4 * * * *", "windows[0]: start needs exactly one of end (cron) or duration"),
+        (
+            "windows.0.exclude",
+            ["2026-10-01", "2026-02-30"],
+            "windows[0].exclude[1]: must be a date YYYY-MM-DD (got '2026-02-30')",
+        ),
+        (
+            "timezone",
+            "Mars/Olympus",
+            "timezone: unknown time zone 'Mars/Olympus' (use an IANA name such as Asia/Shanghai)",
+        ),
+        (
+            "rotations.0.at.1.callback",
+            2,
+            "rotations[0].at[1].callback: must be a callback index 0-1 (got 2)",
+        ),
+        ("rotations.0.at.1.time", "8pm", "rotations[0].at[1].time: must be HH:MM (got '8pm')"),
+        (
+            "rotations.0.callbacks.0",
+            {"type": "TDMQ", "mq_region": "gz"},
+            "rotations[0].callbacks[0].mq_name: is required for type TDMQ",
+        ),
+        (
+            "rotations.0.callbacks.0",
+            {"type": "Email", "url": "https://a.example.com"},
+            "rotations[0].callbacks[0].type: must be one of Url or TDMQ (got 'Email')",
+        ),
+        (
+            "rotations.0.callbacks.0.event",
+            "JobDone",
+            "rotations[0].callbacks[0].event: must be TaskFinish and/or WorkflowFinish, comma-separated"
+            " (got 'JobDone')",
+        ),
+        ("targets.b.queue_ids", [QID], "targets.b: needs exactly one of queue_ids or name_pattern"),
+        ("settings", {"concurrency": 0}, "settings.concurrency: must be >= 1 (got 0)"),
+        (
+            "windows.1.periods.0.days",
+            ["mon", "funday"],
+            "windows[1].periods[0].days: must be day names mon..sun or ranges like mon-fri (got 'funday')",
+        ),
+        (
+            "targets.a.bucket",
+            "Media",
+            "targets.a.bucket: must look like name-appid, e.g. media-1250000000 (got 'Media')",
+        ),
+        (
+            "windows.0.strat",
+            "x",
+            "windows[0].strat: unknown key (allowed: name, targets, description, start, end, duration,"
+            " periods, dates, exclude, timezone, enforced)",
+        ),
+        (
+            "targets.a.zz",
+            1,
+            "targets.a.zz: unknown key (allowed: bucket, region, kind, queue_ids, name_pattern)",
+        ),
+        ("windows", 3, "windows: must be a list (got a number)"),
+        ("windows.1.name", "nightly", "windows[1].name: duplicate window name 'nightly' (also windows[0])"),
+        ("windows.0.enforced", "yes", "windows[0].enforced: must be true or false (got 'yes')"),
+        ("rotations.0.callbacks", [], "rotations[0].callbacks: must not be empty"),
+    ],
+)
+def test_every_error_names_the_exact_spot(path: str, value: Any, message: str) -> None:
+    assert error_of(with_change(path, value)) == message
+
+
+def test_more_shape_rules() -> None:
+    one_off = with_change(
+        "windows.0",
+        {"name": "w", "targets": ["a"], "dates": [{"start": "2026-05-01T06:00", "end": "2026-05-01T02:00"}]},
+    )
+    assert error_of(one_off) == "windows[0].dates[0].end: must be after start (got '2026-05-01T02:00')"
+    empty = with_change("windows.0", {"name": "w", "targets": ["a"]})
+    assert error_of(empty) == "windows[0]: needs start (cron), periods or dates"
+    every = with_change("rotations.0.at", ...)
+    every["rotations"][0]["every"] = "12h"
+    assert (
+        error_of(every)
+        == "rotations[0].anchor: is required with every (the local date-time callback 0 starts)"
+    )
+    both = copy.deepcopy(BASE)
+    both["rotations"].append({**both["rotations"][0], "name": "second"})
+    assert error_of(both) == "rotations[1].targets[0]: target 'a' is already rotated by 'on-call'"
+
+
+def test_all_problems_are_reported_together() -> None:
+    data = with_change("windows.1.periods.0.end", "25:00")
+    data["targets"]["a"]["kind"] = "img"
+    with pytest.raises(InvalidInput) as caught:
+        parse_config(data)
+    assert caught.value.problems == [
+        Problem("targets.a.kind", "must be one of pic, media, doc, asr, ai or file (got 'img')"),
+        Problem("windows[1].periods[0].end", "must be HH:MM (got '25:00')"),
+    ]
+
+
+def test_text_and_file_errors() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_config("version: 1\nwindows: [\n")
+    assert str(caught.value).startswith("config: is not valid YAML (line 3 column 1: ")
+    with pytest.raises(InvalidInput) as caught:
+        load_config('{"version": 1,')
+    assert str(caught.value).startswith("config: is not valid JSON (line 1 column 15: ")
+    with pytest.raises(InvalidInput) as caught:
+        load_config("/nonexistent/schedule.yaml")
+    assert str(caught.value) == "config: file not found: /nonexistent/schedule.yaml"
+    with pytest.raises(InvalidInput) as caught:
+        load_config("- a\n- b\n")
+    assert str(caught.value) == "config: must be a mapping with version: 1 (got a list)"
+
+
+def test_minimal_config_and_defaults() -> None:
+    config = load_config("version: 1\n")
+    assert config.timezone == "UTC"
+    assert config.targets == {} and config.windows == [] and config.rotations == []
+    assert config.settings.dry_run is False
+
+
+def test_match_targets_by_ids_and_pattern() -> None:
+    config = parse_config(BASE)
+    assert match_targets(config, "media-1250000000", "ap-guangzhou", "media", QID, "anything") == ["a"]
+    assert match_targets(config, "media-1250000000", "ap-guangzhou", "pic", "p" + "b" * 32, "img-small") == [
+        "b"
+    ]
+    # pattern is case-sensitive; kind, region and bucket must match
+    assert match_targets(config, "media-1250000000", "ap-guangzhou", "pic", "p" + "b" * 32, "IMG-small") == []
+    assert match_targets(config, "media-1250000000", "ap-guangzhou", "media", "p" + "b" * 32, "img-x") == []
+    assert match_targets(config, "media-1250000000", "ap-shanghai", "media", QID, "x") == []
+
+
+def test_callback_description_hides_query_strings() -> None:
+    data = with_change("rotations.0.callbacks.0.url", "https://hooks.example.com/ci?token=s3cret")
+    callback = parse_config(data).rotations[0].callbacks[0]
+    assert callback.describe() == "Url https://hooks.example.com/ci?…"
+    assert callback.notify_fields() == {
+        "State": "On",
+        "Type": "Url",
+        "Event": "TaskFinish",
+        "ResultFormat": "XML",
+        "Url": "https://hooks.example.com/ci?token=s3cret",
+    }
+
+
+def test_json_schema_for_editors() -> None:
+    schema = config_json_schema()
+    json.dumps(schema)  # serialisable
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["required"] == ["version"]
+    assert set(schema["properties"]) == {"version", "timezone", "targets", "windows", "rotations", "settings"}
+    window = schema["$defs"]["Window"]
+    assert window["additionalProperties"] is False
+    assert {"start", "end", "duration", "periods", "dates", "exclude", "enforced"} <= set(
+        window["properties"]
+    )
+    assert schema["$defs"]["Callback"]["properties"]["type"]["enum"] == ["Url", "TDMQ"]
