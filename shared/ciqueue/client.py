@@ -57,8 +57,16 @@ class QueueListing:
     request_ids: list[str] = field(default_factory=list)
 
 
+# Each service host reads the session token from its own header (CI accepts either; COS only x-cos-).
+SERVICE_TOKEN_HEADERS = {"ci": HEADER_SECURITY_TOKEN, "cos": "x-cos-security-token"}
+
+
 class CIClient:
-    """Client of one bucket's CI queue APIs in one region."""
+    """Client of one bucket's CI queue APIs in one region.
+
+    ``service="cos"`` aims the same signing, session, retries and deadlines at the bucket's COS
+    host instead (``<bucket>.cos.<region>.myqcloud.com``), for the state object.
+    """
 
     def __init__(
         self,
@@ -74,8 +82,11 @@ class CIClient:
         monotonic: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         rand: Rand = random.random,
+        service: str = "ci",
     ) -> None:
         problems = _check_bucket(bucket) + _check_region(region)
+        if service not in SERVICE_TOKEN_HEADERS:
+            problems.append(Problem("service", "must be ci or cos"))
         if endpoint is not None:
             problems += _check_endpoint(endpoint)
         if timeout <= 0:
@@ -84,7 +95,8 @@ class CIClient:
             raise InvalidInput(problems)
         self.bucket = bucket
         self.region = region
-        self.host = f"{bucket}.ci.{region}.myqcloud.com"
+        self.service = service
+        self.host = f"{bucket}.{service}.{region}.myqcloud.com"
         self.endpoint = endpoint.rstrip("/") if endpoint else None
         self.base_url = self.endpoint or f"https://{self.host}"
         self.credentials = credentials if credentials is not None else Credentials.from_env()
@@ -246,7 +258,7 @@ class CIClient:
         if body is not None:
             signed["content-type"] = "application/xml"
         if self.credentials.token:
-            signed[HEADER_SECURITY_TOKEN] = self.credentials.token
+            signed[SERVICE_TOKEN_HEADERS[self.service]] = self.credentials.token
         for name, value in (extra_headers or {}).items():
             signed[name.lower()] = value
         authorization = signing.authorize(self.credentials, method, path, params, signed, now=self._clock())

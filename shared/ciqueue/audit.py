@@ -1,0 +1,252 @@
+"""The audit trail: one JSON line per change (or skipped change) on the ``ciqueue.audit`` logger.
+
+The logger writes to stdout, which SCF ships to CLS. Every line has the same keys in the same
+order (absent values are null), so CLS can index them:
+
+``ts event actor queue action reason changed dry_run before after result request_ids
+function_request_id`` and then any extra fields, sorted.
+
+A redaction pass runs over everything: keys that name a secret (secret, token, authorization,
+password, signature, credential...) have their value replaced by ``***`` at any depth, and
+``q-signature=...`` and ``Bearer ...`` inside any text are masked too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from ciqueue.errors import ServiceError
+
+if TYPE_CHECKING:
+    from ciqueue.operations import OperationResult
+
+LOGGER_NAME = "ciqueue.audit"
+MASK = "***"
+FIELD_ORDER = (
+    "ts",
+    "event",
+    "actor",
+    "queue",
+    "action",
+    "reason",
+    "changed",
+    "dry_run",
+    "before",
+    "after",
+    "result",
+    "request_ids",
+    "function_request_id",
+)
+# Events the library emits (callers may add their own, same shape).
+QUEUE_PAUSED = "queue.paused"
+QUEUE_RESUMED = "queue.resumed"
+QUEUE_CALLBACK_CHANGED = "queue.callback_changed"
+QUEUE_UNCHANGED = "queue.unchanged"  # asked for what was already there: nothing written
+QUEUE_SKIPPED = "queue.skipped"  # the engine left a queue alone (e.g. changed by hand)
+OVERRIDE_CREATED = "override.created"
+OVERRIDE_CANCELLED = "override.cancelled"
+OVERRIDE_EXPIRED = "override.expired"
+_ACTION_EVENTS = {
+    "pause": QUEUE_PAUSED,
+    "resume": QUEUE_RESUMED,
+    "set-callback": QUEUE_CALLBACK_CHANGED,
+    "set_callback": QUEUE_CALLBACK_CHANGED,
+}
+
+_SECRET_KEY = re.compile(
+    r"secret|token|authorization|password|passwd|signature|credential|api[_-]?key|private[_-]?key",
+    re.IGNORECASE,
+)
+_SECRET_TEXT = (
+    (re.compile(r"(q-signature=)[^&\s\"']*", re.IGNORECASE), r"\1" + MASK),
+    (re.compile(r"(Bearer\s+)[^\s\"',;]+", re.IGNORECASE), r"\1" + MASK),
+)
+
+clock = time.time  # replaceable in tests
+
+
+class _StdoutHandler(logging.Handler):
+    """Writes each record to the current ``sys.stdout`` (looked up per line, so capture works)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except Exception:  # logging must never break the operation it records
+            self.handleError(record)
+
+
+def audit_logger() -> logging.Logger:
+    """The ``ciqueue.audit`` logger, with its stdout handler installed once."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
+        handler = _StdoutHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        # One line per call: the root logger (which SCF also prints) must not repeat it.
+        logger.propagate = False
+    return logger
+
+
+def audit(
+    event: str,
+    *,
+    ts: datetime | str | None = None,
+    context: Any = None,
+    error: BaseException | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """Emit one audit line for ``event`` and return the record as written (redacted).
+
+    ``context`` is the SCF context (its ``request_id`` becomes ``function_request_id``);
+    ``error`` fills ``result`` with the failure's code (default result: ``{"status": "ok"}``).
+    """
+    record: dict[str, Any] = dict.fromkeys(FIELD_ORDER)
+    record["ts"] = _timestamp(ts)
+    record["event"] = event
+    request_id = _context_request_id(context)
+    if request_id is not None:
+        record["function_request_id"] = request_id
+    record["result"] = result_of(error)
+    extra: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name in record and name not in ("ts", "event"):
+            record[name] = value
+        elif name not in record:
+            extra[name] = value
+    for name in sorted(extra):
+        record[name] = extra[name]
+    clean = redact({k: _plain(v) for k, v in record.items()})
+    line = json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
+    audit_logger().info(line)
+    return clean  # type: ignore[no-any-return]
+
+
+def audit_operation(
+    result: OperationResult,
+    actor: str | None,
+    reason: str | None = None,
+    context: Any = None,
+    *,
+    bucket: str | None = None,
+    region: str | None = None,
+    event: str | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The audit line of an ``operations`` result: only the changed fields in before/after.
+
+    Event: ``queue.paused`` / ``queue.resumed`` / ``queue.callback_changed`` when something was (or,
+    for a dry run, would be) written, ``queue.unchanged`` when the queue already was as asked.
+    """
+    if event is None:
+        event = (
+            _ACTION_EVENTS.get(result.action, f"queue.{result.action}") if result.diff else QUEUE_UNCHANGED
+        )
+    kind = getattr(result.kind, "value", result.kind)
+    bucket = bucket or getattr(result.before, "bucket_id", None) or "-"
+    return audit(
+        event,
+        context=context,
+        actor=actor if actor is not None else result.actor,
+        queue=f"{bucket}/{region or '-'}/{kind}/{result.queue_id}",
+        action=result.action,
+        reason=reason if reason is not None else result.reason,
+        changed=result.changed,
+        dry_run=result.dry_run,
+        before={change.field: change.before for change in result.diff},
+        after={change.field: change.after for change in result.diff},
+        request_ids=[i for i in result.request_ids if i],
+        **fields,
+    )
+
+
+def result_of(error: BaseException | None) -> dict[str, Any]:
+    """``{"status": "ok"}`` or ``{"status": "error", "code": ..., "request_id": ...}``."""
+    if error is None:
+        return {"status": "ok"}
+    code = getattr(error, "code", None) or type(error).__name__
+    outcome: dict[str, Any] = {"status": "error", "code": str(code)}
+    if isinstance(error, ServiceError):
+        outcome["http_status"] = error.status
+    request_id = getattr(error, "request_id", None)
+    if request_id:
+        outcome["request_id"] = request_id
+    outcome["message"] = str(error)
+    return outcome
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every secret-named key's value masked and secrets in text masked, at any depth."""
+    if isinstance(value, Mapping):
+        return {
+            str(k): (MASK if _SECRET_KEY.search(str(k)) and v is not None else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        for pattern, replacement in _SECRET_TEXT:
+            value = pattern.sub(replacement, value)
+        return value
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready data: models, dataclasses, enums and times become dicts, values and text."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return _plain(to_dict())
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return _plain(dump(mode="json"))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _iso(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    text = value.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _timestamp(ts: datetime | str | None) -> str:
+    if isinstance(ts, str):
+        return ts
+    if ts is None:
+        ts = datetime.fromtimestamp(clock(), timezone.utc)
+    return _iso(ts)
+
+
+def _context_request_id(context: Any) -> str | None:
+    if context is None:
+        return None
+    if isinstance(context, Mapping):
+        value = context.get("request_id")
+    else:
+        value = getattr(context, "request_id", None)
+    return str(value) if value else None

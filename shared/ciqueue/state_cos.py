@@ -1,0 +1,138 @@
+"""The state document as one JSON object in a COS bucket, written with conditions.
+
+The version is the object's ETag. A first write sends ``If-None-Match: *`` (create only), later
+writes ``If-Match: <etag read>``; COS answers 412 PreconditionFailed when another writer got
+there first, which becomes StateConflict (``update`` then reloads and re-applies). A missing
+object (404 NoSuchKey) reads as an empty document.
+
+Requests go through ``CIClient.request`` (same signing, session, retries and deadline) aimed at
+``<bucket>.cos.<region>.myqcloud.com``; with an endpoint override the connection goes there and
+the COS Host is kept and signed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+import time
+
+import requests
+
+from ciqueue.client import CIClient
+from ciqueue.credentials import Credentials
+from ciqueue.errors import InvalidInput, ServiceError, StateConflict
+from ciqueue.retry import Clock, Deadline, Rand, RetryPolicy, Sleep
+from ciqueue.state import StateDocument, VersionedStateStore
+
+DEFAULT_STATE_KEY = "ciqueue/state.json"
+HEADER_COS_REQUEST_ID = "x-cos-request-id"
+MAX_KEY_BYTES = 850
+
+
+class CosStateStore(VersionedStateStore):
+    """A StateStore on ``cos://<bucket>/<key>`` in ``region``."""
+
+    def __init__(
+        self,
+        bucket: str,
+        region: str,
+        key: str = DEFAULT_STATE_KEY,
+        credentials: Credentials | None = None,
+        endpoint: str | None = None,
+        *,
+        client: CIClient | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 10.0,
+        session: requests.Session | None = None,
+        clock: Clock = time.time,
+        sleep: Sleep = time.sleep,
+        rand: Rand = random.random,
+    ) -> None:
+        super().__init__(clock=clock, sleep=sleep, rand=rand)
+        _check_key(key)
+        if client is None:
+            # CIClient validates bucket, region and endpoint the same way for COS.
+            client = CIClient(
+                bucket,
+                region,
+                credentials,
+                endpoint,
+                retry=retry,
+                timeout=timeout,
+                session=session,
+                clock=clock,
+                sleep=sleep,
+                rand=rand,
+                service="cos",
+            )
+        elif client.service != "cos":
+            raise ValueError("CosStateStore needs a CIClient made with service='cos'")
+        self.bucket = client.bucket
+        self.region = client.region
+        self.key = key
+        self.host = client.host
+        self.client = client
+        self.last_request_ids: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"CosStateStore(cos://{self.bucket}/{self.key}, region={self.region!r})"
+
+    @property
+    def path(self) -> str:
+        return "/" + self.key
+
+    def load(self, deadline: Deadline | None = None) -> tuple[StateDocument, str | None]:
+        try:
+            response = self.client.request("GET", self.path, deadline=deadline)
+        except ServiceError as exc:
+            self._note(exc.request_id)
+            if exc.status == 404 and exc.code == "NoSuchKey":
+                return StateDocument(), None
+            raise
+        self._note(response.headers.get(HEADER_COS_REQUEST_ID))
+        etag = response.headers.get("ETag")
+        doc = StateDocument.from_json(response.content, f"object cos://{self.bucket}/{self.key}")
+        return doc, etag or None
+
+    def _write(self, doc: StateDocument, expected_version: str | None) -> str:
+        body = doc.to_json()
+        headers = {
+            "content-type": "application/json",
+            "content-md5": base64.b64encode(hashlib.md5(body).digest()).decode(),
+        }
+        if expected_version is None:
+            headers["if-none-match"] = "*"
+        else:
+            headers["if-match"] = expected_version
+        try:
+            response = self.client.request("PUT", self.path, body=body, headers=headers)
+        except ServiceError as exc:
+            self._note(exc.request_id)
+            if exc.status == 412 or exc.code == "PreconditionFailed":
+                raise StateConflict(
+                    f"state object cos://{self.bucket}/{self.key} was changed by another writer "
+                    f"[RequestId: {exc.request_id or '-'}]"
+                ) from None
+            raise
+        self._note(response.headers.get(HEADER_COS_REQUEST_ID))
+        etag = response.headers.get("ETag")
+        if not etag:
+            # Without an ETag the next conditional write cannot be made; COS always sends one.
+            return f'"{hashlib.md5(body).hexdigest()}"'
+        return etag
+
+    def _note(self, request_id: str | None) -> None:
+        if request_id:
+            self.last_request_ids = [*self.last_request_ids[-9:], request_id]
+
+
+def _check_key(key: object) -> None:
+    if not isinstance(key, str) or not key:
+        raise InvalidInput("key", "must be an object key such as ciqueue/state.json")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        raise InvalidInput("key", "must be a relative object key without empty, '.' or '..' parts")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        raise InvalidInput("key", f"must be at most {MAX_KEY_BYTES} bytes")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+        raise InvalidInput("key", "must not contain control characters")
