@@ -1,12 +1,45 @@
-"""Placeholder handler (ciqueue-placeholder): the functions engineer replaces this file."""
+"""SCF handler of event automation (COS objects, CMQ/TDMQ, CKafka, CLS, timer commands).
+
+Thin on purpose: ``ciqueue.automation.process_event`` carries out each record's command. Bad input
+is final and the handler returns normally; when a record failed transiently the handler raises
+so that SCF delivers the event again (records already carried out do nothing the second time).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+import os
+from typing import TYPE_CHECKING, Any
 
-import ciqueue
+from ciqueue.constants import ENV_LOG_LEVEL
+
+if TYPE_CHECKING:
+    from ciqueue.runtime import Runtime
+
+_LEVEL = logging.getLevelName(os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper())
+# An unknown level name falls back to INFO: a typo in a setting must not stop the function.
+logging.basicConfig(level=_LEVEL if isinstance(_LEVEL, int) else logging.INFO)
+log = logging.getLogger("ciqueue.automation")
+
+_RUNTIME: Runtime | None = None  # built on first use, kept for the container's life
 
 
-def main_handler(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    assert ciqueue.__name__ == "ciqueue"
-    return {"ok": True, "function": "automation"}
+def main_handler(event: Any, context: Any) -> dict[str, Any]:
+    from ciqueue.automation import RetryDelivery, process_event
+
+    report = process_event(event, _runtime(), context=context)
+    summary = report.to_dict()
+    log.info("automation %s", json.dumps(summary, ensure_ascii=False, separators=(",", ":"), default=str))
+    if report.retry:
+        raise RetryDelivery(report)
+    return summary
+
+
+def _runtime() -> Runtime:
+    global _RUNTIME
+    if _RUNTIME is None:
+        from ciqueue.runtime import Runtime
+
+        _RUNTIME = Runtime.from_env()
+    return _RUNTIME

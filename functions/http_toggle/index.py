@@ -1,12 +1,61 @@
-"""Placeholder handler (ciqueue-placeholder): the functions engineer replaces this file."""
+"""SCF handler of the HTTP API (Function URL, or a legacy API Gateway trigger).
+
+Thin on purpose: the event becomes an ``HttpRequest`` (``ciqueue.httpapi``), ``ciqueue.api.HttpApi``
+authenticates and routes it, and the answer goes back in the integration-response shape both
+triggers accept. The API object (tokens, runtime) is built once per container, on first use.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-import ciqueue
+from ciqueue.constants import ENV_LOG_LEVEL
+
+if TYPE_CHECKING:
+    from ciqueue.api import HttpApi
+
+_LEVEL = logging.getLevelName(os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper())
+# An unknown level name falls back to INFO: a typo in a setting must not stop the function.
+logging.basicConfig(level=_LEVEL if isinstance(_LEVEL, int) else logging.INFO)
+log = logging.getLogger("ciqueue.http_toggle")
+
+_API: HttpApi | None = None  # built on first use, kept for the container's life
 
 
-def main_handler(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    assert ciqueue.__name__ == "ciqueue"
-    return {"ok": True, "function": "http_toggle"}
+def main_handler(event: Any, context: Any) -> dict[str, Any]:
+    from ciqueue.api import error_response
+    from ciqueue.httpapi import HttpRequest, parse_http_event
+    from ciqueue.runtime import deadline_from_context, request_id_from_context
+
+    ctx = context if isinstance(context, Mapping) else None
+    fallback = HttpRequest(method="?", path="?", request_id=request_id_from_context(context))
+    try:
+        request = parse_http_event(event, ctx)
+    except Exception as exc:
+        return error_response(exc, fallback).to_integration_response()
+    try:
+        api = _api()
+        response = api.handle(request, deadline=deadline_from_context(context))
+    except Exception as exc:  # building the API failed (bad token list): never a trace in the answer
+        response = error_response(exc, request)
+    # Method, path, status only: headers and bodies may carry tokens.
+    log.info(
+        "http %s %s status=%d request_id=%s",
+        request.method,
+        request.path,
+        response.status,
+        request.request_id or "-",
+    )
+    return response.to_integration_response()
+
+
+def _api() -> HttpApi:
+    global _API
+    if _API is None:
+        from ciqueue.api import api_from_env
+
+        _API = api_from_env()
+    return _API

@@ -13,11 +13,24 @@ ENV_ENDPOINT = "CIQUEUE_ENDPOINT"
 ENV_LOG_LEVEL = "CIQUEUE_LOG_LEVEL"
 # Bearer tokens of the HTTP API: a JSON list of {"name", "sha256", "scopes"} (digests only).
 ENV_API_TOKENS = "CIQUEUE_API_TOKENS"
+# "true"/"1"/"yes": accept the caller identity a CAM-authenticated Function URL event carries (auth.py).
+ENV_TRUST_CAM = "CIQUEUE_TRUST_CAM"
 # Deployment settings (serverless.yml sets them; see docs/deploy.md).
 ENV_CONFIG = "CIQUEUE_CONFIG"  # path of the schedule/config file inside the function
 ENV_STATE_BUCKET = "CIQUEUE_STATE_BUCKET"  # COS bucket holding the state object
 ENV_STATE_KEY = "CIQUEUE_STATE_KEY"  # key of the state object in that bucket
 ENV_WORKER_FUNCTION = "CIQUEUE_WORKER_FUNCTION"  # SCF function the scheduler fans out to
+ENV_STATE_FILE = "CIQUEUE_STATE_FILE"  # local state file when no state bucket is set
+ENV_STATE_REGION = "CIQUEUE_STATE_REGION"  # region of the state bucket (default: TENCENTCLOUD_REGION)
+ENV_INVOKER = "CIQUEUE_INVOKER"  # fan-out: "scf" (Invoke API) or "inprocess" (threads; local, tests)
+DEFAULT_STATE_FILE = "/tmp/ciqueue-state.json"
+DEFAULT_WORKER_FUNCTION = "ciqueue-worker"
+# Local mode and rehearsals only: the simulated current time (ISO 8601, e.g. 2026-03-01T02:00:00Z)
+# that Runtime.from_env uses as its clock; never set on SCF.
+ENV_NOW = "CIQUEUE_NOW"
+# Set by SCF in every function's environment (reference scf.md §3): how we know we run there.
+ENV_SCF_RUNENV = "TENCENTCLOUD_RUNENV"
+ENV_SCF_FUNCTION_NAME = "SCF_FUNCTIONNAME"
 
 # SCF platform limits we check before deploying (reference scf.md §3-4).
 SCF_RUNTIME = "Python3.10"
