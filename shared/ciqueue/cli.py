@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint",
         help=f"connect to this URL instead of the CI host, e.g. an emulator (env {ENV_ENDPOINT})",
     )
-    commands = parser.add_subparsers(dest="command", metavar="{queues,emulator,demo}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="{queues,emulator,demo,config,plan,reconcile,package,invoke,local}"
+    )
 
     queues = commands.add_parser("queues", help="list, show, pause, resume, set-callback")
     actions = queues.add_subparsers(dest="action", metavar="{list,show,pause,resume,set-callback}")
@@ -100,7 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "emulator", help="run the local CI emulator (see: ciqueue emulator --help)", add_help=False
     )
-    commands.add_parser("demo", help="a guided tour against an in-process emulator")
+    # -- invoke, local, demo (ciqueue.localrun, ciqueue.rehearsal) --
+    demo = commands.add_parser("demo", help="rehearse a maintenance night locally (--cli: the CLI tour)")
+    demo.add_argument("--cli", action="store_true", help="the guided tour of the queues commands instead")
+    commands.add_parser("invoke", help="run a function in-process (ciqueue invoke --help)", add_help=False)
+    commands.add_parser("local", help="the whole system locally (ciqueue local --help)", add_help=False)
+    # -- end invoke, local, demo --
+    add_schedule_commands(commands)
     return parser
 
 
@@ -111,6 +119,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ciqueue.emulator.server import main as emulator_main
 
         return int(emulator_main(args_list[1:]) or 0)
+    if args_list[:1] in (["invoke"], ["local"]):  # ciqueue.localrun parses its own options
+        from ciqueue.localrun import invoke_main, local_main
+
+        return int((invoke_main if args_list[0] == "invoke" else local_main)(args_list[1:]))
+    if args_list[:1] == ["package"]:
+        from ciqueue.packaging import main as package_main
+
+        return int(package_main(args_list[1:]) or 0)
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)
@@ -124,9 +140,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(emulator_main([]) or 0)
     if args.command == "demo":
-        from ciqueue.demo import run as run_demo
+        if args.cli:
+            from ciqueue.demo import run as run_demo
 
-        return int(run_demo())
+            return int(run_demo())
+        from ciqueue.rehearsal import main as rehearsal_main
+
+        return int(rehearsal_main([]))
+    if args.command in SCHEDULE_COMMANDS:
+        return run_schedule_command(args)
     if args.command != "queues" or args.action is None:
         _fail("error: command: choose one of queues {list,show,pause,resume,set-callback}, emulator, demo")
         return EXIT_USAGE
@@ -278,3 +300,164 @@ def _print_json(data: dict[str, Any]) -> None:
 
 def _fail(line: str, stream: TextIO | None = None) -> None:
     print(line.replace("\n", " "), file=stream or sys.stderr)
+
+
+# --- schedule commands: config check|schema, plan, reconcile, package ---------------------------
+
+SCHEDULE_COMMANDS = ("config", "plan", "reconcile", "package")
+ENV_CONFIG_NAME = "CIQUEUE_CONFIG"  # ciqueue.constants.ENV_CONFIG
+
+
+def add_schedule_commands(commands: Any) -> None:
+    """``config check FILE``, ``config schema``, ``plan``, ``reconcile`` and ``package``."""
+    config = commands.add_parser("config", help="check a schedule file or print its JSON Schema")
+    config_actions = config.add_subparsers(dest="action", metavar="{check,schema}")
+    check = config_actions.add_parser("check", help="validate a schedule file; exit 2 naming each problem")
+    check.add_argument("file")
+    config_actions.add_parser("schema", help="print the JSON Schema of the schedule file")
+
+    plan = commands.add_parser("plan", help="show the coming pauses, resumes and callback switches")
+    plan.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG_NAME})")
+    plan.add_argument("--from", dest="start", help="ISO time to start from (default: now)")
+    plan.add_argument("--days", type=float, default=7.0, help="how many days ahead (default 7)")
+    plan.add_argument("--json", action="store_true", help="print JSON for scripts")
+
+    reconcile = commands.add_parser("reconcile", help="run one scheduler tick now")
+    reconcile.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG_NAME})")
+    reconcile.add_argument("--dry-run", action="store_true", help="decide and show, change nothing")
+    reconcile.add_argument("--json", action="store_true", help="print the full report as JSON")
+    reconcile.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    commands.add_parser("package", help="build the SCF layer and function zips", add_help=False)
+
+
+def run_schedule_command(args: argparse.Namespace) -> int:
+    import requests
+
+    try:
+        if args.command == "config":
+            return _config_command(args)
+        if args.command == "plan":
+            return _plan_command(args)
+        return _reconcile_command(args)
+    except InvalidInput as exc:
+        where = getattr(args, "file", None) or getattr(args, "config", None)
+        for problem in exc.problems:
+            _fail(f"{where}: {problem}" if where else f"error: {problem}")
+        return EXIT_USAGE
+    except CiQueueError as exc:
+        _fail(f"error: {exc}")
+        return EXIT_FAILED
+    except requests.RequestException as exc:
+        _fail(f"error: TransportError: {type(exc).__name__} [RequestId: -]")
+        return EXIT_FAILED
+
+
+def _load_schedule(args: argparse.Namespace) -> Any:
+    from ciqueue.config import load_config
+
+    path = args.config or os.environ.get(ENV_CONFIG_NAME, "").strip()
+    if not path:
+        raise InvalidInput("--config", f"is required: pass --config FILE or set {ENV_CONFIG_NAME}")
+    args.config = path
+    if not os.path.isfile(path):
+        raise InvalidInput("config", "file not found")
+    with open(path, encoding="utf-8") as handle:
+        return load_config(handle.read())
+
+
+def _config_command(args: argparse.Namespace) -> int:
+    if args.action == "schema":
+        from ciqueue.config import config_json_schema
+
+        _print_json(config_json_schema())
+        return EXIT_OK
+    if args.action != "check":
+        _fail("error: config: choose check FILE or schema")
+        return EXIT_USAGE
+    args.config = args.file
+    config = _load_schedule(args)
+    print(
+        f"{args.file}: OK ({len(config.targets)} targets, {len(config.windows)} windows, "
+        f"{len(config.rotations)} rotations)"
+    )
+    return EXIT_OK
+
+
+def _plan_command(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from ciqueue.config import zone
+    from ciqueue.plan import plan, render_plan
+
+    config = _load_schedule(args)
+    if not 0 < args.days <= 400:
+        raise InvalidInput("--days", f"must be more than 0 and at most 400 (got {args.days:g})")
+    start = datetime.now(timezone.utc)
+    if args.start:
+        try:
+            start = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(
+                "--from", f"must be an ISO time like 2026-05-01T02:00 (got {args.start!r})"
+            ) from None
+        if start.tzinfo is None:  # a local time of the schedule's zone
+            start = start.replace(tzinfo=zone(config.timezone))
+    transitions = plan(config, start, args.days)
+    if args.json:
+        _print_json(
+            {"from": start.isoformat(), "days": args.days, "transitions": [t.to_dict() for t in transitions]}
+        )
+    else:
+        print(render_plan(transitions, config.timezone))
+    return EXIT_OK
+
+
+def _reconcile_command(args: argparse.Namespace) -> int:
+    from ciqueue.invoker import InProcessInvoker
+    from ciqueue.reconcile import reconcile
+    from ciqueue.runtime import Runtime
+
+    config = _load_schedule(args)
+    endpoint = getattr(args, "endpoint", None) or None
+    runtime = Runtime.from_env(config=config, endpoint=endpoint)
+    report = reconcile(runtime, dry_run=True if args.dry_run else None, actor="cli")
+    data = report.to_dict(decisions=args.json)
+    if isinstance(runtime.invoker, InProcessInvoker) and report.shards:
+        data["shard_reports"] = [_shard_result(r) for r in runtime.invoker.wait()]
+    if args.json:
+        _print_json(data)
+    else:
+        _print_reconcile(data)
+    failed = data["errors"] or any(not r.get("ok", False) for r in data.get("shard_reports", []))
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _shard_result(result: Any) -> dict[str, Any]:
+    if isinstance(result, dict):
+        return result
+    from ciqueue.reconcile import describe_error
+
+    error = {**describe_error(result), "stage": "worker"}
+    return {"ok": False, "decisions": [], "errors": [error], "counts": {}}
+
+
+def _print_reconcile(data: dict[str, Any]) -> None:
+    reports = [data, *data.get("shard_reports", [])]
+    for report in reports:
+        for decision in report["decisions"]:
+            if decision["action"] != "none":
+                print(f"{decision['action']:<13} {decision['queue']}  {decision['reason']}")
+        for error in report["errors"]:
+            where = error.get("queue") or error.get("scope") or error.get("stage")
+            print(f"error         {where}  {error['message']}")
+    for shard in data["shards"]:
+        pairs = ", ".join("/".join(p) for p in shard["shard"])
+        print(f"shard         {shard['queues']} queues -> {shard['function']}: {pairs}")
+    counts: dict[str, int] = {}
+    for report in reports:
+        for action, number in report["counts"].items():
+            counts[action] = counts.get(action, 0) + number
+    summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to decide"
+    mode = " (dry run: nothing changed)" if data["dry_run"] else ""
+    print(f"{data['observed']} queues observed at {data['now']}: {summary}{mode}")

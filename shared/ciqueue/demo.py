@@ -1,4 +1,6 @@
-"""``ciqueue demo``: a guided tour of the CLI against an in-process CI emulator.
+"""``ciqueue demo --cli``: a guided tour of the CLI against an in-process CI emulator.
+
+(Plain ``ciqueue demo`` runs the maintenance-night rehearsal, ``ciqueue.rehearsal``.)
 
 Each step prints what it shows, the command it runs, the command's own output, and then checks
 the emulator's state, so the demo fails (exit 1) if anything did not behave as promised.

@@ -16,7 +16,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.emulator.cos_objects import CosObjects, is_cos_request
 from ciqueue.emulator.faults import Faults, RequestLog
+from ciqueue.emulator.jobs import JobsEngine, is_jobs_path
 from ciqueue.emulator.models import Clock, EmulatorModel, MemoryStore, SqliteStore, Store
 from ciqueue.emulator.responses import AdminResponses, CIResponses, Reply, Request
 from ciqueue.emulator.routing import is_admin_path
@@ -68,7 +70,19 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
         )
         app = self.server.app
-        reply = app.admin.handle(request) if is_admin_path(request.path) else app.ci.handle(request)
+        reply: Reply | None
+        if is_jobs_path(request.path) and app.jobs is not None:
+            reply = app.jobs.handle(request)  # simulated jobs and callbacks (emulator/jobs.py)
+        elif is_admin_path(request.path):
+            reply = app.admin.handle(request)
+            if (request.method, request.path.rstrip("/")) == ("POST", "/_emulator/reset"):
+                app.cos.reset()
+                if app.jobs is not None:
+                    app.jobs.reset()
+        elif is_cos_request(request.host, request.path):
+            reply = app.cos.handle(request)  # COS objects (the state store's bucket)
+        else:
+            reply = app.ci.handle(request)
         if reply is None:
             # An injected dropped connection: close the socket without a byte of answer.
             self.close_connection = True
@@ -96,9 +110,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _App:
-    def __init__(self, ci: CIResponses, admin: AdminResponses) -> None:
+    def __init__(
+        self, ci: CIResponses, admin: AdminResponses, cos: CosObjects, jobs: JobsEngine | None = None
+    ) -> None:
         self.ci = ci
         self.admin = admin
+        self.cos = cos
+        self.jobs = jobs
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -132,7 +150,9 @@ class EmulatorServer:
         ci = CIResponses(self.model, self.faults, self.requests, allow_private_callbacks)
         admin = AdminResponses(self.model, self.faults, self.requests)
         self._httpd = _HTTPServer((host, port), _Handler)
-        self._httpd.app = _App(ci, admin)
+        self.cos = CosObjects(self.model, self.requests)
+        self.jobs = JobsEngine(self.model, allow_private_callbacks=allow_private_callbacks)
+        self._httpd.app = _App(ci, admin, self.cos, self.jobs)
         self.port: int = self._httpd.server_address[1]
         self._thread: threading.Thread | None = None
 
@@ -157,6 +177,7 @@ class EmulatorServer:
         self._httpd.serve_forever()
 
     def stop(self) -> None:
+        self.jobs.stop_ticker()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(timeout=5)
