@@ -1,12 +1,80 @@
-"""Placeholder handler (ciqueue-placeholder): the functions engineer replaces this file."""
+"""ciqueue scheduler: timer ticks reconcile the schedule; a timer Message runs one command.
+
+- Empty ``Message``: the reconcile tick (level mode): observe, decide, converge, fan out.
+- JSON ``Message``: an explicit command (edge mode), e.g. ``{"action": "pause", ...}``.
+
+Failure policy. SCF retries an async invocation (timers included) when the handler raises, so:
+bad input (a Message that is no valid command, a broken config) is RETURNED as an error result
+and never raised, or SCF would retry an input that can never succeed; transient failures
+(throttling, 5xx, network, deadline, a state write race) RAISE so that SCF's retry helps. The
+work is idempotent (reconcile converges; a retried command reuses its override id), so a retry
+after a partial success is safe.
+
+Imports happen inside the handler: every tick needs the whole library (~0.3 s to import,
+pydantic and requests included) so nothing is gained by importing at the top, and importing
+this file stays instant. The Runtime (config, clients and their pooled connections) is kept
+between warm invocations.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import ciqueue
+_RUNTIME: Any = None
 
 
-def main_handler(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    assert ciqueue.__name__ == "ciqueue"
-    return {"ok": True, "function": "scheduler"}
+class TransientFailure(RuntimeError):
+    """Raised so that SCF retries the invocation; the message carries codes and request ids only."""
+
+
+def main_handler(event: Any, context: Any) -> dict[str, Any]:
+    from ciqueue.commands import parse_command
+    from ciqueue.envelopes import timer
+    from ciqueue.errors import InvalidInput
+    from ciqueue.executor import execute
+    from ciqueue.runtime import actor_from_context, deadline_from_context
+
+    try:
+        record = timer.records(event)[0]
+        if record.error is not None:
+            raise record.error
+        command = parse_command(record.payload or {}, field_prefix=record.field)
+        runtime = get_runtime()
+    except InvalidInput as exc:
+        return bad_input(exc)
+    outcome = execute(
+        command,
+        runtime,
+        actor=actor_from_context(context, "scheduler"),
+        deadline=deadline_from_context(context),
+        idempotency_key=record.record_id,
+        context=context,
+    )
+    result = outcome.to_dict()
+    result["trigger"] = record.meta
+    if outcome.retryable:
+        error = outcome.error or {}
+        raise TransientFailure(
+            f"{command.action} failed with {error.get('code')} "
+            f"[RequestId: {error.get('request_id') or '-'}]; SCF will retry"
+        )
+    return result
+
+
+def get_runtime() -> Any:
+    """The Runtime built from the environment, once per instance."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        from ciqueue.runtime import Runtime
+
+        _RUNTIME = Runtime.from_env()
+    return _RUNTIME
+
+
+def bad_input(exc: Any) -> dict[str, Any]:
+    problems = [{"field": p.field, "rule": p.rule} for p in exc.problems]
+    return {
+        "ok": False,
+        "status": 400,
+        "error": {"code": "InvalidInput", "message": str(exc), "field": exc.field, "problems": problems},
+    }

@@ -1,12 +1,51 @@
-"""Placeholder handler (ciqueue-placeholder): the functions engineer replaces this file."""
+"""ciqueue worker: reconciles one shard of a fan-out, invoked asynchronously by the scheduler.
+
+Event: ``{"shard": [["bucket-appid", "region"], ...], "now": "<ISO time>", "dry_run": false}``;
+the worker observes and decides only those (bucket, region) pairs, at the scheduler's instant.
+
+Same failure policy as the scheduler: a malformed payload or config is returned as an error
+result (a retry cannot fix it); transient failures raise so that SCF retries the invocation.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import ciqueue
+_RUNTIME: Any = None
 
 
-def main_handler(event: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    assert ciqueue.__name__ == "ciqueue"
-    return {"ok": True, "function": "worker"}
+class TransientFailure(RuntimeError):
+    """Raised so that SCF retries the invocation; the message carries codes and request ids only."""
+
+
+def main_handler(event: Any, context: Any) -> dict[str, Any]:
+    from ciqueue.errors import InvalidInput
+    from ciqueue.reconcile import handle_shard
+
+    try:
+        result = handle_shard(event, get_runtime(), context=context)
+    except InvalidInput as exc:
+        problems = [{"field": p.field, "rule": p.rule} for p in exc.problems]
+        return {
+            "ok": False,
+            "status": 400,
+            "error": {"code": "InvalidInput", "message": str(exc), "field": exc.field, "problems": problems},
+        }
+    transient = [e for e in result.get("errors", []) if e.get("transient")]
+    if transient:
+        first = transient[0]
+        raise TransientFailure(
+            f"shard failed with {first.get('code')} [RequestId: {first.get('request_id') or '-'}]; "
+            "SCF will retry"
+        )
+    return result
+
+
+def get_runtime() -> Any:
+    """The Runtime built from the environment, once per instance."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        from ciqueue.runtime import Runtime
+
+        _RUNTIME = Runtime.from_env()
+    return _RUNTIME

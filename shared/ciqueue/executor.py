@@ -1,0 +1,579 @@
+"""Carry out one parsed command (HTTP API, timer Message, event payload) and say how it went.
+
+Order of work: judge everything first (expiry, callback, every queue exists), then write the
+override (if any), then change the queues. A validation failure therefore changes nothing.
+
+- ``pause`` / ``resume`` with ``until`` or ``for`` create an override (id ``o-<12 hex>``) that pins
+  the queue's State until it expires, even against an open window; the change is applied at once.
+- Without ``until``/``for`` they are a one-off change: the scheduler treats it like a change by
+  hand and respects it until the schedule's next edge (an enforced window re-pauses at once).
+- ``set_callback`` changes NotifyConfig only (a rotation may switch it at its next edge).
+- ``cancel_override`` removes the override and reconciles that queue against the schedule.
+- ``reconcile`` runs the scheduler tick (only the named queues when ``queues`` is given).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, Any
+
+from ciqueue.commands import Command, QueueRef, resolve_expiry
+from ciqueue.errors import (
+    CiQueueError,
+    ConflictError,
+    CredentialsMissing,
+    DeadlineExceeded,
+    InvalidInput,
+    MalformedResponse,
+    Problem,
+    QueueNotFound,
+    ServiceError,
+    StateConflict,
+    TransportError,
+)
+from ciqueue.kinds import QueueKind
+from ciqueue.reconcile import describe_error
+
+if TYPE_CHECKING:
+    from ciqueue.models import NotifyConfig
+    from ciqueue.operations import OperationResult
+    from ciqueue.retry import Deadline
+    from ciqueue.runtime import Runtime
+    from ciqueue.state import OverrideRecord
+
+# NotifyConfig element -> the command's callback field, for error paths a caller recognises.
+_CALLBACK_FIELDS = {
+    "State": "state",
+    "Type": "type",
+    "Url": "url",
+    "Event": "event",
+    "ResultFormat": "format",
+    "MqMode": "mq_mode",
+    "MqRegion": "mq_region",
+    "MqName": "mq_name",
+}
+
+
+class NothingMatched(CiQueueError):
+    """A target group's name pattern matches no queue."""
+
+    code = "NoQueueMatched"
+
+
+class OverrideNotFound(CiQueueError):
+    """No override has the id given."""
+
+    code = "OverrideNotFound"
+
+
+@dataclass
+class CommandOutcome:
+    """How a command went: HTTP-style ``status``, per-queue ``results``, the override, the error."""
+
+    ok: bool
+    status: int
+    action: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+    override: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    dry_run: bool = False
+    report: dict[str, Any] | None = None
+    retryable: bool = False  # the failure may pass on its own (throttling, 5xx, network, deadline)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "ok": self.ok,
+            "status": self.status,
+            "action": self.action,
+            "dry_run": self.dry_run,
+            "results": list(self.results),
+            "override": self.override,
+            "error": self.error,
+            "retryable": self.retryable,
+        }
+        if self.report is not None:
+            data["report"] = self.report
+        return data
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status that describes ``exc`` to a caller."""
+    if isinstance(exc, CredentialsMissing):
+        return 500  # the deployment lacks a role, not the caller's fault
+    if isinstance(exc, InvalidInput):
+        return 400
+    if isinstance(exc, (QueueNotFound, NothingMatched, OverrideNotFound)):
+        return 404
+    if isinstance(exc, (ConflictError, StateConflict)):
+        return 409
+    if isinstance(exc, DeadlineExceeded):
+        return 504
+    if isinstance(exc, (ServiceError, TransportError, MalformedResponse)):
+        return 502
+    return 500
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """``{"code", "message", "field"?, "problems"?, "request_id"?, "http_status"?}``."""
+    info = describe_error(exc)
+    info.pop("transient", None)
+    if isinstance(exc, InvalidInput):
+        info["code"] = "InvalidInput" if type(exc) is InvalidInput else type(exc).__name__
+        info["problems"] = [{"field": p.field, "rule": p.rule} for p in exc.problems]
+    if isinstance(exc, QueueNotFound):
+        info["queue_id"] = exc.queue_id
+    if isinstance(exc, OverrideNotFound):
+        info["field"] = "override_id"
+    if isinstance(exc, NothingMatched):
+        info["field"] = "target"
+    return info
+
+
+def execute(
+    command: Command,
+    runtime: Runtime,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    deadline: Deadline | None = None,
+    dry_run: bool = False,
+    idempotency_key: str | None = None,
+    context: Any = None,
+) -> CommandOutcome:
+    """Run ``command``; never raises for a failure it can describe (see CommandOutcome.status).
+
+    ``idempotency_key`` (default: ``command.id``) makes a retried delivery reuse the same
+    override ids instead of adding new ones.
+    """
+    try:
+        when = now or runtime.clock()
+        if command.action == "reconcile":
+            return _reconcile(command, runtime, when, deadline, dry_run, actor, context)
+        if command.action == "cancel_override":
+            return _cancel(command, runtime, when, deadline, dry_run, actor, context)
+        return _change(command, runtime, when, deadline, dry_run, actor, idempotency_key, context)
+    except Exception as exc:
+        return failure(command.action, exc, dry_run=dry_run)
+
+
+def failure(action: str, exc: BaseException, *, dry_run: bool = False) -> CommandOutcome:
+    return CommandOutcome(
+        ok=False,
+        status=status_for(exc),
+        action=action,
+        error=error_body(exc),
+        dry_run=dry_run,
+        retryable=bool(describe_error(exc)["transient"]),
+    )
+
+
+# --- pause / resume / set_callback ----------------------------------------------------------------
+
+
+def _change(
+    command: Command,
+    runtime: Runtime,
+    now: datetime,
+    deadline: Deadline | None,
+    dry_run: bool,
+    actor: str,
+    idempotency_key: str | None,
+    context: Any,
+) -> CommandOutcome:
+    expires = resolve_expiry(command, now) if command.action in ("pause", "resume") else None
+    notify = _notify(command, runtime) if command.action == "set_callback" else None
+    refs = resolve_queues(command, runtime, deadline)
+
+    override: dict[str, Any] | None = None
+    if expires is not None:
+        state = "Paused" if command.action == "pause" else "Active"
+        records = _override_records(command, refs, state, now, expires, actor, idempotency_key)
+        if not dry_run:
+            _store_overrides(runtime, records, context)
+        override = _override_summary(records)
+        override["dry_run"] = dry_run
+
+    def run(ref: QueueRef) -> OperationResult:
+        from ciqueue import operations
+
+        if deadline is not None and deadline.expired():
+            raise DeadlineExceeded(f"no time left to {command.action} queue {ref.queue_id}")
+        client = runtime.client_for(ref.bucket, ref.region)
+        kind, queue_id = ref.kind, ref.queue_id
+        if command.action == "pause":
+            return operations.pause_queue(
+                client, kind, queue_id, dry_run=dry_run, deadline=deadline, actor=actor
+            )
+        if command.action == "resume":
+            return operations.resume_queue(
+                client, kind, queue_id, dry_run=dry_run, deadline=deadline, actor=actor
+            )
+        assert notify is not None
+        return operations.set_callback(
+            client, kind, queue_id, notify, dry_run=dry_run, deadline=deadline, actor=actor
+        )
+
+    outcomes = _run_all(runtime, refs, run)
+    return _outcome(command, refs, outcomes, override, dry_run, actor, context)
+
+
+def _notify(command: Command, runtime: Runtime) -> NotifyConfig:
+    from ciqueue.models import requested_notify_config
+
+    assert command.callback is not None
+    callback = command.callback
+    try:
+        return requested_notify_config(
+            state=callback.state,
+            type=callback.type,
+            url=callback.url,
+            event=callback.event,
+            result_format=callback.format,
+            mq_mode=callback.mq_mode,
+            mq_region=callback.mq_region,
+            mq_name=callback.mq_name,
+            allow_private=runtime.allow_private,
+        )
+    except InvalidInput as exc:
+        problems = [Problem(_callback_path(p.field), p.rule) for p in exc.problems]
+        raise InvalidInput(problems) from None
+
+
+def _callback_path(field_name: str) -> str:
+    head, _, rest = field_name.partition(".")
+    if head == "NotifyConfig" and rest in _CALLBACK_FIELDS:
+        return f"callback.{_CALLBACK_FIELDS[rest]}"
+    return "callback" if head == "NotifyConfig" else field_name
+
+
+def resolve_queues(command: Command, runtime: Runtime, deadline: Deadline | None) -> list[QueueRef]:
+    """The command's queues plus its target group's, each checked to exist (404 otherwise)."""
+    refs: list[QueueRef] = []
+    listed: set[str] = set()
+    if command.target is not None:
+        for ref in _target_queues(command.target, runtime, deadline):
+            listed.add(ref.key())
+            refs.append(ref)
+    for ref in command.queues:
+        if ref.key() not in {r.key() for r in refs}:
+            refs.append(ref)
+    unchecked: dict[tuple[str, str, str], list[QueueRef]] = {}
+    for ref in refs:
+        if ref.key() not in listed:
+            unchecked.setdefault((ref.bucket, ref.region, ref.kind.value), []).append(ref)
+    for (bucket, region, kind), group in unchecked.items():
+        listing = runtime.client_for(bucket, region).list_queues(
+            kind, queue_ids=[r.queue_id for r in group], deadline=deadline
+        )
+        found = {q.queue_id for q in listing.queues}
+        for ref in group:
+            if ref.queue_id in listing.missing or ref.queue_id not in found:
+                request_id = listing.request_ids[-1] if listing.request_ids else None
+                raise QueueNotFound(ref.queue_id, request_id)
+    return refs
+
+
+def _target_queues(name: str, runtime: Runtime, deadline: Deadline | None) -> list[QueueRef]:
+    config = runtime.config
+    if config is None:
+        raise InvalidInput("target", "needs a schedule config (CIQUEUE_CONFIG) that defines target groups")
+    target = config.targets.get(name)
+    if target is None:
+        defined = ", ".join(config.targets) or "none"
+        raise InvalidInput("target", f"unknown target {name!r} (defined: {defined})")
+    kind = QueueKind(target.kind)
+    if target.queue_ids is not None:
+        return [
+            QueueRef(bucket=target.bucket, region=target.region, kind=kind, queue_id=queue_id)
+            for queue_id in target.queue_ids
+        ]
+    category = "CateAll" if target.kind == "media" else None
+    listing = runtime.client_for(target.bucket, target.region).list_queues(
+        target.kind, deadline=deadline, category=category
+    )
+    pattern = target.name_pattern or ""
+    refs = [
+        QueueRef(bucket=target.bucket, region=target.region, kind=kind, queue_id=q.queue_id)
+        for q in listing.queues
+        if q.queue_id and fnmatchcase(q.name or "", pattern)
+    ]
+    if not refs:
+        raise NothingMatched(
+            f"target {name!r}: no {target.kind} queue in {target.bucket} matches {pattern!r}"
+        )
+    return refs
+
+
+def _override_records(
+    command: Command,
+    refs: Sequence[QueueRef],
+    state: str,
+    now: datetime,
+    expires: datetime,
+    actor: str,
+    idempotency_key: str | None,
+) -> list[OverrideRecord]:
+    from ciqueue.state import new_override
+
+    key = idempotency_key or command.id
+    records = []
+    for ref in refs:
+        if key:
+            # The same delivery (SCF retries it) must name the same override, so it is stored once.
+            digest = hashlib.sha256(f"{key}|{ref.key()}".encode()).hexdigest()[:12]
+            override_id = f"o-{digest}"
+        else:
+            override_id = f"o-{secrets.token_hex(6)}"
+        records.append(
+            new_override(
+                bucket=ref.bucket,
+                region=ref.region,
+                kind=ref.kind.value,
+                queue_id=ref.queue_id,
+                state=state,
+                now=now,
+                reason=command.reason,
+                actor=actor[:128],
+                expires_at=expires,
+                override_id=override_id,
+            )
+        )
+    return records
+
+
+def _store_overrides(runtime: Runtime, records: list[OverrideRecord], context: Any) -> None:
+    """Add the overrides and mark their State as carried out, in one state update.
+
+    Recording the pin as last applied means: when the override ends, the schedule's desired
+    State differs from the last one carried out, so the scheduler converges the queue again
+    instead of mistaking the override's State for a change by hand.
+    """
+    from ciqueue.audit import OVERRIDE_CREATED, audit
+    from ciqueue.engine import LastApplied
+    from ciqueue.state import LastAppliedRecord, add_override, record_applied
+
+    def mutate(doc: Any) -> Any:
+        for record in records:
+            doc = add_override(doc, record)
+            stored = doc.last_applied.get(record.key)
+            base = stored.to_engine() if stored is not None else LastApplied()
+            pinned = LastApplied(
+                desired_state=record.state,
+                edge_at=record.created_at,
+                source=record.id,
+                callback_index=base.callback_index,
+                callback_edge_at=base.callback_edge_at,
+                callback_source=base.callback_source,
+            )
+            doc = record_applied(
+                doc, record.key, LastAppliedRecord.from_engine(pinned, decided_at=record.created_at)
+            )
+        return doc
+
+    runtime.state.update(mutate)
+    for record in records:
+        audit(
+            OVERRIDE_CREATED,
+            actor=record.actor,
+            queue=record.key,
+            action="pause" if record.state == "Paused" else "resume",
+            reason=record.reason,
+            override_id=record.id,
+            expires_at=record.expires_at,
+            context=context,
+        )
+
+
+def _override_summary(records: Sequence[OverrideRecord]) -> dict[str, Any]:
+    first = records[0]
+    return {
+        "id": first.id,
+        "ids": [r.id for r in records],
+        "state": first.state,
+        "queues": [r.key for r in records],
+        "created_at": first.created_at.isoformat(),
+        "expires_at": first.expires_at.isoformat() if first.expires_at else None,
+        "reason": first.reason,
+        "actor": first.actor,
+    }
+
+
+def _run_all(runtime: Runtime, refs: Sequence[QueueRef], run: Any) -> list[tuple[QueueRef, Any]]:
+    """``run(ref)`` for every queue on a bounded pool; each result or exception, in order."""
+
+    def guarded(ref: QueueRef) -> Any:
+        try:
+            return run(ref)
+        except Exception as exc:
+            return exc
+
+    workers = max(1, min(runtime.concurrency, len(refs)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ciqueue-command") as pool:
+        return list(zip(refs, pool.map(guarded, refs), strict=True))
+
+
+def _outcome(
+    command: Command,
+    refs: Sequence[QueueRef],
+    outcomes: list[tuple[QueueRef, Any]],
+    override: dict[str, Any] | None,
+    dry_run: bool,
+    actor: str,
+    context: Any,
+) -> CommandOutcome:
+    from ciqueue.audit import audit, audit_operation
+
+    results: list[dict[str, Any]] = []
+    first_error: BaseException | None = None
+    for ref, outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            first_error = first_error or outcome
+            results.append({"queue": ref.key(), "error": error_body(outcome)})
+            audit(
+                "queue.failed",
+                actor=actor,
+                queue=ref.key(),
+                action=command.action,
+                reason=command.reason,
+                changed=False,
+                dry_run=dry_run,
+                context=context,
+                error=outcome,
+            )
+            continue
+        results.append({"queue": ref.key(), **outcome.to_dict()})
+        audit_operation(outcome, actor, command.reason, context, bucket=ref.bucket, region=ref.region)
+    if first_error is not None:
+        errors = [o for _, o in outcomes if isinstance(o, BaseException)]
+        return CommandOutcome(
+            ok=False,
+            status=status_for(first_error),
+            action=command.action,
+            results=results,
+            override=override,
+            error=error_body(first_error),
+            dry_run=dry_run,
+            retryable=any(describe_error(e)["transient"] for e in errors),
+        )
+    return CommandOutcome(
+        ok=True, status=200, action=command.action, results=results, override=override, dry_run=dry_run
+    )
+
+
+# --- cancel_override / reconcile ------------------------------------------------------------------
+
+
+def _cancel(
+    command: Command,
+    runtime: Runtime,
+    now: datetime,
+    deadline: Deadline | None,
+    dry_run: bool,
+    actor: str,
+    context: Any,
+) -> CommandOutcome:
+    from ciqueue.state import cancel_override
+
+    override_id = command.override_id or ""
+    doc, _ = runtime.state.load()
+    record = doc.override(override_id)
+    if record is None:
+        raise OverrideNotFound(f"override_id: no override has id {override_id!r}")
+    summary = {**record.model_dump(mode="json"), "cancelled": not dry_run}
+    if dry_run:
+        return CommandOutcome(ok=True, status=200, action=command.action, override=summary, dry_run=True)
+    try:
+        runtime.state.update(lambda d: cancel_override(d, override_id))
+    except InvalidInput:  # cancelled by someone else in between
+        raise OverrideNotFound(f"override_id: no override has id {override_id!r}") from None
+    from ciqueue.audit import OVERRIDE_CANCELLED, audit
+
+    audit(
+        OVERRIDE_CANCELLED,
+        actor=actor,
+        queue=record.key,
+        reason=command.reason,
+        override_id=override_id,
+        context=context,
+    )
+    if runtime.config is None:
+        return CommandOutcome(ok=True, status=200, action=command.action, override=summary)
+    outcome = _reconcile_queues(command, runtime, now, deadline, False, actor, context, [record.key])
+    outcome.override = summary
+    return outcome
+
+
+def _reconcile(
+    command: Command,
+    runtime: Runtime,
+    now: datetime,
+    deadline: Deadline | None,
+    dry_run: bool,
+    actor: str,
+    context: Any,
+) -> CommandOutcome:
+    keys = None
+    if command.queues or command.target:
+        keys = [ref.key() for ref in resolve_queues(command, runtime, deadline)]
+    return _reconcile_queues(command, runtime, now, deadline, dry_run, actor, context, keys)
+
+
+def _reconcile_queues(
+    command: Command,
+    runtime: Runtime,
+    now: datetime,
+    deadline: Deadline | None,
+    dry_run: bool,
+    actor: str,
+    context: Any,
+    keys: list[str] | None,
+) -> CommandOutcome:
+    from ciqueue.reconcile import reconcile
+
+    report = reconcile(
+        runtime,
+        now=now,
+        deadline=deadline,
+        queues=keys,
+        dry_run=True if dry_run else None,
+        actor=actor,
+        context=context,
+    )
+    results: list[dict[str, Any]] = list(report.operations)
+    results += [{"queue": e.get("queue") or e.get("scope"), "error": e} for e in report.errors]
+    error = None
+    status = 200
+    if report.errors:
+        first = report.errors[0]
+        error = {k: v for k, v in first.items() if k != "transient"}
+        status = _status_of_code(first)
+    return CommandOutcome(
+        ok=report.ok,
+        status=status,
+        action=command.action,
+        results=results,
+        error=error,
+        dry_run=report.dry_run,
+        report=report.to_dict(decisions=False),
+        retryable=report.transient,
+    )
+
+
+def _status_of_code(entry: dict[str, Any]) -> int:
+    code = entry.get("code")
+    if entry.get("http_status"):
+        return 502
+    return {
+        "QueueNotFound": 404,
+        "Conflict": 409,
+        "StateConflict": 409,
+        "DeadlineExceeded": 504,
+        "TransportError": 502,
+        "MalformedResponse": 502,
+    }.get(str(code), 500)

@@ -1,0 +1,535 @@
+"""The scheduler tick: observe the queues the config covers, decide, converge, remember.
+
+One pass: list every (bucket, region, kind) the targets cover (bounded thread pool), load the
+state (overrides, last applied), ``engine.decide``, carry out the decisions that change something
+(bounded thread pool, one task per queue so its two aspects never race), then ONE state update
+that records what was carried out. A failed operation records nothing, so the next tick retries.
+Running twice at the same instant changes nothing the second time.
+
+When the covered queues outnumber ``settings.shard_size``, the tick instead packs whole
+(bucket, region) groups into shards and hands each to the worker function (``handle_shard``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ciqueue.engine import Decision, LastApplied, ObservedQueue, QueueKey, decide, merge_last_applied
+from ciqueue.errors import (
+    CiQueueError,
+    DeadlineExceeded,
+    InvalidInput,
+    MalformedResponse,
+    ServiceError,
+    StateConflict,
+    TransportError,
+)
+from ciqueue.kinds import QueueKind
+
+if TYPE_CHECKING:
+    from ciqueue.config import Config
+    from ciqueue.operations import OperationResult
+    from ciqueue.retry import Deadline
+    from ciqueue.runtime import Runtime
+    from ciqueue.state import StateDocument
+
+log = logging.getLogger("ciqueue.reconcile")
+
+Pair = tuple[str, str]  # (bucket, region)
+SCHEDULER_ACTOR = "scheduler"
+# NotifyConfig element names (the engine's desired_callback) -> requested_notify_config arguments.
+_NOTIFY_ARGS = {
+    "State": "state",
+    "Type": "type",
+    "Url": "url",
+    "Event": "event",
+    "ResultFormat": "result_format",
+    "MqMode": "mq_mode",
+    "MqRegion": "mq_region",
+    "MqName": "mq_name",
+}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One listing: a kind of queue in a bucket; ``queue_ids`` None lists them all."""
+
+    bucket: str
+    region: str
+    kind: str
+    queue_ids: tuple[str, ...] | None
+
+
+@dataclass
+class ReconcileReport:
+    """What one tick saw, decided, did and failed to do."""
+
+    now: datetime
+    dry_run: bool = False
+    shard: list[Pair] | None = None
+    observed: int = 0
+    decisions: list[Decision] = field(default_factory=list)
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    shards: list[dict[str, Any]] = field(default_factory=list)
+    expired_overrides: list[str] = field(default_factory=list)
+    state_written: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def transient(self) -> bool:
+        """True when some error may pass on its own (throttling, 5xx, network, deadline)."""
+        return any(error.get("transient") for error in self.errors)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for decision in self.decisions:
+            counts[decision.action] = counts.get(decision.action, 0) + 1
+        return counts
+
+    def to_dict(self, *, decisions: bool = True) -> dict[str, Any]:
+        """JSON-ready; ``decisions=False`` leaves out the unchanged ('none') decisions."""
+        shown = [d for d in self.decisions if decisions or d.action != "none"]
+        return {
+            "ok": self.ok,
+            "now": self.now.isoformat(),
+            "dry_run": self.dry_run,
+            "shard": [list(pair) for pair in self.shard] if self.shard is not None else None,
+            "observed": self.observed,
+            "counts": self.counts(),
+            "decisions": [d.to_dict() for d in shown],
+            "operations": list(self.operations),
+            "errors": list(self.errors),
+            "warnings": list(self.warnings),
+            "shards": list(self.shards),
+            "expired_overrides": list(self.expired_overrides),
+            "state_written": self.state_written,
+        }
+
+
+def reconcile(
+    runtime: Runtime,
+    *,
+    now: datetime | None = None,
+    deadline: Deadline | None = None,
+    shard: Sequence[Pair] | None = None,
+    queues: Iterable[QueueKey | str] | None = None,
+    dry_run: bool | None = None,
+    actor: str = SCHEDULER_ACTOR,
+    context: Any = None,
+) -> ReconcileReport:
+    """One tick. ``shard``: only these (bucket, region) pairs (a worker; never re-shards).
+    ``queues``: only these queues (never shards). ``dry_run`` (default: ``settings.dry_run``):
+    decide and report, change nothing.
+    """
+    config = runtime.config
+    if config is None:
+        raise InvalidInput("config", "no schedule config is loaded (set CIQUEUE_CONFIG to a file)")
+    now = now or runtime.clock()
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidInput("now", "must carry a UTC offset")
+    dry = config.settings.dry_run if dry_run is None else dry_run
+    pairs = [(str(b), str(r)) for b, r in shard] if shard is not None else None
+    only = {str(q) for q in queues} if queues is not None else None
+    report = ReconcileReport(now=now, dry_run=dry, shard=pairs)
+
+    observed = _observe(runtime, config, _scopes(config, pairs, only), deadline, report)
+    if only is not None:
+        observed = [q for q in observed if q.key.text in only]
+    covered = [q for q in observed if _covered(config, q)]
+    report.observed = len(covered)
+
+    if pairs is None and only is None and len(covered) > config.settings.shard_size:
+        if runtime.worker_function:
+            _dispatch(runtime, config, covered, now, dry, report)
+            return report
+        report.warnings.append(
+            f"{len(covered)} queues exceed shard_size {config.settings.shard_size} but no worker "
+            "function is configured (CIQUEUE_WORKER_FUNCTION); reconciling them all here"
+        )
+
+    doc, _ = runtime.state.load()
+    overrides = doc.engine_overrides()
+    report.expired_overrides = [o.id for o in overrides if not o.active_at(now)]
+    report.decisions = decide(config, now, covered, overrides, doc.engine_last_applied())
+
+    carried: dict[QueueKey, list[Decision]] = {}
+    for decision in report.decisions:
+        if decision.action == "skip":
+            _audit_skip(decision, actor, context)
+        elif decision.action == "none":
+            carried.setdefault(decision.key, []).append(decision)
+    if not dry:
+        for key, done in _apply(runtime, report, deadline, actor, context).items():
+            carried.setdefault(key, []).extend(done)
+        _remember(runtime, doc, carried, now, report)
+    return report
+
+
+def handle_shard(event: Any, runtime: Runtime, *, context: Any = None) -> dict[str, Any]:
+    """The worker's work: ``{"shard": [[bucket, region], ...], "now": iso, "dry_run": bool}``."""
+    from ciqueue.runtime import actor_from_context, deadline_from_context
+
+    pairs, now, dry_run = parse_shard_event(event)
+    report = reconcile(
+        runtime,
+        now=now,
+        shard=pairs,
+        dry_run=dry_run,
+        deadline=deadline_from_context(context),
+        actor=actor_from_context(context, "worker"),
+        context=context,
+    )
+    return report.to_dict(decisions=False)
+
+
+def parse_shard_event(event: Any) -> tuple[list[Pair], datetime | None, bool | None]:
+    """Judge a worker payload; InvalidInput naming the field otherwise."""
+    import json
+
+    if isinstance(event, (str, bytes)):  # a payload JSON-encoded once too often still works
+        try:
+            event = json.loads(event)
+        except ValueError:
+            raise InvalidInput("event", "must be a JSON object with shard") from None
+    if not isinstance(event, Mapping):
+        raise InvalidInput("event", "must be an object with shard: [[bucket, region], ...]")
+    raw = event.get("shard")
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInput("shard", "must be a non-empty list of [bucket, region] pairs")
+    pairs: list[Pair] = []
+    for index, item in enumerate(raw):
+        if isinstance(item, Mapping):
+            item = [item.get("bucket"), item.get("region")]
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(p, str) and p for p in item)):
+            raise InvalidInput(f"shard[{index}]", "must be a [bucket, region] pair of strings")
+        pairs.append((item[0], item[1]))
+    now = None
+    if event.get("now") is not None:
+        text = event["now"]
+        try:
+            now = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            now = None
+        if now is None or now.tzinfo is None:
+            raise InvalidInput("now", f"must be an ISO time with a UTC offset (got {str(text)[:40]!r})")
+    dry_run = event.get("dry_run")
+    if dry_run is not None and not isinstance(dry_run, bool):
+        raise InvalidInput("dry_run", "must be true or false")
+    return pairs, now, dry_run
+
+
+def describe_error(exc: BaseException) -> dict[str, Any]:
+    """An error as a report entry: code, message, request id, HTTP status, transient or not."""
+    transient = isinstance(exc, (TransportError, DeadlineExceeded, StateConflict, MalformedResponse)) or (
+        isinstance(exc, ServiceError) and (exc.retryable or exc.status == 429)
+    )
+    info: dict[str, Any] = {
+        "code": getattr(exc, "code", None) or type(exc).__name__,
+        "message": str(exc) if isinstance(exc, CiQueueError) else f"{type(exc).__name__} (unexpected)",
+        "transient": transient,
+    }
+    if isinstance(exc, ServiceError):
+        info["http_status"] = exc.status
+    request_id = getattr(exc, "request_id", None)
+    if request_id:
+        info["request_id"] = request_id
+    if isinstance(exc, InvalidInput):
+        info["field"] = exc.field
+    return info
+
+
+def pack_shards(sizes: Mapping[Pair, int], shard_size: int) -> list[list[Pair]]:
+    """Whole (bucket, region) groups packed first-fit, largest first, into shards of <= shard_size
+    queues; a group larger than shard_size is a shard of its own."""
+    shards: list[list[Pair]] = []
+    loads: list[int] = []
+    for pair, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+        for index, load in enumerate(loads):
+            if load + size <= shard_size:
+                shards[index].append(pair)
+                loads[index] += size
+                break
+        else:
+            shards.append([pair])
+            loads.append(size)
+    return shards
+
+
+# --- observe --------------------------------------------------------------------------------------
+
+
+def _scopes(config: Config, pairs: Sequence[Pair] | None, only: set[str] | None) -> list[Scope]:
+    wanted_pairs = set(pairs) if pairs is not None else None
+    wanted = None
+    if only is not None:
+        keys = [QueueKey.from_text(text) for text in only]
+        wanted = {(k.bucket, k.region, k.kind) for k in keys}
+    grouped: dict[tuple[str, str, str], list[str] | None] = {}
+    for target in config.targets.values():
+        triple = (target.bucket, target.region, target.kind)
+        if wanted_pairs is not None and triple[:2] not in wanted_pairs:
+            continue
+        if wanted is not None and triple not in wanted:
+            continue
+        if target.queue_ids is None or (triple in grouped and grouped[triple] is None):
+            grouped[triple] = None  # a name pattern: list them all
+        else:
+            ids = grouped.setdefault(triple, [])
+            assert ids is not None
+            ids.extend(i for i in target.queue_ids if i not in ids)
+    return [Scope(b, r, k, tuple(ids) if ids is not None else None) for (b, r, k), ids in grouped.items()]
+
+
+def _observe(
+    runtime: Runtime, config: Config, scopes: list[Scope], deadline: Deadline | None, report: ReconcileReport
+) -> list[ObservedQueue]:
+    def read(scope: Scope) -> list[ObservedQueue]:
+        client = runtime.client_for(scope.bucket, scope.region)
+        category = "CateAll" if scope.kind == QueueKind.MEDIA.value and scope.queue_ids is None else None
+        listing = client.list_queues(
+            scope.kind, queue_ids=scope.queue_ids, deadline=deadline, category=category
+        )
+        for missing in listing.missing:
+            where = f"{scope.bucket}/{scope.region}/{scope.kind}/{missing}"
+            report.warnings.append(f"queue {where} named in the config does not exist")
+        return [
+            ObservedQueue(
+                scope.bucket, scope.region, scope.kind, q.queue_id or "", q.name, q.state, q.notify_config
+            )
+            for q in listing.queues
+            if q.queue_id
+        ]
+
+    observed: list[ObservedQueue] = []
+    if not scopes:
+        return observed
+    with ThreadPoolExecutor(max_workers=min(config.settings.concurrency, len(scopes))) as pool:
+        futures = [(scope, pool.submit(read, scope)) for scope in scopes]
+        for scope, future in futures:
+            try:
+                observed.extend(future.result())
+            except Exception as exc:  # one bucket's failure must not stop the others
+                entry = describe_error(exc)
+                entry.update(stage="observe", scope=f"{scope.bucket}/{scope.region}/{scope.kind}")
+                report.errors.append(entry)
+                log.warning("observing %s/%s/%s failed: %s", scope.bucket, scope.region, scope.kind, exc)
+    return observed
+
+
+def _covered(config: Config, queue: ObservedQueue) -> bool:
+    from ciqueue.config import match_targets
+
+    key = queue.key
+    return bool(match_targets(config, queue.bucket, queue.region, key.kind, queue.queue_id, queue.name))
+
+
+# --- fan out --------------------------------------------------------------------------------------
+
+
+def _dispatch(
+    runtime: Runtime,
+    config: Config,
+    covered: list[ObservedQueue],
+    now: datetime,
+    dry_run: bool,
+    report: ReconcileReport,
+) -> None:
+    sizes: dict[Pair, int] = {}
+    for queue in covered:
+        pair = (queue.bucket, queue.region)
+        sizes[pair] = sizes.get(pair, 0) + 1
+    function = runtime.worker_function or ""
+    for pairs in pack_shards(sizes, config.settings.shard_size):
+        payload = {"shard": [list(p) for p in pairs], "now": now.isoformat(), "dry_run": dry_run}
+        entry: dict[str, Any] = {
+            "function": function,
+            "shard": [list(p) for p in pairs],
+            "queues": sum(sizes[p] for p in pairs),
+        }
+        try:
+            entry["invocation"] = runtime.invoker.invoke_async(function, payload)
+        except Exception as exc:
+            error = describe_error(exc)
+            error.update(stage="dispatch", shard=entry["shard"])
+            report.errors.append(error)
+            entry["error"] = error["code"]
+        report.shards.append(entry)
+
+
+# --- apply ----------------------------------------------------------------------------------------
+
+
+def _apply(
+    runtime: Runtime, report: ReconcileReport, deadline: Deadline | None, actor: str, context: Any
+) -> dict[QueueKey, list[Decision]]:
+    """Carry out the changing decisions, one task per queue; returns those that succeeded."""
+    per_queue: dict[QueueKey, list[Decision]] = {}
+    for decision in report.decisions:
+        if decision.changes:
+            per_queue.setdefault(decision.key, []).append(decision)
+    done: dict[QueueKey, list[Decision]] = {}
+    if not per_queue:
+        return done
+
+    def run(key: QueueKey, decisions: list[Decision]) -> list[tuple[Decision, Any]]:
+        outcomes: list[tuple[Decision, Any]] = []
+        for decision in decisions:
+            try:
+                if deadline is not None and deadline.expired():
+                    raise DeadlineExceeded(f"no time left to {decision.action} queue {key.queue_id}")
+                outcomes.append((decision, carry_out(runtime, decision, deadline, actor)))
+            except Exception as exc:
+                outcomes.append((decision, exc))
+        return outcomes
+
+    workers = min(runtime.concurrency, len(per_queue))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ciqueue-apply") as pool:
+        futures = [pool.submit(run, key, decisions) for key, decisions in per_queue.items()]
+        results = [future.result() for future in futures]
+    from ciqueue.audit import audit, audit_operation
+
+    for outcomes in results:
+        for decision, outcome in outcomes:
+            key = decision.key
+            if isinstance(outcome, BaseException):
+                entry = describe_error(outcome)
+                entry.update(stage="apply", queue=key.text, action=decision.action)
+                report.errors.append(entry)
+                audit(
+                    "queue.failed",
+                    actor=actor,
+                    queue=key.text,
+                    action=decision.action,
+                    reason=decision.reason,
+                    changed=False,
+                    context=context,
+                    error=outcome,
+                )
+                continue
+            result: OperationResult = outcome
+            report.operations.append(
+                {
+                    "queue": key.text,
+                    "action": decision.action,
+                    "changed": result.changed,
+                    "reason": decision.reason,
+                    "diff": [change.to_dict() for change in result.diff],
+                    "request_ids": [i for i in result.request_ids if i],
+                }
+            )
+            audit_operation(
+                result,
+                actor,
+                decision.reason,
+                context,
+                bucket=key.bucket,
+                region=key.region,
+                source=decision.source,
+                source_type=decision.source_type,
+            )
+            done.setdefault(key, []).append(decision)
+    return done
+
+
+def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, actor: str) -> OperationResult:
+    """The operation a changing decision asks for (read, change one aspect, write, verify)."""
+    from ciqueue import operations
+
+    key = decision.key
+    client = runtime.client_for(key.bucket, key.region)
+    if decision.action == "pause":
+        return operations.pause_queue(client, key.kind, key.queue_id, deadline=deadline, actor=actor)
+    if decision.action == "resume":
+        return operations.resume_queue(client, key.kind, key.queue_id, deadline=deadline, actor=actor)
+    if decision.action == "set_callback" and decision.desired_callback is not None:
+        from ciqueue.models import requested_notify_config
+
+        wanted = {_NOTIFY_ARGS[name]: value for name, value in decision.desired_callback.items() if value}
+        notify = requested_notify_config(
+            state=wanted.get("state", "On"),
+            type=wanted.get("type"),
+            url=wanted.get("url"),
+            event=wanted.get("event"),
+            result_format=wanted.get("result_format"),
+            mq_mode=wanted.get("mq_mode"),
+            mq_region=wanted.get("mq_region"),
+            mq_name=wanted.get("mq_name"),
+        )
+        return operations.set_callback(client, key.kind, key.queue_id, notify, deadline=deadline, actor=actor)
+    raise ValueError(f"decision {decision.action!r} changes nothing")
+
+
+def _audit_skip(decision: Decision, actor: str, context: Any) -> None:
+    from ciqueue.audit import QUEUE_SKIPPED, audit
+
+    audit(
+        QUEUE_SKIPPED,
+        actor=actor,
+        queue=decision.key.text,
+        action=decision.aspect,
+        reason=decision.reason,
+        changed=False,
+        source=decision.source,
+        context=context,
+    )
+
+
+# --- remember -------------------------------------------------------------------------------------
+
+
+def _remember(
+    runtime: Runtime,
+    loaded: StateDocument,
+    carried: Mapping[QueueKey, list[Decision]],
+    now: datetime,
+    report: ReconcileReport,
+) -> None:
+    """One state update: drop expired overrides, record what was carried out (when it differs)."""
+    from ciqueue.state import LastAppliedRecord, prune_expired, record_applied
+
+    def merged(doc: StateDocument, key: QueueKey, decisions: list[Decision]) -> LastApplied | None:
+        stored = doc.last_applied.get(key.text)
+        before = stored.to_engine() if stored is not None else None
+        after = before
+        for decision in decisions:
+            after = merge_last_applied(after, decision)
+        return after if after != before else None
+
+    if not report.expired_overrides and not any(merged(loaded, k, d) for k, d in carried.items()):
+        return
+
+    removed: list[str] = []
+
+    def mutate(doc: StateDocument) -> StateDocument:
+        removed[:] = [o.id for o in doc.overrides if not o.active_at(now)]
+        doc = prune_expired(doc, now)
+        for key, decisions in carried.items():
+            record = merged(doc, key, decisions)
+            if record is not None:
+                doc = record_applied(doc, key.text, LastAppliedRecord.from_engine(record, decided_at=now))
+        return doc
+
+    try:
+        before = loaded.updated_at
+        saved = runtime.state.update(mutate)
+        report.state_written = saved.updated_at != before
+    except Exception as exc:  # the queues are right; only the memory of it failed
+        entry = describe_error(exc)
+        entry["stage"] = "state"
+        report.errors.append(entry)
+        return
+    if removed:
+        from ciqueue.audit import OVERRIDE_EXPIRED, audit
+
+        for override_id in removed:
+            audit(OVERRIDE_EXPIRED, actor=SCHEDULER_ACTOR, override_id=override_id, changed=False)

@@ -1,0 +1,297 @@
+"""The environment a function (or the CLI) runs in: config, state store, clients, fan-out, clock.
+
+``Runtime.from_env`` reads the settings SCF (or a shell) provides; tests build a ``Runtime``
+directly around the emulator. Nothing here talks to CI until a client is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from ciqueue.constants import (
+    DEFAULT_STATE_FILE,
+    DEFAULT_WORKER_FUNCTION,
+    ENV_CONFIG,
+    ENV_ENDPOINT,
+    ENV_INVOKER,
+    ENV_NOW,
+    ENV_REGION,
+    ENV_SCF_FUNCTION_NAME,
+    ENV_SCF_RUNENV,
+    ENV_STATE_BUCKET,
+    ENV_STATE_FILE,
+    ENV_STATE_KEY,
+    ENV_STATE_REGION,
+    ENV_WORKER_FUNCTION,
+)
+from ciqueue.credentials import Credentials
+from ciqueue.errors import CredentialsMissing, InvalidInput
+from ciqueue.invoker import InProcessInvoker, Invoker, ScfInvoker
+from ciqueue.retry import Deadline
+
+if TYPE_CHECKING:
+    import requests
+
+    from ciqueue.client import CIClient
+    from ciqueue.config import Config
+    from ciqueue.state import StateStore
+
+log = logging.getLogger("ciqueue.runtime")
+
+# Pooled connections per client: at least the client's own default, and enough for the
+# configured concurrency so parallel operations on one bucket never open throwaway connections.
+MIN_POOL_SIZE = 16
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def on_scf(environ: Mapping[str, str]) -> bool:
+    """True inside an SCF function (``TENCENTCLOUD_RUNENV=SCF`` or ``SCF_FUNCTIONNAME`` set)."""
+    return environ.get(ENV_SCF_RUNENV, "").upper() == "SCF" or bool(environ.get(ENV_SCF_FUNCTION_NAME))
+
+
+@dataclass
+class Runtime:
+    """What a reconcile or a command needs; ``client_for`` hands out one cached client per bucket."""
+
+    config: Config | None
+    state: StateStore
+    endpoint: str | None = None
+    credentials: Credentials | None = None
+    invoker: Invoker = field(default_factory=InProcessInvoker)
+    clock: Callable[[], datetime] = utc_now
+    worker_function: str | None = DEFAULT_WORKER_FUNCTION
+    client_options: dict[str, Any] = field(default_factory=dict)
+    allow_private: bool = False  # local mode: callbacks may point at private hosts
+    _clients: dict[tuple[str, str], CIClient] = field(default_factory=dict, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        bind = getattr(self.invoker, "bind_runtime", None)
+        if callable(bind):
+            bind(self)
+
+    @property
+    def concurrency(self) -> int:
+        from ciqueue.config import DEFAULT_CONCURRENCY
+
+        return self.config.settings.concurrency if self.config is not None else DEFAULT_CONCURRENCY
+
+    def client_for(self, bucket: str, region: str) -> CIClient:
+        """The client of ``bucket`` in ``region`` (created once; safe to call from many threads)."""
+        key = (bucket, region)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                from ciqueue.client import CIClient
+
+                options = dict(self.client_options)
+                options.setdefault("session", pooled_session(max(MIN_POOL_SIZE, self.concurrency)))
+                client = CIClient(bucket, region, self.credentials, self.endpoint, **options)
+                self._clients[key] = client
+            return client
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Runtime:
+        """Build from the environment; keyword arguments replace any part (e.g. ``config=...``).
+
+        ``CIQUEUE_CONFIG``: a file path or ``cos://bucket-appid/key?region=...`` (unset: no config).
+        State: ``CIQUEUE_STATE_BUCKET`` (+ ``CIQUEUE_STATE_KEY``, region ``CIQUEUE_STATE_REGION`` or
+        ``TENCENTCLOUD_REGION``), else ``CIQUEUE_STATE_FILE``, else the config's ``settings.state``,
+        else ``/tmp/ciqueue-state.json``. ``CIQUEUE_INVOKER``: ``scf`` or ``inprocess`` (default:
+        scf on SCF, else inprocess). ``CIQUEUE_NOW`` (local mode only): a simulated clock.
+        """
+        env = os.environ if environ is None else environ
+        endpoint = overrides.pop("endpoint", None) or env.get(ENV_ENDPOINT, "").strip() or None
+        if "credentials" in overrides:
+            credentials = overrides.pop("credentials")
+        else:
+            try:
+                credentials = Credentials.from_env(env)
+            except CredentialsMissing:
+                credentials = None  # the first client to need them raises, naming the variables
+        if "config" in overrides:
+            config = overrides.pop("config")
+        else:
+            config = load_config_location(env.get(ENV_CONFIG, "").strip(), credentials, endpoint)
+        state = overrides.pop("state", None) or state_from_env(env, config, credentials, endpoint)
+        invoker = overrides.pop("invoker", None) or invoker_from_env(env)
+        if "clock" not in overrides:
+            overrides["clock"] = clock_from_env(env)
+        worker = overrides.pop("worker_function", None) or env.get(ENV_WORKER_FUNCTION, "").strip() or None
+        if worker is None and isinstance(invoker, InProcessInvoker):
+            worker = DEFAULT_WORKER_FUNCTION
+        return cls(
+            config=config,
+            state=state,
+            endpoint=endpoint,
+            credentials=credentials,
+            invoker=invoker,
+            worker_function=worker,
+            **overrides,
+        )
+
+
+def clock_from_env(environ: Mapping[str, str]) -> Callable[[], datetime]:
+    """The real clock, or the simulated instant in ``CIQUEUE_NOW`` (local mode and rehearsals).
+
+    The variable is read at every call, so a runtime kept between invocations follows it.
+    """
+    if environ.get(ENV_NOW, "").strip():
+        parse_now(environ[ENV_NOW])  # a bad value is refused up front, naming the variable
+
+    def now() -> datetime:
+        text = environ.get(ENV_NOW, "").strip()
+        return parse_now(text) if text else utc_now()
+
+    return now
+
+
+def parse_now(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise InvalidInput(
+            ENV_NOW, f"must be an ISO time with a UTC offset, e.g. 2026-03-01T02:00:00Z (got {text[:40]!r})"
+        )
+    return value.astimezone(timezone.utc)
+
+
+def pooled_session(pool_size: int) -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
+    session = requests.Session()
+    # With trust_env, requests scans the whole environment for proxy settings on every request
+    # (a third of our client CPU per request in bench_reconcile) and may swap our signature for
+    # .netrc credentials. Keep it only when the environment has something for it to honour.
+    if not _environment_matters():
+        session.trust_env = False
+    # Retries are the client's own (re-signed, deadline-aware), so the adapter makes none.
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+def invoker_from_env(environ: Mapping[str, str]) -> Invoker:
+    choice = environ.get(ENV_INVOKER, "").strip().lower()
+    if not choice:
+        choice = "scf" if on_scf(environ) else "inprocess"
+    if choice == "scf":
+        return ScfInvoker(
+            namespace=environ.get("SCF_NAMESPACE", "").strip() or "default",
+            region=environ.get(ENV_REGION, "").strip() or None,
+        )
+    if choice == "inprocess":
+        return InProcessInvoker()
+    raise InvalidInput(ENV_INVOKER, f"must be scf or inprocess (got {choice[:32]!r})")
+
+
+def state_from_env(
+    environ: Mapping[str, str], config: Config | None, credentials: Credentials | None, endpoint: str | None
+) -> StateStore:
+    from ciqueue.state import open_store
+    from ciqueue.state_file import FileStateStore
+
+    bucket = environ.get(ENV_STATE_BUCKET, "").strip()
+    if bucket:
+        region = environ.get(ENV_STATE_REGION, "").strip() or environ.get(ENV_REGION, "").strip()
+        if not region:
+            raise InvalidInput(ENV_STATE_REGION, f"is required with {ENV_STATE_BUCKET} (or set {ENV_REGION})")
+        from ciqueue.state_cos import DEFAULT_STATE_KEY, CosStateStore
+
+        key = environ.get(ENV_STATE_KEY, "").strip() or DEFAULT_STATE_KEY
+        return CosStateStore(bucket, region, key, credentials=credentials, endpoint=endpoint)
+    path = environ.get(ENV_STATE_FILE, "").strip()
+    if path:
+        return FileStateStore(path)
+    if config is not None and config.settings.state:
+        return open_store(config.settings.state, credentials=credentials, endpoint=endpoint)
+    return FileStateStore(DEFAULT_STATE_FILE)
+
+
+def load_config_location(
+    location: str, credentials: Credentials | None = None, endpoint: str | None = None
+) -> Config | None:
+    """The config at a file path or ``cos://bucket-appid/key?region=ap-guangzhou``; None when empty."""
+    if not location:
+        return None
+    from ciqueue.config import load_config
+
+    if not location.startswith("cos://"):
+        if not os.path.exists(location):
+            raise InvalidInput(ENV_CONFIG, f"file not found: {location}")
+        with open(location, encoding="utf-8") as handle:
+            return load_config(handle.read())
+    parts = urlsplit(location)
+    region = (parse_qs(parts.query).get("region") or [""])[0]
+    key = parts.path.lstrip("/")
+    if not parts.netloc or not key or not region:
+        raise InvalidInput(ENV_CONFIG, "must be a file path or cos://<bucket-appid>/<key>?region=<region>")
+    from ciqueue.client import CIClient
+
+    client = CIClient(parts.netloc, region, credentials, endpoint, service="cos")
+    response = client.request("GET", "/" + key)
+    return load_config(response.content.decode("utf-8", "replace"))
+
+
+def deadline_from_context(context: Mapping[str, Any] | Any | None) -> Deadline | None:
+    """The function's deadline from an SCF context's ``time_limit_in_ms``; None when absent or bad."""
+    if context is None:
+        return None
+    raw = context_field(context, "time_limit_in_ms")
+    if isinstance(raw, bool):
+        return None
+    try:
+        ms = float(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
+    if ms is None or not ms > 0 or ms != ms or ms == float("inf"):
+        return None
+    return Deadline.from_remaining_ms(ms)
+
+
+def actor_from_context(context: Mapping[str, Any] | Any | None, default: str = "scheduler") -> str:
+    """``scf:<function_name>`` when the context names the function, else ``default``."""
+    if context is None:
+        return default
+    name = context_field(context, "function_name")
+    if isinstance(name, str) and name.strip():
+        return f"scf:{name.strip()[:64]}"
+    return default
+
+
+def request_id_from_context(context: Mapping[str, Any] | Any | None) -> str | None:
+    if context is None:
+        return None
+    value = context_field(context, "request_id")
+    return str(value)[:128] if value else None
+
+
+def context_field(context: Mapping[str, Any] | Any | None, name: str) -> Any:
+    """A field of the SCF context (a dict on SCF; an object in some local runners)."""
+    if context is None:
+        return None
+    if isinstance(context, Mapping):
+        return context.get(name)
+    return getattr(context, name, None)
+
+
+def _environment_matters() -> bool:
+    """True when proxy or CA-bundle variables are set (requests' trust_env would use them)."""
+    import urllib.request
+
+    bundles = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+    return bool(urllib.request.getproxies()) or any(os.environ.get(name) for name in bundles)

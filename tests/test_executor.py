@@ -1,0 +1,335 @@
+"""executor.execute over real HTTP to the emulator: overrides, callbacks, targets, idempotent
+deliveries, and the status of every kind of failure (nothing changes after a validation failure).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from ciqueue.commands import parse_command
+from ciqueue.config import Config, load_config
+from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.credentials import Credentials
+from ciqueue.executor import execute
+from ciqueue.invoker import InProcessInvoker
+from ciqueue.retry import Deadline, RetryPolicy
+from ciqueue.runtime import Runtime
+from ciqueue.state_file import FileStateStore
+from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
+
+CST = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=CST)  # the window (02:00-04:00) is closed
+MISSING_ID = "p" + "f" * 32
+
+
+def ref(queue_id: str, kind: str = "pic") -> dict[str, str]:
+    return {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kind": kind, "queue_id": queue_id}
+
+
+def key(queue_id: str) -> str:
+    return f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{queue_id}"
+
+
+CONFIG = load_config(
+    json.dumps(
+        {
+            "version": 1,
+            "timezone": "Asia/Shanghai",
+            "targets": {
+                "pics": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "name_pattern": "pic-*"},
+                "one": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "queue_ids": [PIC_DEFAULT_ID]},
+            },
+            "windows": [
+                {
+                    "name": "nightly",
+                    "targets": ["pics", "one"],
+                    "dates": [{"start": "2026-03-01T02:00", "end": "2026-03-01T04:00"}],
+                }
+            ],
+        }
+    )
+)
+
+
+@pytest.fixture
+def make_runtime(emulator: Any, tmp_path: Path) -> Callable[..., Runtime]:
+    def make(config: Config | None = CONFIG, **kwargs: Any) -> Runtime:
+        return Runtime(
+            config=config,
+            state=FileStateStore(tmp_path / "state.json"),
+            endpoint=emulator.endpoint,
+            credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
+            invoker=InProcessInvoker(),
+            clock=lambda: NOW,
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def runtime(demo_bucket: Any, make_runtime: Callable[..., Runtime]) -> Runtime:
+    return make_runtime()
+
+
+def puts(emu_admin: EmuAdmin) -> list[str]:
+    return [r["path"] for r in emu_admin.requests() if r["method"] == "PUT"]
+
+
+def state(tmp_path: Path) -> dict[str, Any]:
+    return json.loads((tmp_path / "state.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_pause_for_a_while_stores_an_override_and_applies_it(
+    runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path
+) -> None:
+    command = parse_command(
+        {"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "for": "2h", "reason": "deploy"}
+    )
+    outcome = execute(command, runtime, actor="alice", now=NOW)
+
+    assert (outcome.ok, outcome.status, outcome.error) == (True, 200, None)
+    assert outcome.results[0]["queue"] == key(PIC_DEFAULT_ID)
+    assert outcome.results[0]["changed"] is True
+    assert outcome.results[0]["diff"] == [{"field": "State", "before": "Active", "after": "Paused"}]
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+    [stored] = state(tmp_path)["overrides"]
+    assert outcome.override is not None and stored["id"] == outcome.override["id"]
+    assert (stored["state"], stored["actor"], stored["reason"]) == ("Paused", "alice", "deploy")
+    assert datetime.fromisoformat(stored["expires_at"]) == NOW + timedelta(hours=2)
+    # The pin counts as carried out, so the window takes over again when it ends.
+    applied = state(tmp_path)["last_applied"][key(PIC_DEFAULT_ID)]
+    assert (applied["desired_state"], applied["source"]) == ("Paused", stored["id"])
+
+
+def test_a_redelivered_command_stores_its_override_once(runtime: Runtime, tmp_path: Path) -> None:
+    command = parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "for": "30m"})
+    first = execute(
+        command, runtime, actor="timer", now=NOW, idempotency_key="timer:pause:2026-03-01T04:00:00Z"
+    )
+    again = execute(
+        command, runtime, actor="timer", now=NOW, idempotency_key="timer:pause:2026-03-01T04:00:00Z"
+    )
+
+    assert first.override is not None and again.override is not None
+    assert first.override["id"] == again.override["id"]
+    assert [o["id"] for o in state(tmp_path)["overrides"]] == [first.override["id"]]
+    assert again.results[0]["changed"] is False
+
+
+def test_a_one_off_pause_creates_no_override(runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path) -> None:
+    outcome = execute(
+        parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)]}), runtime, actor="bob"
+    )
+    assert outcome.ok and outcome.override is None
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_set_callback_changes_notify_config_only(runtime: Runtime, emu_admin: EmuAdmin) -> None:
+    before = emu_admin.queue(PIC_PAUSED_ID)
+    command = parse_command(
+        {
+            "action": "set_callback",
+            "queues": [ref(PIC_PAUSED_ID)],
+            "callback": {
+                "type": "Url",
+                "url": "https://hooks.example.com/ci",
+                "event": "TaskFinish",
+                "format": "JSON",
+            },
+        }
+    )
+    outcome = execute(command, runtime, actor="carol")
+
+    assert outcome.ok, outcome.error
+    after = emu_admin.queue(PIC_PAUSED_ID)
+    assert after["State"] == before["State"] == "Paused"
+    assert after["NotifyConfig"] == {
+        "State": "On",
+        "Type": "Url",
+        "Url": "https://hooks.example.com/ci",
+        "Event": "TaskFinish",
+        "ResultFormat": "JSON",
+    }
+    assert {c["field"].split(".")[0] for c in outcome.results[0]["diff"]} == {"NotifyConfig"}
+
+
+def test_a_target_group_expands_to_its_queues(runtime: Runtime, emu_admin: EmuAdmin) -> None:
+    outcome = execute(parse_command({"action": "pause", "target": "pics"}), runtime, actor="dave")
+    assert outcome.ok
+    assert sorted(r["queue"] for r in outcome.results) == sorted([key(PIC_CALLBACK_ID), key(PIC_PAUSED_ID)])
+    assert sorted(puts(emu_admin)) == [f"/picqueue/{PIC_CALLBACK_ID}"]  # the other was already Paused
+
+
+def test_dry_run_writes_nothing(runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path) -> None:
+    command = parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "for": "1h"})
+    outcome = execute(command, runtime, actor="erin", dry_run=True)
+
+    assert outcome.ok and outcome.dry_run
+    assert outcome.override is not None and outcome.override["dry_run"] is True
+    assert outcome.results[0]["diff"] == [{"field": "State", "before": "Active", "after": "Paused"}]
+    assert puts(emu_admin) == [] and not (tmp_path / "state.json").exists()
+
+
+def test_cancel_override_removes_it_and_reconciles_the_queue(
+    runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path
+) -> None:
+    created = execute(
+        parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "for": "2h"}), runtime, actor="f"
+    )
+    assert created.override is not None and emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+
+    outcome = execute(
+        parse_command({"action": "cancel_override", "override_id": created.override["id"]}),
+        runtime,
+        actor="f",
+    )
+
+    assert outcome.ok and outcome.status == 200, outcome.error
+    assert outcome.override is not None and outcome.override["cancelled"] is True
+    assert [(r["queue"], r["action"], r["changed"]) for r in outcome.results] == [
+        (key(PIC_DEFAULT_ID), "resume", True)
+    ]
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+    assert state(tmp_path)["overrides"] == []
+
+
+def test_cancelling_an_unknown_override_is_404(runtime: Runtime) -> None:
+    outcome = execute(
+        parse_command({"action": "cancel_override", "override_id": "o-000000000000"}), runtime, actor="g"
+    )
+    assert (outcome.ok, outcome.status) == (False, 404)
+    assert outcome.error is not None
+    assert (outcome.error["code"], outcome.error["field"]) == ("OverrideNotFound", "override_id")
+
+
+def test_reconcile_command_runs_the_tick(runtime: Runtime, emu_admin: EmuAdmin) -> None:
+    emu_admin.patch(DEMO_BUCKET, "pic", PIC_CALLBACK_ID, {"State": "Paused"})
+    outcome = execute(
+        parse_command({"action": "reconcile", "queues": [ref(PIC_CALLBACK_ID)]}), runtime, actor="h"
+    )
+
+    assert outcome.ok and outcome.report is not None
+    assert outcome.report["observed"] == 1
+    assert [(r["queue"], r["action"]) for r in outcome.results] == [(key(PIC_CALLBACK_ID), "resume")]
+
+
+# --- failures: status, error body, and nothing changed ---------------------------------------------
+
+
+def assert_untouched(emu_admin: EmuAdmin, tmp_path: Path) -> None:
+    assert puts(emu_admin) == []
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_until_in_the_past_is_400_naming_until(runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path) -> None:
+    command = parse_command(
+        {"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "until": "2026-03-01T03:00:00Z"}
+    )
+    outcome = execute(command, runtime, actor="i", now=NOW)
+
+    assert (outcome.ok, outcome.status) == (False, 400)
+    rule = "must be in the future (got 2026-03-01T03:00:00+00:00)"
+    assert outcome.error == {
+        "code": "InvalidInput",
+        "message": f"until: {rule}",
+        "field": "until",
+        "problems": [{"field": "until", "rule": rule}],
+    }
+    assert emu_admin.requests() == []
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_a_private_callback_is_400_naming_callback_url(
+    runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path
+) -> None:
+    # Parsed in local mode (private hosts allowed) but executed by a runtime that refuses them.
+    command = parse_command(
+        {
+            "action": "set_callback",
+            "queues": [ref(PIC_DEFAULT_ID)],
+            "callback": {"type": "Url", "url": "http://10.1.2.3/cb", "event": "TaskFinish"},
+        },
+        allow_private=True,
+    )
+    outcome = execute(command, runtime, actor="j")
+
+    assert (outcome.ok, outcome.status) == (False, 400)
+    assert outcome.error is not None and outcome.error["field"] == "callback.url"
+    assert "private" in outcome.error["message"]
+    assert emu_admin.requests() == []
+    assert_untouched(emu_admin, tmp_path)
+
+
+def test_an_unknown_queue_is_404_and_the_others_stay_as_they_were(
+    runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path
+) -> None:
+    command = parse_command(
+        {"action": "pause", "queues": [ref(PIC_DEFAULT_ID), ref(MISSING_ID)], "for": "1h"}
+    )
+    outcome = execute(command, runtime, actor="k")
+
+    assert (outcome.ok, outcome.status) == (False, 404)
+    assert outcome.error is not None
+    assert (outcome.error["code"], outcome.error["queue_id"]) == ("QueueNotFound", MISSING_ID)
+    assert outcome.error["request_id"]
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+    assert_untouched(emu_admin, tmp_path)
+
+
+def test_an_unknown_target_is_400_listing_the_defined_ones(runtime: Runtime, emu_admin: EmuAdmin) -> None:
+    outcome = execute(parse_command({"action": "pause", "target": "nope"}), runtime, actor="l")
+    assert outcome.status == 400 and outcome.error is not None
+    assert outcome.error["message"] == "target: unknown target 'nope' (defined: pics, one)"
+    assert emu_admin.requests() == []
+
+
+def test_a_concurrent_change_is_409(runtime: Runtime, emu_admin: EmuAdmin) -> None:
+    emu_admin.faults(mutate_after_put={"queue_id": PIC_DEFAULT_ID, "set": {"Name": "changed-by-someone"}})
+    outcome = execute(parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)]}), runtime, actor="m")
+
+    assert (outcome.ok, outcome.status) == (False, 409)
+    assert outcome.error is not None and outcome.error["code"] == "Conflict"
+    assert "Name is 'changed-by-someone'" in outcome.error["message"]
+    assert outcome.results == [{"queue": key(PIC_DEFAULT_ID), "error": outcome.error}]
+
+
+def test_a_ci_error_is_502_with_its_code_and_request_id(
+    runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path
+) -> None:
+    emu_admin.faults(next={"count": 1, "status": 403, "code": "AccessDenied"})
+    command = parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "for": "1h"})
+    outcome = execute(command, runtime, actor="n")
+
+    assert (outcome.ok, outcome.status, outcome.retryable) == (False, 502, False)
+    assert outcome.error is not None
+    assert (outcome.error["code"], outcome.error["http_status"]) == ("AccessDenied", 403)
+    assert outcome.error["request_id"]
+    assert outcome.error["message"].startswith("AccessDenied (HTTP 403): ")
+    assert_untouched(emu_admin, tmp_path)
+
+
+def test_throttling_that_outlasts_the_retries_is_502_and_retryable(
+    demo_bucket: Any, make_runtime: Callable[..., Runtime], emu_admin: EmuAdmin
+) -> None:
+    runtime = make_runtime(client_options={"retry": RetryPolicy(max_attempts=1)})
+    emu_admin.faults(next={"count": 1, "status": 503, "code": "SlowDown"})
+    outcome = execute(parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)]}), runtime, actor="o")
+    assert (outcome.status, outcome.retryable) == (502, True)
+    assert outcome.error is not None and outcome.error["code"] == "SlowDown"
+
+
+def test_an_exhausted_deadline_is_504(runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path) -> None:
+    command = parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)]})
+    outcome = execute(command, runtime, actor="p", deadline=Deadline.after(0))
+
+    assert (outcome.ok, outcome.status, outcome.retryable) == (False, 504, True)
+    assert outcome.error is not None and outcome.error["code"] == "DeadlineExceeded"
+    assert_untouched(emu_admin, tmp_path)

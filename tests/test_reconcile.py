@@ -1,0 +1,447 @@
+"""The reconciling tick over real HTTP to the emulator: windows, manual changes, enforced windows,
+overrides, rotations, retried ticks, failures, sharded fan-out; and the schedule CLI commands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from ciqueue import cli
+from ciqueue.commands import parse_command
+from ciqueue.config import Config, load_config
+from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.credentials import Credentials
+from ciqueue.errors import InvalidInput
+from ciqueue.executor import execute
+from ciqueue.invoker import InProcessInvoker
+from ciqueue.reconcile import pack_shards, parse_shard_event, reconcile
+from ciqueue.runtime import Runtime
+from ciqueue.state_file import FileStateStore
+from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
+
+CST = ZoneInfo("Asia/Shanghai")
+OPEN = datetime(2026, 3, 1, 3, 0, tzinfo=CST)  # the window is 02:00-04:00 that night
+LATER = datetime(2026, 3, 1, 3, 20, tzinfo=CST)
+CLOSED = datetime(2026, 3, 1, 5, 0, tzinfo=CST)
+DAY_URL = "https://day.example.com/ci/callback"
+NIGHT_URL = "https://night.example.com/ci/callback"
+
+
+def schedule(
+    *,
+    enforced: bool = False,
+    targets: dict[str, Any] | None = None,
+    rotation: bool = False,
+    window: bool = True,
+    shard_size: int = 200,
+) -> Config:
+    targets = targets or {"pics": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "name_pattern": "*"}}
+    data: dict[str, Any] = {
+        "version": 1,
+        "timezone": "Asia/Shanghai",
+        "targets": targets,
+        "settings": {"concurrency": 4, "shard_size": shard_size},
+    }
+    if window:
+        data["windows"] = [
+            {
+                "name": "nightly",
+                "targets": list(targets),
+                "dates": [{"start": "2026-03-01T02:00", "end": "2026-03-01T04:00"}],
+                "enforced": enforced,
+            }
+        ]
+    if rotation:
+        data["rotations"] = [
+            {
+                "name": "on-call",
+                "targets": list(targets),
+                "callbacks": [
+                    {"type": "Url", "url": DAY_URL, "format": "JSON"},
+                    {"type": "Url", "url": NIGHT_URL, "format": "JSON", "event": "TaskFinish,WorkflowFinish"},
+                ],
+                "at": [{"time": "08:00", "callback": 0}, {"time": "20:00", "callback": 1}],
+            }
+        ]
+    return load_config(json.dumps(data))
+
+
+@pytest.fixture
+def make_runtime(emulator: Any, tmp_path: Path) -> Callable[..., Runtime]:
+    def make(config: Config, **kwargs: Any) -> Runtime:
+        kwargs.setdefault("invoker", InProcessInvoker())
+        return Runtime(
+            config=config,
+            state=FileStateStore(tmp_path / "state.json"),
+            endpoint=emulator.endpoint,
+            credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
+            clock=lambda: OPEN,
+            **kwargs,
+        )
+
+    return make
+
+
+def puts(emu_admin: EmuAdmin) -> list[str]:
+    return [r["path"] for r in emu_admin.requests() if r["method"] == "PUT"]
+
+
+def state_doc(tmp_path: Path) -> dict[str, Any]:
+    return json.loads((tmp_path / "state.json").read_text())  # type: ignore[no-any-return]
+
+
+def actions(report: Any) -> dict[str, str]:
+    return {d.key.queue_id: d.action for d in report.decisions if d.aspect == "state"}
+
+
+def without(queue: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in queue.items() if k not in names}
+
+
+def test_open_window_pauses_and_leaves_everything_else(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    before = {q: emu_admin.queue(q) for q in demo_bucket.pic_ids}
+    report = reconcile(make_runtime(schedule()), now=OPEN)
+
+    assert report.ok, report.errors
+    assert actions(report) == {PIC_DEFAULT_ID: "pause", PIC_CALLBACK_ID: "pause", PIC_PAUSED_ID: "none"}
+    assert sorted(puts(emu_admin)) == [f"/picqueue/{PIC_DEFAULT_ID}", f"/picqueue/{PIC_CALLBACK_ID}"]
+    for queue_id in demo_bucket.pic_ids:
+        after = emu_admin.queue(queue_id)
+        assert after["State"] == "Paused"
+        # NotifyConfig, Name and unknown elements are exactly as they were.
+        assert without(after, "State", "UpdateTime") == without(before[queue_id], "State", "UpdateTime")
+    assert emu_admin.queue(PIC_CALLBACK_ID)["NotifyConfig"] == demo_bucket.notify
+    stored = state_doc(tmp_path)["last_applied"]
+    assert sorted(stored) == sorted(f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{q}" for q in demo_bucket.pic_ids)
+    assert {v["desired_state"] for v in stored.values()} == {"Paused"}
+    assert {v["source"] for v in stored.values()} == {"nightly"}
+
+
+def test_closed_window_resumes_every_queue_it_paused(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    runtime = make_runtime(schedule())
+    reconcile(runtime, now=OPEN)
+    report = reconcile(runtime, now=CLOSED)
+
+    assert actions(report) == {q: "resume" for q in demo_bucket.pic_ids}
+    assert {emu_admin.queue(q)["State"] for q in demo_bucket.pic_ids} == {"Active"}
+    assert "window 'nightly' closed at" in report.decisions[0].reason
+
+
+def test_a_retried_tick_writes_nothing(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    runtime = make_runtime(schedule())
+    reconcile(runtime, now=OPEN)
+    stored = (tmp_path / "state.json").read_bytes()
+    emu_admin.clear_requests()
+
+    again = reconcile(runtime, now=OPEN)
+
+    assert again.ok and again.operations == [] and not again.state_written
+    assert set(actions(again).values()) == {"none"}
+    assert puts(emu_admin) == []
+    assert [r["method"] for r in emu_admin.requests()] == ["GET"]  # one listing, nothing else
+    assert (tmp_path / "state.json").read_bytes() == stored
+
+
+def test_manual_resume_is_respected_until_the_next_edge(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    runtime = make_runtime(schedule())
+    reconcile(runtime, now=OPEN)
+    emu_admin.patch(DEMO_BUCKET, "pic", PIC_DEFAULT_ID, {"State": "Active"})  # an operator resumes it
+    emu_admin.clear_requests()
+
+    report = reconcile(runtime, now=LATER)
+
+    skip = next(d for d in report.decisions if d.key.queue_id == PIC_DEFAULT_ID)
+    assert skip.action == "skip"
+    assert skip.reason.startswith("manual change respected: queue was resumed by hand after window 'nightly'")
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+    assert puts(emu_admin) == []
+    # The window's close is the next edge: from then on the schedule rules again.
+    closed = reconcile(runtime, now=CLOSED)
+    assert actions(closed)[PIC_DEFAULT_ID] == "none"
+    assert actions(closed)[PIC_CALLBACK_ID] == "resume"
+
+
+def test_an_enforced_window_pauses_a_manually_resumed_queue_again(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    runtime = make_runtime(schedule(enforced=True))
+    reconcile(runtime, now=OPEN)
+    emu_admin.patch(DEMO_BUCKET, "pic", PIC_DEFAULT_ID, {"State": "Active"})
+
+    report = reconcile(runtime, now=LATER)
+
+    decision = next(d for d in report.decisions if d.key.queue_id == PIC_DEFAULT_ID)
+    assert decision.action == "pause"
+    assert "is enforced: queue was resumed by hand" in decision.reason
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+
+
+def test_an_override_wins_over_the_window_until_it_expires(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    runtime = make_runtime(schedule())
+    reconcile(runtime, now=OPEN)
+    ref = {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kind": "pic", "queue_id": PIC_DEFAULT_ID}
+    command = parse_command({"action": "resume", "queues": [ref], "for": "30m", "reason": "hotfix"})
+
+    outcome = execute(command, runtime, actor="alice", now=OPEN)
+
+    assert outcome.ok and outcome.status == 200, outcome.error
+    assert outcome.override is not None
+    override_id = outcome.override["id"]
+    assert re.fullmatch(r"o-[0-9a-f]{12}", override_id)
+    assert datetime.fromisoformat(outcome.override["expires_at"]) == OPEN + timedelta(minutes=30)
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+
+    during = reconcile(runtime, now=OPEN + timedelta(minutes=10))
+    kept = next(d for d in during.decisions if d.key.queue_id == PIC_DEFAULT_ID)
+    assert (kept.action, kept.source, kept.source_type) == ("none", override_id, "override")
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+
+    after = reconcile(runtime, now=OPEN + timedelta(minutes=31))
+    assert actions(after)[PIC_DEFAULT_ID] == "pause"
+    assert after.expired_overrides == [override_id]
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+    assert state_doc(tmp_path)["overrides"] == []
+
+
+def test_a_rotation_changes_the_callback_and_never_the_state(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    targets = {"rotated": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "name_pattern": "pic-*"}}
+    runtime = make_runtime(schedule(targets=targets, rotation=True, window=False))
+    before = {q: emu_admin.queue(q) for q in (PIC_CALLBACK_ID, PIC_PAUSED_ID)}
+
+    morning = reconcile(runtime, now=datetime(2026, 3, 1, 9, 0, tzinfo=CST))
+
+    assert morning.ok, morning.errors
+    assert {(d.key.queue_id, d.action) for d in morning.decisions} == {
+        (PIC_CALLBACK_ID, "set_callback"),
+        (PIC_PAUSED_ID, "set_callback"),
+    }
+    for queue_id, old in before.items():
+        now = emu_admin.queue(queue_id)
+        assert now["State"] == old["State"]
+        assert now["NotifyConfig"] == {
+            "State": "On",
+            "Type": "Url",
+            "Url": DAY_URL,
+            "Event": "TaskFinish",
+            "ResultFormat": "JSON",
+        }
+    assert emu_admin.queue(PIC_CALLBACK_ID)["SomeNewElement"] == "v"
+
+    evening = reconcile(runtime, now=datetime(2026, 3, 1, 21, 0, tzinfo=CST))
+    assert {d.action for d in evening.decisions} == {"set_callback"}
+    assert emu_admin.queue(PIC_PAUSED_ID)["State"] == "Paused"
+    assert emu_admin.queue(PIC_CALLBACK_ID)["State"] == "Active"
+    assert emu_admin.queue(PIC_CALLBACK_ID)["NotifyConfig"]["Url"] == NIGHT_URL
+    assert emu_admin.queue(PIC_CALLBACK_ID)["NotifyConfig"]["Event"] == "TaskFinish,WorkflowFinish"
+
+
+def test_a_failed_change_is_not_remembered_and_the_next_tick_retries(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    targets = {"one": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "queue_ids": [PIC_DEFAULT_ID]}}
+    runtime = make_runtime(schedule(targets=targets))
+    # Right after our PUT someone resumes the queue: the verifying read sees it and we stop.
+    emu_admin.faults(mutate_after_put={"queue_id": PIC_DEFAULT_ID, "set": {"State": "Active"}})
+
+    failed = reconcile(runtime, now=OPEN)
+
+    assert not failed.ok
+    assert [(e["stage"], e["code"], e["queue"]) for e in failed.errors] == [
+        ("apply", "Conflict", f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}")
+    ]
+    assert not (tmp_path / "state.json").exists()
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+
+    retried = reconcile(runtime, now=OPEN + timedelta(minutes=5))
+    assert retried.ok and actions(retried) == {PIC_DEFAULT_ID: "pause"}
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+
+
+def test_one_bucket_failing_to_list_does_not_stop_the_others(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    targets = {
+        "pics": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "name_pattern": "*"},
+        "docs": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kind": "doc", "name_pattern": "*"},
+    }
+    report = reconcile(make_runtime(schedule(targets=targets)), now=OPEN)
+
+    assert [(e["stage"], e["scope"], e["code"], e["transient"]) for e in report.errors] == [
+        ("observe", f"{DEMO_BUCKET}/{DEMO_REGION}/doc", "DocBucketUnBinded", False)
+    ]
+    assert {emu_admin.queue(q)["State"] for q in demo_bucket.pic_ids} == {"Paused"}
+
+
+def test_too_many_queues_fan_out_to_workers_in_whole_buckets(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    sizes = {"shard-a-1250000000": 2, "shard-b-1250000000": 1, "shard-c-1250000000": 1}
+    emu_admin.seed(
+        [
+            {
+                "bucket": bucket,
+                "region": DEMO_REGION,
+                "kinds": ["pic"],
+                "queues": [
+                    {"kind": "pic", "queue_id": f"p{index:x}{n:031x}", "name": f"q{n}"} for n in range(count)
+                ],
+            }
+            for index, (bucket, count) in enumerate(sizes.items(), start=10)
+        ]
+    )
+    targets = {b.split("-")[1]: {"bucket": b, "region": DEMO_REGION, "name_pattern": "*"} for b in sizes}
+    invoker = InProcessInvoker()
+    runtime = make_runtime(schedule(targets=targets, shard_size=2), invoker=invoker)
+
+    report = reconcile(runtime, now=OPEN)
+    results = invoker.wait(timeout=30)
+
+    assert report.observed == 4 and report.decisions == [] and report.ok
+    assert report.shards == [
+        {
+            "function": "ciqueue-worker",
+            "shard": [["shard-a-1250000000", DEMO_REGION]],
+            "queues": 2,
+            "invocation": "inprocess-1",
+        },
+        {
+            "function": "ciqueue-worker",
+            "shard": [["shard-b-1250000000", DEMO_REGION], ["shard-c-1250000000", DEMO_REGION]],
+            "queues": 2,
+            "invocation": "inprocess-2",
+        },
+    ]
+    assert [i.payload["now"] for i in invoker.invocations] == [OPEN.isoformat()] * 2
+    assert [(r["ok"], r["counts"], r["shard"]) for r in results] == [
+        (True, {"pause": 2}, [["shard-a-1250000000", DEMO_REGION]]),
+        (True, {"pause": 2}, [["shard-b-1250000000", DEMO_REGION], ["shard-c-1250000000", DEMO_REGION]]),
+    ]
+    states = [q["State"] for b in emu_admin.state()["buckets"] for q in b["queues"]]
+    assert states == ["Paused"] * 4
+    assert len(state_doc(tmp_path)["last_applied"]) == 4  # both workers' records, none lost
+
+
+def test_pack_shards_keeps_buckets_whole_and_fills_first_fit() -> None:
+    a, b, c, d = (("a-1250000000", "r"), ("b-1250000000", "r"), ("c-1250000000", "r"), ("d-1250000000", "r"))
+    assert pack_shards({d: 1, b: 3, a: 5, c: 2}, 5) == [[a], [b, c], [d]]
+    assert pack_shards({a: 7, b: 1}, 5) == [[a], [b]]
+
+
+def test_a_worker_payload_is_judged_by_field() -> None:
+    pairs, now, dry = parse_shard_event(
+        {"shard": [["a-1250000000", "ap-guangzhou"]], "now": "2026-02-28T19:00Z"}
+    )
+    assert pairs == [("a-1250000000", "ap-guangzhou")] and now == OPEN and dry is None
+    with pytest.raises(InvalidInput, match=r"shard\[1\]: must be a \[bucket, region\] pair of strings"):
+        parse_shard_event({"shard": [["a-1250000000", "ap-guangzhou"], ["x"]]})
+    with pytest.raises(InvalidInput, match=r"now: must be an ISO time with a UTC offset"):
+        parse_shard_event({"shard": [["a-1250000000", "ap-guangzhou"]], "now": "2026-03-01T03:00"})
+
+
+# --- CLI -----------------------------------------------------------------------------------------
+
+
+GOOD = f"""
+version: 1
+timezone: Asia/Shanghai
+targets:
+  pics: {{bucket: {DEMO_BUCKET}, region: {DEMO_REGION}, name_pattern: "*"}}
+windows:
+  - name: nightly
+    targets: [pics]
+    start: "0 0 2 * * * *"
+    duration: 2h
+"""
+
+
+def test_cli_config_check_accepts_a_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "good.yaml"
+    path.write_text(GOOD)
+    assert cli.main(["config", "check", str(path)]) == 0
+    assert capsys.readouterr().out == f"{path}: OK (1 targets, 1 windows, 0 rotations)\n"
+
+
+def test_cli_config_check_names_each_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(GOOD.replace("duration: 2h", 'periods: [{start: "22:00", end: "25:00"}]'))
+    assert cli.main(["config", "check", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"{path}: windows[0].periods[0].end: must be HH:MM (got '25:00')"]
+    assert captured.out == ""
+    assert cli.main(["config", "check", str(tmp_path / "missing.yaml")]) == 2
+    assert capsys.readouterr().err == f"{tmp_path / 'missing.yaml'}: config: file not found\n"
+
+
+def test_cli_config_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["config", "schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert {"targets", "windows", "rotations", "settings"} <= set(schema["properties"])
+
+
+def test_cli_plan_shows_two_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "good.yaml"
+    path.write_text(GOOD)
+    assert cli.main(["plan", "--config", str(path), "--from", "2026-03-01T00:00", "--days", "2"]) == 0
+    lines = [re.sub(r"\s+", " ", line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0] == "WHEN (Asia/Shanghai) TARGET CHANGE SOURCE REASON"
+    assert [line.split(" nightly ")[0] for line in lines[1:]] == [
+        "2026-03-01 Sun 02:00 CST pics pause",
+        "2026-03-01 Sun 04:00 CST pics resume",
+        "2026-03-02 Mon 02:00 CST pics pause",
+        "2026-03-02 Mon 04:00 CST pics resume",
+    ]
+
+
+def test_cli_reconcile_dry_run_changes_nothing(
+    demo_bucket: Any,
+    emulator: Any,
+    emu_admin: EmuAdmin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    always = GOOD.replace(
+        'start: "0 0 2 * * * *"\n    duration: 2h', 'periods: [{start: "00:00", end: "24:00"}]'
+    )
+    path = tmp_path / "always.yaml"
+    path.write_text(always)
+    for name, value in {
+        "CIQUEUE_ENDPOINT": emulator.endpoint,
+        "TENCENTCLOUD_SECRETID": DEMO_SECRET_ID,
+        "TENCENTCLOUD_SECRETKEY": DEMO_SECRET_KEY,
+        "CIQUEUE_STATE_FILE": str(tmp_path / "state.json"),
+        "CIQUEUE_INVOKER": "inprocess",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("CIQUEUE_STATE_BUCKET", raising=False)
+
+    assert cli.main(["reconcile", "--config", str(path), "--dry-run"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert sorted(line.split()[0:2] for line in out[:-1]) == [
+        ["pause", f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{q}"] for q in (PIC_DEFAULT_ID, PIC_CALLBACK_ID)
+    ]
+    assert out[-1].startswith("3 queues observed at ")
+    assert out[-1].endswith(": 1 none, 2 pause (dry run: nothing changed)")
+    assert puts(emu_admin) == []
+    assert not (tmp_path / "state.json").exists()
