@@ -102,7 +102,7 @@ def test_pause_for_a_while_stores_an_override_and_applies_it(
     [stored] = state(tmp_path)["overrides"]
     assert outcome.override is not None and stored["id"] == outcome.override["id"]
     assert (stored["state"], stored["actor"], stored["reason"]) == ("Paused", "alice", "deploy")
-    assert datetime.fromisoformat(stored["expires_at"]) == NOW + timedelta(hours=2)
+    assert datetime.fromisoformat(stored["expires_at"].replace("Z", "+00:00")) == NOW + timedelta(hours=2)
     # The pin counts as carried out, so the window takes over again when it ends.
     applied = state(tmp_path)["last_applied"][key(PIC_DEFAULT_ID)]
     assert (applied["desired_state"], applied["source"]) == ("Paused", stored["id"])

@@ -205,7 +205,9 @@ def test_an_override_wins_over_the_window_until_it_expires(
     assert outcome.override is not None
     override_id = outcome.override["id"]
     assert re.fullmatch(r"o-[0-9a-f]{12}", override_id)
-    assert datetime.fromisoformat(outcome.override["expires_at"]) == OPEN + timedelta(minutes=30)
+    assert datetime.fromisoformat(outcome.override["expires_at"].replace("Z", "+00:00")) == OPEN + timedelta(
+        minutes=30
+    )
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
 
     during = reconcile(runtime, now=OPEN + timedelta(minutes=10))
