@@ -12,22 +12,15 @@ HTTP request; medians over rounds.
 
 from __future__ import annotations
 
-import os
-import re
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-import requests
+from _emulator import Emulator, sdk_client
 from ciqueue.client import CIClient
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.credentials import Credentials
 from ciqueue.operations import pause_queue, resume_queue
-from qcloud_cos import CosConfig, CosS3Client
 
 BUCKET = "bench-1250000000"
 REGION = "ap-guangzhou"
@@ -42,42 +35,6 @@ NOTIFY = {
 ROUNDS = 7
 OPS_PER_ROUND = 20
 BUDGET_S = 30.0
-SHARED = str(Path(__file__).resolve().parents[1] / "shared")
-
-
-class Emulator:
-    """``python -m ciqueue emulator --port 0`` in a child process; its endpoint from the banner."""
-
-    def __init__(self) -> None:
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": SHARED + (os.pathsep + path if path else "")}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ciqueue", "emulator", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        banner = self.process.stdout.readline()
-        found = re.search(r"(http://[0-9.]+:(\d+))", banner)
-        if found is None:
-            self.stop()
-            raise SystemExit(f"emulator did not start: {banner!r}")
-        self.endpoint, self.port = found.group(1), int(found.group(2))
-        self.admin = requests.Session()
-
-    def call(self, method: str, name: str, body: Any = None) -> Any:
-        response = self.admin.request(method, f"{self.endpoint}/_emulator/{name}", json=body, timeout=10)
-        response.raise_for_status()
-        return response.json()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def measure(op: Callable[[int], object], emulator: Emulator) -> tuple[float, float, int]:
@@ -119,18 +76,7 @@ def main() -> int:
         ours = CIClient(
             BUCKET, REGION, Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY), endpoint=emulator.endpoint
         )
-        sdk = CosS3Client(
-            CosConfig(
-                Region=REGION,
-                SecretId=DEMO_SECRET_ID,
-                SecretKey=DEMO_SECRET_KEY,
-                Scheme="http",
-                IP="127.0.0.1",
-                Port=emulator.port,
-                Domain=f"{BUCKET}.ci.{REGION}.myqcloud.com",
-            ),
-            retry=0,
-        )
+        sdk = sdk_client(emulator, BUCKET, REGION)
 
         def ours_op(i: int) -> object:
             return (pause_queue if i % 2 == 0 else resume_queue)(ours, "pic", QUEUE_ID)

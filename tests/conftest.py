@@ -4,14 +4,22 @@ admin helper, a seeded demo bucket, and the official Python SDK pointed at the e
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.server import EmulatorServer
+
+if TYPE_CHECKING:
+    from ciqueue.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DEMO_BUCKET = "demo-1250000000"
 DEMO_REGION = "ap-guangzhou"
@@ -73,6 +81,10 @@ class EmuAdmin:
         result: list[dict[str, Any]] = self.call("GET", "requests")
         return result
 
+    def put_paths(self) -> list[str]:
+        """The paths of the PUT requests logged, in order."""
+        return [r["path"] for r in self.requests() if r["method"] == "PUT"]
+
     def clear_requests(self) -> Any:
         return self.call("DELETE", "requests")
 
@@ -82,6 +94,16 @@ class EmuAdmin:
     def config(self, **options: Any) -> Any:
         """Emulator options, e.g. ``config(non_exist_pids="nested")``."""
         return self.call("POST", "config", options)
+
+
+def load_function(name: str) -> ModuleType:
+    """A fresh copy of ``functions/<name>/index.py`` (its per-container cache empty)."""
+    path = ROOT / "functions" / name / "index.py"
+    spec = importlib.util.spec_from_file_location(f"fn_{name}_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +123,25 @@ def emulator(emulator_session: EmulatorServer, emu_admin: EmuAdmin) -> EmulatorS
     """The session-wide emulator, emptied (buckets, queues, faults, request log) for this test."""
     emu_admin.reset()
     return emulator_session
+
+
+@pytest.fixture
+def emulator_runtime(emulator: EmulatorServer, tmp_path: Path) -> Callable[..., Runtime]:
+    """``emulator_runtime(**kwargs)``: a Runtime against the emulator with the demo key pair and
+    its state in ``tmp_path / "state.json"``; ``kwargs`` (config, clock, ...) go to Runtime."""
+    from ciqueue.credentials import Credentials
+    from ciqueue.runtime import Runtime
+    from ciqueue.state_file import FileStateStore
+
+    def make(**kwargs: Any) -> Runtime:
+        return Runtime(
+            state=FileStateStore(tmp_path / "state.json"),
+            endpoint=emulator.endpoint,
+            credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
+            **kwargs,
+        )
+
+    return make
 
 
 @dataclass

@@ -4,12 +4,10 @@ handler, over real HTTP to the emulator, with a file state store and a schedule 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,6 +20,7 @@ from conftest import (
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
     EmuAdmin,
+    load_function,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,16 +51,6 @@ windows:
 """
 
 Handler = Callable[..., dict[str, Any]]
-
-
-def load_function(name: str) -> ModuleType:
-    """A fresh copy of ``functions/<name>/index.py`` (its per-container cache empty)."""
-    path = ROOT / "functions" / name / "index.py"
-    spec = importlib.util.spec_from_file_location(f"fn_{name}_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture

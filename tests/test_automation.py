@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import base64
 import gzip
-import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from ciqueue.automation import AutomationReport, RetryDelivery, process_event
 from ciqueue.config import load_config
-from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
 from ciqueue.retry import RetryPolicy
 from ciqueue.runtime import Runtime
-from ciqueue.state_file import FileStateStore
-from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
+from conftest import (
+    DEMO_BUCKET,
+    DEMO_REGION,
+    PIC_CALLBACK_ID,
+    PIC_DEFAULT_ID,
+    PIC_PAUSED_ID,
+    EmuAdmin,
+    load_function,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -77,19 +81,12 @@ def cos_event(key: str, size: int = 200) -> dict[str, Any]:
 
 
 @pytest.fixture
-def runtime(tmp_path: Path, emulator: Any, demo_bucket: Any) -> Runtime:
-    return Runtime(
+def runtime(emulator_runtime: Callable[..., Runtime], demo_bucket: Any) -> Runtime:
+    return emulator_runtime(
         config=load_config(CONFIG),
-        state=FileStateStore(str(tmp_path / "state.json")),
-        endpoint=emulator.endpoint,
-        credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
         # One attempt: a fault shows at once as a transient failure (no backoff sleeps).
         client_options={"retry": RetryPolicy(max_attempts=1)},
     )
-
-
-def puts(admin: EmuAdmin) -> list[str]:
-    return [r["path"] for r in admin.requests() if r["method"] == "PUT"]
 
 
 def overrides(runtime: Runtime) -> list[dict[str, Any]]:
@@ -116,7 +113,9 @@ def test_cmq_batch_applies_good_records_and_reports_bad_ones(runtime: Runtime, e
     assert report.retry is False and report.ok is False
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"  # msg-1: pause for 2h
     assert emu_admin.queue(PIC_PAUSED_ID)["State"] == "Active"  # msg-5: resume target nightly
-    assert sorted(puts(emu_admin)) == sorted([f"/picqueue/{PIC_DEFAULT_ID}", f"/picqueue/{PIC_PAUSED_ID}"])
+    assert sorted(emu_admin.put_paths()) == sorted(
+        [f"/picqueue/{PIC_DEFAULT_ID}", f"/picqueue/{PIC_PAUSED_ID}"]
+    )
     stored = overrides(runtime)
     assert [(o["queue_id"], o["state"], o["actor"], o["reason"]) for o in stored] == [
         (PIC_DEFAULT_ID, "Paused", "event:cmq", "maintenance")
@@ -125,7 +124,7 @@ def test_cmq_batch_applies_good_records_and_reports_bad_ones(runtime: Runtime, e
     emu_admin.clear_requests()
     again = process_event(fixture_event("cmq_one_bad_among_good"), runtime)
     assert summary(again) == summary(report)
-    assert puts(emu_admin) == []  # redelivery: every queue is already as asked
+    assert emu_admin.put_paths() == []  # redelivery: every queue is already as asked
     assert [o["id"] for o in overrides(runtime)] == [stored[0]["id"]]  # and no second override
 
 
@@ -167,7 +166,7 @@ def test_unknown_queue_is_404_and_final(runtime: Runtime, emu_admin: EmuAdmin) -
     assert summary(report) == [("cmq:m-0", False, 404, None)]
     assert report.results[0].error is not None and report.results[0].error["code"] == "QueueNotFound"
     assert report.retry is False
-    assert overrides(runtime) == [] and puts(emu_admin) == []
+    assert overrides(runtime) == [] and emu_admin.put_paths() == []
 
 
 def test_same_command_id_in_two_messages_makes_one_override(runtime: Runtime) -> None:
@@ -210,19 +209,10 @@ def test_malformed_event_is_reported_not_raised(runtime: Runtime) -> None:
     assert report.source == "cls" and report.results[0].status == 400
 
 
-def load_automation() -> ModuleType:
-    path = ROOT / "functions" / "automation" / "index.py"
-    spec = importlib.util.spec_from_file_location("fn_automation_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_transient_failure_raises_for_redelivery_and_redelivery_finishes(
     runtime: Runtime, emu_admin: EmuAdmin
 ) -> None:
-    module = load_automation()
+    module = load_function("automation")
     module._RUNTIME = runtime
     event = cmq_event(command("pause", PIC_DEFAULT_ID), command("resume", PIC_PAUSED_ID))
     emu_admin.faults(next={"count": 1, "status": 503, "code": "SlowDown"})  # the first record's read
@@ -241,11 +231,11 @@ def test_transient_failure_raises_for_redelivery_and_redelivery_finishes(
     emu_admin.clear_requests()
     result = module.main_handler(event, {"request_id": "r-2"})
     assert (result["ok"], result["retry"], result["failed"]) == (True, False, 0)
-    assert puts(emu_admin) == [f"/picqueue/{PIC_DEFAULT_ID}"]  # the resumed queue is not written again
+    assert emu_admin.put_paths() == [f"/picqueue/{PIC_DEFAULT_ID}"]  # the resumed queue is not written again
 
 
 def test_handler_returns_normally_for_bad_input(runtime: Runtime, emu_admin: EmuAdmin) -> None:
-    module = load_automation()
+    module = load_function("automation")
     module._RUNTIME = runtime
     result = module.main_handler(cmq_event("{nope", command("pause", "bad id!")), {})
     assert (result["ok"], result["retry"], result["failed"]) == (False, False, 2)
@@ -253,4 +243,4 @@ def test_handler_returns_normally_for_bad_input(runtime: Runtime, emu_admin: Emu
         "Records[0].CMQ.msgBody",
         "Records[1].CMQ.msgBody.queues[0].queue_id",
     ]
-    assert puts(emu_admin) == []
+    assert emu_admin.put_paths() == []

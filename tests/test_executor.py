@@ -14,13 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from ciqueue.commands import parse_command
 from ciqueue.config import Config, load_config
-from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
 from ciqueue.executor import execute
 from ciqueue.invoker import InProcessInvoker
 from ciqueue.retry import Deadline, RetryPolicy
 from ciqueue.runtime import Runtime
-from ciqueue.state_file import FileStateStore
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -58,13 +55,10 @@ CONFIG = load_config(
 
 
 @pytest.fixture
-def make_runtime(emulator: Any, tmp_path: Path) -> Callable[..., Runtime]:
+def make_runtime(emulator_runtime: Callable[..., Runtime]) -> Callable[..., Runtime]:
     def make(config: Config | None = CONFIG, **kwargs: Any) -> Runtime:
-        return Runtime(
+        return emulator_runtime(
             config=config,
-            state=FileStateStore(tmp_path / "state.json"),
-            endpoint=emulator.endpoint,
-            credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
             invoker=InProcessInvoker(),
             clock=lambda: NOW,
             **kwargs,
@@ -76,10 +70,6 @@ def make_runtime(emulator: Any, tmp_path: Path) -> Callable[..., Runtime]:
 @pytest.fixture
 def runtime(demo_bucket: Any, make_runtime: Callable[..., Runtime]) -> Runtime:
     return make_runtime()
-
-
-def puts(emu_admin: EmuAdmin) -> list[str]:
-    return [r["path"] for r in emu_admin.requests() if r["method"] == "PUT"]
 
 
 def state(tmp_path: Path) -> dict[str, Any]:
@@ -165,7 +155,7 @@ def test_a_target_group_expands_to_its_queues(runtime: Runtime, emu_admin: EmuAd
     outcome = execute(parse_command({"action": "pause", "target": "pics"}), runtime, actor="dave")
     assert outcome.ok
     assert sorted(r["queue"] for r in outcome.results) == sorted([key(PIC_CALLBACK_ID), key(PIC_PAUSED_ID)])
-    assert sorted(puts(emu_admin)) == [f"/picqueue/{PIC_CALLBACK_ID}"]  # the other was already Paused
+    assert sorted(emu_admin.put_paths()) == [f"/picqueue/{PIC_CALLBACK_ID}"]  # the other was already Paused
 
 
 def test_dry_run_writes_nothing(runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path) -> None:
@@ -175,7 +165,7 @@ def test_dry_run_writes_nothing(runtime: Runtime, emu_admin: EmuAdmin, tmp_path:
     assert outcome.ok and outcome.dry_run
     assert outcome.override is not None and outcome.override["dry_run"] is True
     assert outcome.results[0]["diff"] == [{"field": "State", "before": "Active", "after": "Paused"}]
-    assert puts(emu_admin) == [] and not (tmp_path / "state.json").exists()
+    assert emu_admin.put_paths() == [] and not (tmp_path / "state.json").exists()
 
 
 def test_cancel_override_removes_it_and_reconciles_the_queue(
@@ -225,7 +215,7 @@ def test_reconcile_command_runs_the_tick(runtime: Runtime, emu_admin: EmuAdmin) 
 
 
 def assert_untouched(emu_admin: EmuAdmin, tmp_path: Path) -> None:
-    assert puts(emu_admin) == []
+    assert emu_admin.put_paths() == []
     assert not (tmp_path / "state.json").exists()
 
 

@@ -17,13 +17,11 @@ from ciqueue import cli
 from ciqueue.commands import parse_command
 from ciqueue.config import Config, load_config
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
 from ciqueue.errors import InvalidInput
 from ciqueue.executor import execute
 from ciqueue.invoker import InProcessInvoker
 from ciqueue.reconcile import pack_shards, parse_shard_event, reconcile
 from ciqueue.runtime import Runtime
-from ciqueue.state_file import FileStateStore
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -74,23 +72,12 @@ def schedule(
 
 
 @pytest.fixture
-def make_runtime(emulator: Any, tmp_path: Path) -> Callable[..., Runtime]:
+def make_runtime(emulator_runtime: Callable[..., Runtime]) -> Callable[..., Runtime]:
     def make(config: Config, **kwargs: Any) -> Runtime:
         kwargs.setdefault("invoker", InProcessInvoker())
-        return Runtime(
-            config=config,
-            state=FileStateStore(tmp_path / "state.json"),
-            endpoint=emulator.endpoint,
-            credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
-            clock=lambda: OPEN,
-            **kwargs,
-        )
+        return emulator_runtime(config=config, clock=lambda: OPEN, **kwargs)
 
     return make
-
-
-def puts(emu_admin: EmuAdmin) -> list[str]:
-    return [r["path"] for r in emu_admin.requests() if r["method"] == "PUT"]
 
 
 def state_doc(tmp_path: Path) -> dict[str, Any]:
@@ -113,7 +100,7 @@ def test_open_window_pauses_and_leaves_everything_else(
 
     assert report.ok, report.errors
     assert actions(report) == {PIC_DEFAULT_ID: "pause", PIC_CALLBACK_ID: "pause", PIC_PAUSED_ID: "none"}
-    assert sorted(puts(emu_admin)) == [f"/picqueue/{PIC_DEFAULT_ID}", f"/picqueue/{PIC_CALLBACK_ID}"]
+    assert sorted(emu_admin.put_paths()) == [f"/picqueue/{PIC_DEFAULT_ID}", f"/picqueue/{PIC_CALLBACK_ID}"]
     for queue_id in demo_bucket.pic_ids:
         after = emu_admin.queue(queue_id)
         assert after["State"] == "Paused"
@@ -150,7 +137,7 @@ def test_a_retried_tick_writes_nothing(
 
     assert again.ok and again.operations == [] and not again.state_written
     assert set(actions(again).values()) == {"none"}
-    assert puts(emu_admin) == []
+    assert emu_admin.put_paths() == []
     assert [r["method"] for r in emu_admin.requests()] == ["GET"]  # one listing, nothing else
     assert (tmp_path / "state.json").read_bytes() == stored
 
@@ -169,7 +156,7 @@ def test_manual_resume_is_respected_until_the_next_edge(
     assert skip.action == "skip"
     assert skip.reason.startswith("manual change respected: queue was resumed by hand after window 'nightly'")
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
-    assert puts(emu_admin) == []
+    assert emu_admin.put_paths() == []
     # The window's close is the next edge: from then on the schedule rules again.
     closed = reconcile(runtime, now=CLOSED)
     assert actions(closed)[PIC_DEFAULT_ID] == "none"
@@ -445,5 +432,5 @@ def test_cli_reconcile_dry_run_changes_nothing(
     ]
     assert out[-1].startswith("3 queues observed at ")
     assert out[-1].endswith(": 1 none, 2 pause (dry run: nothing changed)")
-    assert puts(emu_admin) == []
+    assert emu_admin.put_paths() == []
     assert not (tmp_path / "state.json").exists()

@@ -4,7 +4,6 @@ HTTP to the emulator; the runtime's environment, context and fan-out helpers.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -21,8 +20,7 @@ from ciqueue.errors import InvalidInput
 from ciqueue.invoker import InProcessInvoker, InvokerUnavailable, ScfInvoker
 from ciqueue.retry import RetryPolicy
 from ciqueue.runtime import Runtime, actor_from_context, deadline_from_context
-from ciqueue.state_file import FileStateStore
-from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, EmuAdmin
+from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, EmuAdmin, load_function
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -51,33 +49,15 @@ windows:
 """
 
 
-def load_function(name: str) -> ModuleType:
-    """A fresh copy of ``functions/<name>/index.py`` (its per-instance runtime cache empty)."""
-    spec = importlib.util.spec_from_file_location(
-        f"fn_{name}_sched_test", ROOT / "functions" / name / "index.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())  # type: ignore[no-any-return]
 
 
-def puts(emu_admin: EmuAdmin) -> list[str]:
-    return [r["path"] for r in emu_admin.requests() if r["method"] == "PUT"]
-
-
 @pytest.fixture
-def make_runtime(emulator: Any, tmp_path: Path) -> Callable[..., Runtime]:
+def make_runtime(emulator_runtime: Callable[..., Runtime]) -> Callable[..., Runtime]:
     def make(config: Config | None = None, **kwargs: Any) -> Runtime:
-        return Runtime(
+        return emulator_runtime(
             config=config or load_config(SCHEDULE),
-            state=FileStateStore(tmp_path / "state.json"),
-            endpoint=emulator.endpoint,
-            credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
             invoker=InProcessInvoker(),
             clock=lambda: OPEN,
             **kwargs,
@@ -118,7 +98,7 @@ def test_a_retried_timer_delivery_writes_nothing(scheduler: ModuleType, emu_admi
     again = scheduler.main_handler(event("timer_reconcile.json"), CONTEXT)
 
     assert again["ok"] and again["results"] == []
-    assert puts(emu_admin) == []
+    assert emu_admin.put_paths() == []
 
 
 def test_a_timer_command_runs_once_however_often_it_is_delivered(
@@ -144,7 +124,7 @@ def test_a_timer_command_runs_once_however_often_it_is_delivered(
     assert first["override"]["reason"] == "maintenance"
     stored = json.loads((tmp_path / "state.json").read_text())
     assert [o["id"] for o in stored["overrides"]] == [first["override"]["id"]]
-    assert puts(emu_admin) == []
+    assert emu_admin.put_paths() == []
     assert emu_admin.queue(COMMAND_QUEUE)["State"] == "Paused"
 
 

@@ -41,6 +41,7 @@ from ciqueue.httpapi import (
     http_error_for,
 )
 from ciqueue.kinds import parse_kind
+from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
     from ciqueue.config import Config
@@ -526,9 +527,8 @@ def _time_param(query: Mapping[str, str], name: str) -> datetime | None:
     if text is None:
         return None
     rule = "must be an ISO 8601 time with an offset, like 2025-06-01T08:00:00+08:00"
-    value = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
-        moment = datetime.fromisoformat(value)
+        moment = parse_instant(text)
     except ValueError:
         raise InvalidRequest(f"query.{name}", f"{rule} (got {text[:40]!r})") from None
     if moment.tzinfo is None or moment.utcoffset() is None:

@@ -389,6 +389,7 @@ def _plan_command(args: argparse.Namespace) -> int:
 
     from ciqueue.config import zone
     from ciqueue.plan import plan, render_plan
+    from ciqueue.timefmt import parse_instant
 
     config = _load_schedule(args)
     if not 0 < args.days <= 400:
@@ -396,7 +397,7 @@ def _plan_command(args: argparse.Namespace) -> int:
     start = datetime.now(timezone.utc)
     if args.start:
         try:
-            start = datetime.fromisoformat(args.start.replace("Z", "+00:00"))
+            start = parse_instant(args.start)
         except ValueError:
             raise InvalidInput(
                 "--from", f"must be an ISO time like 2026-05-01T02:00 (got {args.start!r})"

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ciqueue.constants import MQ_MODES, MQ_REGIONS, NOTIFY_EVENTS, NOTIFY_TYPES, RESULT_FORMATS
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.kinds import QueueKind, parse_kind
+from ciqueue.timefmt import parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "cancel_override", "reconcile"]
 ACTIONS: tuple[Action, ...] = ("pause", "resume", "set_callback", "cancel_override", "reconcile")
@@ -362,9 +363,8 @@ def _until(v: _Judge, value: Any) -> datetime | None:
     if not isinstance(value, str):
         v.fail("until", f"must be an ISO 8601 time string (got {json_type_name(value)})")
         return None
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        moment = datetime.fromisoformat(text) if "T" in text or " " in text else None
+        moment = parse_instant(value) if "T" in value or " " in value else None
     except ValueError:
         moment = None
     if moment is None:

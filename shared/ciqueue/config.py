@@ -19,15 +19,16 @@ from datetime import date, datetime, timedelta
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ciqueue.constants import MQ_REGIONS, NOTIFY_EVENTS
 from ciqueue.cron import cron_rule
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.timefmt import parse_instant
 
 CONFIG_VERSION = 1
 DEFAULT_TIMEZONE = "UTC"
@@ -98,9 +99,7 @@ def parse_local_datetime(text: str) -> datetime | None:
     if not isinstance(text, str) or len(text) < 16:
         return None
     try:
-        # Python 3.10's fromisoformat does not read a trailing "Z".
-        text = text[:-1] + "+00:00" if text.endswith("Z") else text
-        return datetime.fromisoformat(text.replace(" ", "T", 1))
+        return parse_instant(text.replace(" ", "T", 1))
     except ValueError:
         return None
 
@@ -121,7 +120,37 @@ def _timezone_rule(name: str) -> str | None:
     return None
 
 
+def _check_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(f"must be 1-64 letters, digits, '_', '.' or '-' (got {value!r})")
+    return value
+
+
+def _check_zone(value: str) -> str:
+    rule = _timezone_rule(value)
+    if rule:
+        raise ValueError(rule)
+    return value
+
+
+def _check_clock(value: str) -> str:
+    if parse_clock(value) is None:
+        raise ValueError(f"must be HH:MM (got {value!r})")
+    return value
+
+
+def _check_days(value: str | list[str] | None) -> str | list[str] | None:
+    parse_days(value)
+    return value
+
+
 # --- models ------------------------------------------------------------------------------------
+
+# Field types checked the same way wherever they stand (the rule raises ValueError with its message).
+_Name = Annotated[str, AfterValidator(_check_name)]
+_Zone = Annotated[str, AfterValidator(_check_zone)]
+_Clock = Annotated[str, AfterValidator(_check_clock)]
+_Days = Annotated[str | list[str] | None, AfterValidator(_check_days)]
 
 
 class _Model(BaseModel):
@@ -170,22 +199,9 @@ class Target(_Model):
 class Period(_Model):
     """A weekly period: on ``days`` from ``start`` to ``end`` (end < start runs past midnight)."""
 
-    days: str | list[str] | None = Field(None, description="mon..sun, ranges like mon-fri; default every day")
-    start: str = Field(description="HH:MM local")
+    days: _Days = Field(None, description="mon..sun, ranges like mon-fri; default every day")
+    start: _Clock = Field(description="HH:MM local")
     end: str = Field(description="HH:MM local, or 24:00; earlier than start = next day")
-
-    @field_validator("days")
-    @classmethod
-    def _days(cls, value: str | list[str] | None) -> str | list[str] | None:
-        parse_days(value)
-        return value
-
-    @field_validator("start")
-    @classmethod
-    def _start(cls, value: str) -> str:
-        if parse_clock(value) is None:
-            raise ValueError(f"must be HH:MM (got {value!r})")
-        return value
 
     @field_validator("end")
     @classmethod
@@ -212,7 +228,7 @@ class OneOff(_Model):
 class Window(_Model):
     """A maintenance window: while it is open its target queues are kept Paused."""
 
-    name: str
+    name: _Name
     targets: list[str] = Field(description="names of target groups")
     description: str | None = None
     start: str | None = Field(None, description="SCF 7-field cron, local to the window's timezone")
@@ -221,13 +237,8 @@ class Window(_Model):
     periods: list[Period] | None = Field(None, description="weekly periods, instead of start")
     dates: list[OneOff] = Field(default_factory=list, description="one-off windows")
     exclude: list[str] = Field(default_factory=list, description="YYYY-MM-DD: no window opens that day")
-    timezone: str | None = Field(None, description="IANA zone; default: the config's timezone")
+    timezone: _Zone | None = Field(None, description="IANA zone; default: the config's timezone")
     enforced: bool = Field(False, strict=True, description="re-pause queues resumed by hand while open")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _check_name(value)
 
     @field_validator("start", "end")
     @classmethod
@@ -251,15 +262,6 @@ class Window(_Model):
         for index, text in enumerate(value):
             if _parse_date(text) is None:
                 raise ValueError(f"[{index}] must be a date YYYY-MM-DD (got {text!r})")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str | None) -> str | None:
-        if value is not None:
-            rule = _timezone_rule(value)
-            if rule:
-                raise ValueError(rule)
         return value
 
     @property
@@ -319,41 +321,23 @@ class Callback(_Model):
 class Switch(_Model):
     """A time of day at which a rotation switches to callback number ``callback``."""
 
-    time: str = Field(description="HH:MM local")
+    time: _Clock = Field(description="HH:MM local")
     callback: int = Field(ge=0, strict=True, description="index into callbacks")
-    days: str | list[str] | None = Field(None, description="mon..sun, ranges; default every day")
-
-    @field_validator("time")
-    @classmethod
-    def _time(cls, value: str) -> str:
-        if parse_clock(value) is None:
-            raise ValueError(f"must be HH:MM (got {value!r})")
-        return value
-
-    @field_validator("days")
-    @classmethod
-    def _days(cls, value: str | list[str] | None) -> str | list[str] | None:
-        parse_days(value)
-        return value
+    days: _Days = Field(None, description="mon..sun, ranges; default every day")
 
 
 class Rotation(_Model):
     """Callback rotation: switches the target queues' NotifyConfig through ``callbacks``."""
 
-    name: str
+    name: _Name
     targets: list[str]
     description: str | None = None
     callbacks: list[Callback] = Field(min_length=1)
     every: str | None = Field(None, description="switch every duration, counted from anchor")
     anchor: str | None = Field(None, description="ISO local date-time at which callback 0 starts")
     at: list[Switch] | None = Field(None, description="switch at times of day")
-    timezone: str | None = None
+    timezone: _Zone | None = None
     enforced: bool = Field(False, strict=True, description="restore the callback when it is changed by hand")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _check_name(value)
 
     @field_validator("every")
     @classmethod
@@ -367,15 +351,6 @@ class Rotation(_Model):
     def _anchor(cls, value: str | None) -> str | None:
         if value is not None and parse_local_datetime(value) is None:
             raise ValueError(f"must be an ISO date-time like 2026-01-05T09:00 (got {value!r})")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str | None) -> str | None:
-        if value is not None:
-            rule = _timezone_rule(value)
-            if rule:
-                raise ValueError(rule)
         return value
 
     @property
@@ -400,19 +375,11 @@ class Config(_Model):
     """The whole schedule file (``version: 1``)."""
 
     version: Literal[1]
-    timezone: str = Field(DEFAULT_TIMEZONE, description="default IANA zone for windows and rotations")
+    timezone: _Zone = Field(DEFAULT_TIMEZONE, description="default IANA zone for windows and rotations")
     targets: dict[str, Target] = Field(default_factory=dict)
     windows: list[Window] = Field(default_factory=list)
     rotations: list[Rotation] = Field(default_factory=list)
     settings: Settings = Field(default_factory=lambda: Settings.model_validate({}))
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        rule = _timezone_rule(value)
-        if rule:
-            raise ValueError(rule)
-        return value
 
     def windows_for(self, groups: Sequence[str]) -> list[Window]:
         """Windows that target any of ``groups``, in file order."""
@@ -517,12 +484,6 @@ def _read_source(source: str | os.PathLike[str]) -> str:
     if not isinstance(source, str):
         raise InvalidInput("config", f"must be a path or YAML/JSON text (got {_type_name(source)})")
     return source
-
-
-def _check_name(value: str) -> str:
-    if not _NAME_RE.match(value):
-        raise ValueError(f"must be 1-64 letters, digits, '_', '.' or '-' (got {value!r})")
-    return value
 
 
 def _parse_date(text: str) -> date | None:

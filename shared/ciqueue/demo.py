@@ -9,11 +9,10 @@ Uses the public demo key pair from ``constants`` (never a real key) and touches 
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import requests
@@ -28,6 +27,7 @@ from ciqueue.constants import (
     ENV_SECRET_KEY,
     ENV_SESSION_TOKEN,
 )
+from ciqueue.localrun import scoped_env
 
 BUCKET = f"demo-{DEMO_APPID}"
 REGION = "ap-guangzhou"
@@ -88,21 +88,16 @@ class Tour:
         print(f"   ok: exit {code} as expected", file=self.out, flush=True)
 
 
-@contextmanager
-def demo_environment(endpoint: str) -> Iterator[None]:
+def demo_environment(endpoint: str) -> AbstractContextManager[None]:
     """The demo key pair and the emulator endpoint in the environment, restored afterwards."""
-    values = {ENV_SECRET_ID: DEMO_SECRET_ID, ENV_SECRET_KEY: DEMO_SECRET_KEY, ENV_ENDPOINT: endpoint}
-    saved = {name: os.environ.get(name) for name in [*values, ENV_SESSION_TOKEN]}
-    os.environ.update(values)
-    os.environ.pop(ENV_SESSION_TOKEN, None)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return scoped_env(
+        {
+            ENV_SECRET_ID: DEMO_SECRET_ID,
+            ENV_SECRET_KEY: DEMO_SECRET_KEY,
+            ENV_ENDPOINT: endpoint,
+            ENV_SESSION_TOKEN: None,
+        }
+    )
 
 
 def run(out: Any = None) -> int:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from ciqueue.config import Config, Rotation, match_targets, zone
 from ciqueue.cron import UTC
 from ciqueue.schedule import WindowState, format_instant, rotation_state, window_zone, windows_state
+from ciqueue.timefmt import parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "none", "skip"]
 Aspect = Literal["state", "callback"]
@@ -33,8 +34,9 @@ SourceType = Literal["window", "override", "rotation", "none"]
 ACTIVE = "Active"
 PAUSED = "Paused"
 
-# NotifyConfig element names and the attribute names of ciqueue.models.NotifyConfig.
-_NOTIFY_ATTRS = {
+# NotifyConfig element names -> attribute names of ciqueue.models.NotifyConfig (and the arguments
+# of requested_notify_config, which reconcile builds from a decision's desired_callback).
+NOTIFY_ATTRS = {
     "State": "state",
     "Type": "type",
     "Url": "url",
@@ -519,9 +521,9 @@ def _notify_value(observed: Any, name: str) -> str:
     if observed is None:
         value: Any = None
     elif isinstance(observed, Mapping):
-        value = observed.get(name, observed.get(_NOTIFY_ATTRS[name]))
+        value = observed.get(name, observed.get(NOTIFY_ATTRS[name]))
     else:
-        value = getattr(observed, _NOTIFY_ATTRS[name], None)
+        value = getattr(observed, NOTIFY_ATTRS[name], None)
     value = getattr(value, "value", value)
     if value is None or value == "":
         return _NOTIFY_DEFAULTS.get(name, "")
@@ -547,5 +549,5 @@ def _iso(value: datetime | None) -> str | None:
 def _from_iso(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = parse_instant(str(value))
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

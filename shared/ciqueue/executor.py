@@ -18,7 +18,7 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -152,14 +152,30 @@ def execute(
     override ids instead of adding new ones.
     """
     try:
-        when = now or runtime.clock()
+        call = _Call(
+            command, runtime, now or runtime.clock(), deadline, dry_run, actor, idempotency_key, context
+        )
         if command.action == "reconcile":
-            return _reconcile(command, runtime, when, deadline, dry_run, actor, context)
+            return _reconcile(call)
         if command.action == "cancel_override":
-            return _cancel(command, runtime, when, deadline, dry_run, actor, context)
-        return _change(command, runtime, when, deadline, dry_run, actor, idempotency_key, context)
+            return _cancel(call)
+        return _change(call)
     except Exception as exc:
         return failure(command.action, exc, dry_run=dry_run)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One execution of a command: the arguments every step of ``execute`` needs."""
+
+    command: Command
+    runtime: Runtime
+    now: datetime
+    deadline: Deadline | None
+    dry_run: bool
+    actor: str
+    idempotency_key: str | None
+    context: Any
 
 
 def failure(action: str, exc: BaseException, *, dry_run: bool = False) -> CommandOutcome:
@@ -176,51 +192,44 @@ def failure(action: str, exc: BaseException, *, dry_run: bool = False) -> Comman
 # --- pause / resume / set_callback ----------------------------------------------------------------
 
 
-def _change(
-    command: Command,
-    runtime: Runtime,
-    now: datetime,
-    deadline: Deadline | None,
-    dry_run: bool,
-    actor: str,
-    idempotency_key: str | None,
-    context: Any,
-) -> CommandOutcome:
-    expires = resolve_expiry(command, now) if command.action in ("pause", "resume") else None
-    notify = _notify(command, runtime) if command.action == "set_callback" else None
-    refs = resolve_queues(command, runtime, deadline)
+def _change(call: _Call) -> CommandOutcome:
+    expires = resolve_expiry(call.command, call.now) if call.command.action in ("pause", "resume") else None
+    notify = _notify(call.command, call.runtime) if call.command.action == "set_callback" else None
+    refs = resolve_queues(call.command, call.runtime, call.deadline)
 
     override: dict[str, Any] | None = None
     if expires is not None:
-        state = "Paused" if command.action == "pause" else "Active"
-        records = _override_records(command, refs, state, now, expires, actor, idempotency_key)
-        if not dry_run:
-            _store_overrides(runtime, records, context)
+        state = "Paused" if call.command.action == "pause" else "Active"
+        records = _override_records(
+            call.command, refs, state, call.now, expires, call.actor, call.idempotency_key
+        )
+        if not call.dry_run:
+            _store_overrides(call.runtime, records, call.context)
         override = _override_summary(records)
-        override["dry_run"] = dry_run
+        override["dry_run"] = call.dry_run
 
     def run(ref: QueueRef) -> OperationResult:
         from ciqueue import operations
 
-        if deadline is not None and deadline.expired():
-            raise DeadlineExceeded(f"no time left to {command.action} queue {ref.queue_id}")
-        client = runtime.client_for(ref.bucket, ref.region)
+        if call.deadline is not None and call.deadline.expired():
+            raise DeadlineExceeded(f"no time left to {call.command.action} queue {ref.queue_id}")
+        client = call.runtime.client_for(ref.bucket, ref.region)
         kind, queue_id = ref.kind, ref.queue_id
-        if command.action == "pause":
+        if call.command.action == "pause":
             return operations.pause_queue(
-                client, kind, queue_id, dry_run=dry_run, deadline=deadline, actor=actor
+                client, kind, queue_id, dry_run=call.dry_run, deadline=call.deadline, actor=call.actor
             )
-        if command.action == "resume":
+        if call.command.action == "resume":
             return operations.resume_queue(
-                client, kind, queue_id, dry_run=dry_run, deadline=deadline, actor=actor
+                client, kind, queue_id, dry_run=call.dry_run, deadline=call.deadline, actor=call.actor
             )
         assert notify is not None
         return operations.set_callback(
-            client, kind, queue_id, notify, dry_run=dry_run, deadline=deadline, actor=actor
+            client, kind, queue_id, notify, dry_run=call.dry_run, deadline=call.deadline, actor=call.actor
         )
 
-    outcomes = _run_all(runtime, refs, run)
-    return _outcome(command, refs, outcomes, override, dry_run, actor, context)
+    outcomes = _run_all(call.runtime, refs, run)
+    return _outcome(call, refs, outcomes, override)
 
 
 def _notify(command: Command, runtime: Runtime) -> NotifyConfig:
@@ -419,13 +428,10 @@ def _run_all(runtime: Runtime, refs: Sequence[QueueRef], run: Any) -> list[tuple
 
 
 def _outcome(
-    command: Command,
+    call: _Call,
     refs: Sequence[QueueRef],
     outcomes: list[tuple[QueueRef, Any]],
     override: dict[str, Any] | None,
-    dry_run: bool,
-    actor: str,
-    context: Any,
 ) -> CommandOutcome:
     from ciqueue.audit import audit, audit_operation
 
@@ -437,113 +443,95 @@ def _outcome(
             results.append({"queue": ref.key(), "error": error_body(outcome)})
             audit(
                 "queue.failed",
-                actor=actor,
+                actor=call.actor,
                 queue=ref.key(),
-                action=command.action,
-                reason=command.reason,
+                action=call.command.action,
+                reason=call.command.reason,
                 changed=False,
-                dry_run=dry_run,
-                context=context,
+                dry_run=call.dry_run,
+                context=call.context,
                 error=outcome,
             )
             continue
         results.append({"queue": ref.key(), **outcome.to_dict()})
-        audit_operation(outcome, actor, command.reason, context, bucket=ref.bucket, region=ref.region)
+        audit_operation(
+            outcome, call.actor, call.command.reason, call.context, bucket=ref.bucket, region=ref.region
+        )
     if first_error is not None:
         errors = [o for _, o in outcomes if isinstance(o, BaseException)]
         return CommandOutcome(
             ok=False,
             status=status_for(first_error),
-            action=command.action,
+            action=call.command.action,
             results=results,
             override=override,
             error=error_body(first_error),
-            dry_run=dry_run,
+            dry_run=call.dry_run,
             retryable=any(describe_error(e)["transient"] for e in errors),
         )
     return CommandOutcome(
-        ok=True, status=200, action=command.action, results=results, override=override, dry_run=dry_run
+        ok=True,
+        status=200,
+        action=call.command.action,
+        results=results,
+        override=override,
+        dry_run=call.dry_run,
     )
 
 
 # --- cancel_override / reconcile ------------------------------------------------------------------
 
 
-def _cancel(
-    command: Command,
-    runtime: Runtime,
-    now: datetime,
-    deadline: Deadline | None,
-    dry_run: bool,
-    actor: str,
-    context: Any,
-) -> CommandOutcome:
+def _cancel(call: _Call) -> CommandOutcome:
     from ciqueue.state import cancel_override
 
-    override_id = command.override_id or ""
-    doc, _ = runtime.state.load()
+    override_id = call.command.override_id or ""
+    doc, _ = call.runtime.state.load()
     record = doc.override(override_id)
     if record is None:
         raise OverrideNotFound(f"override_id: no override has id {override_id!r}")
-    summary = {**record.model_dump(mode="json"), "cancelled": not dry_run}
-    if dry_run:
-        return CommandOutcome(ok=True, status=200, action=command.action, override=summary, dry_run=True)
+    summary = {**record.model_dump(mode="json"), "cancelled": not call.dry_run}
+    if call.dry_run:
+        return CommandOutcome(ok=True, status=200, action=call.command.action, override=summary, dry_run=True)
     try:
-        runtime.state.update(lambda d: cancel_override(d, override_id))
+        call.runtime.state.update(lambda d: cancel_override(d, override_id))
     except InvalidInput:  # cancelled by someone else in between
         raise OverrideNotFound(f"override_id: no override has id {override_id!r}") from None
     from ciqueue.audit import OVERRIDE_CANCELLED, audit
 
     audit(
         OVERRIDE_CANCELLED,
-        actor=actor,
+        actor=call.actor,
         queue=record.key,
-        reason=command.reason,
+        reason=call.command.reason,
         override_id=override_id,
-        context=context,
+        context=call.context,
     )
-    if runtime.config is None:
-        return CommandOutcome(ok=True, status=200, action=command.action, override=summary)
-    outcome = _reconcile_queues(command, runtime, now, deadline, False, actor, context, [record.key])
+    if call.runtime.config is None:
+        return CommandOutcome(ok=True, status=200, action=call.command.action, override=summary)
+    outcome = _reconcile_queues(replace(call, dry_run=False), [record.key])
     outcome.override = summary
     return outcome
 
 
-def _reconcile(
-    command: Command,
-    runtime: Runtime,
-    now: datetime,
-    deadline: Deadline | None,
-    dry_run: bool,
-    actor: str,
-    context: Any,
-) -> CommandOutcome:
+def _reconcile(call: _Call) -> CommandOutcome:
     keys = None
-    if command.queues or command.target:
-        keys = [ref.key() for ref in resolve_queues(command, runtime, deadline)]
-    return _reconcile_queues(command, runtime, now, deadline, dry_run, actor, context, keys)
+    if call.command.queues or call.command.target:
+        keys = [ref.key() for ref in resolve_queues(call.command, call.runtime, call.deadline)]
+    return _reconcile_queues(call, keys)
 
 
-def _reconcile_queues(
-    command: Command,
-    runtime: Runtime,
-    now: datetime,
-    deadline: Deadline | None,
-    dry_run: bool,
-    actor: str,
-    context: Any,
-    keys: list[str] | None,
-) -> CommandOutcome:
+def _reconcile_queues(call: _Call, keys: list[str] | None) -> CommandOutcome:
     from ciqueue.reconcile import reconcile
 
     report = reconcile(
-        runtime,
-        now=now,
-        deadline=deadline,
+        call.runtime,
+        now=call.now,
+        deadline=call.deadline,
         queues=keys,
-        dry_run=True if dry_run else None,
-        actor=actor,
-        context=context,
+        dry_run=True if call.dry_run else None,
+        actor=call.actor,
+        context=call.context,
     )
     results: list[dict[str, Any]] = list(report.operations)
     results += [{"queue": e.get("queue") or e.get("scope"), "error": e} for e in report.errors]
@@ -556,7 +544,7 @@ def _reconcile_queues(
     return CommandOutcome(
         ok=report.ok,
         status=status,
-        action=command.action,
+        action=call.command.action,
         results=results,
         error=error,
         dry_run=report.dry_run,

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -55,6 +55,7 @@ from ciqueue.constants import (
     ENV_STATE_FILE,
 )
 from ciqueue.errors import InvalidInput
+from ciqueue.timefmt import iso_z, parse_instant
 
 UTC = timezone.utc
 FUNCTIONS = ("scheduler", "http_toggle", "automation", "worker")
@@ -98,13 +99,8 @@ def scf_context(
     }
 
 
-def utc_text(instant: datetime) -> str:
-    """``2026-03-01T02:00:00Z``: how SCF writes a timer's Time."""
-    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def timer_event(trigger_name: str, at: datetime, message: str = "") -> dict[str, Any]:
-    return {"Type": "Timer", "TriggerName": trigger_name, "Time": utc_text(at), "Message": message}
+    return {"Type": "Timer", "TriggerName": trigger_name, "Time": iso_z(at), "Message": message}
 
 
 def sample_event(
@@ -333,18 +329,18 @@ def scoped_env(env: Mapping[str, str | None]) -> Iterator[None]:
     """``os.environ`` with ``env`` applied (None unsets), restored afterwards."""
     saved = {name: os.environ.get(name) for name in env}
     try:
-        for name, value in env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_env(env)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        _set_env(saved)
+
+
+def _set_env(env: Mapping[str, str | None]) -> None:
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -393,7 +389,7 @@ def invoke(
     ctx = dict(context) if context is not None else scf_context(function, *_limits(function, functions_dir))
     scoped: dict[str, str | None] = dict(env or {})
     if now is not None:
-        scoped[ENV_NOW] = utc_text(now)
+        scoped[ENV_NOW] = iso_z(now)
     is_timer = isinstance(event, Mapping) and str(event.get("Type", "")).lower() == "timer"
     scoped.setdefault("TRIGGER_SRC", "timer" if is_timer else None)
     with _invoke_lock, scoped_env(scoped), simulated_runtime_clock(now):
@@ -584,25 +580,64 @@ class _UrlHandler(BaseHTTPRequestHandler):
         pass
 
 
+_Served = TypeVar("_Served", bound="BackgroundServer")
+
+
+class BackgroundServer:
+    """An HTTP server answering on a daemon thread: ``start``/``stop``, or a ``with`` block."""
+
+    thread_name: str | None = None
+
+    def __init__(self, httpd: ThreadingHTTPServer) -> None:
+        self._httpd = httpd
+        self.port: int = httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def start(self: _Served) -> _Served:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=self.thread_name,
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self: _Served) -> _Served:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 class _UrlServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     answer: Callable[[dict[str, Any], str], HttpAnswer]
 
 
-class FunctionUrlServer:
+class FunctionUrlServer(BackgroundServer):
     """A Function URL on ``http://host:port``: each request -> event -> ``call(event, request_id)``
     -> integration response -> HTTP. A handler exception becomes a 502 naming its type."""
+
+    thread_name = "function-url"
 
     def __init__(
         self, call: Callable[[dict[str, Any], str], Any], host: str = "127.0.0.1", port: int = 0
     ) -> None:
         self.call = call
-        self._httpd = _UrlServer((host, port), _UrlHandler)
-        self._httpd.answer = self._answer
+        httpd = _UrlServer((host, port), _UrlHandler)
+        httpd.answer = self._answer
+        super().__init__(httpd)
         self.host = host
-        self.port: int = self._httpd.server_address[1]
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -619,30 +654,6 @@ class FunctionUrlServer:
             }
             return HttpAnswer(502, {"Content-Type": "application/json"}, json.dumps(body).encode())
         return integration_response(result)
-
-    def start(self) -> FunctionUrlServer:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name="function-url",
-                daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> FunctionUrlServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # --- the live log ---------------------------------------------------------------------------------
@@ -782,7 +793,7 @@ def _parse_instant(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = parse_instant(value)
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
@@ -967,7 +978,7 @@ def _parse_start(text: str | None, field_name: str = "--start") -> datetime:
     if not text:
         return datetime.now(UTC).replace(microsecond=0)
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = parse_instant(text)
     except ValueError:
         raise InvalidInput(
             field_name, f"must be an ISO date-time such as 2026-03-01T01:55:00+08:00 (got {text!r})"
@@ -1088,7 +1099,7 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
             print(f"  timer {timer.function}/{timer.name}: cron '{timer.cron}' ({timer.zone})", file=out)
         stack.restart_clock(start)
         print(
-            f"  simulated clock starts {utc_text(start)}, speed x{args.speed:g}; Ctrl-C stops",
+            f"  simulated clock starts {iso_z(start)}, speed x{args.speed:g}; Ctrl-C stops",
             file=out,
             flush=True,
         )

@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -41,6 +40,7 @@ import requests
 from ciqueue.constants import DEMO_APPID
 from ciqueue.errors import CiQueueError
 from ciqueue.localrun import (
+    BackgroundServer,
     FunctionUrlServer,
     LiveLog,
     SimClock,
@@ -76,17 +76,16 @@ class _SinkServer(ThreadingHTTPServer):
     sink: CallbackSink
 
 
-class CallbackSink:
+class CallbackSink(BackgroundServer):
     """A callback endpoint on loopback that keeps what arrives: ``received`` (path, headers, body)."""
 
     def __init__(self, name: str = "sink", host: str = "127.0.0.1") -> None:
         self.name = name
         self.received: list[tuple[str, dict[str, str], bytes]] = []
         self._lock = threading.Lock()
-        self._httpd = _SinkServer((host, 0), _SinkHandler)
-        self._httpd.sink = self
-        self.port: int = self._httpd.server_address[1]
-        self._thread: threading.Thread | None = None
+        httpd = _SinkServer((host, 0), _SinkHandler)
+        httpd.sink = self
+        super().__init__(httpd)
 
     @property
     def base_url(self) -> str:
@@ -106,29 +105,6 @@ class CallbackSink:
         with self._lock:
             bodies = [b for _, h, b in self.received if h.get("content-type") == "application/json"]
         return [str(json.loads(b)["JobsDetail"]["JobId"]) for b in bodies]
-
-    def start(self) -> CallbackSink:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join(timeout=5)
-            self._thread = None
-        self._httpd.server_close()
-
-    def __enter__(self) -> CallbackSink:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
 
 # --- the rehearsal ------------------------------------------------------------------------------

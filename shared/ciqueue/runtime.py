@@ -35,6 +35,7 @@ from ciqueue.credentials import Credentials
 from ciqueue.errors import CredentialsMissing, InvalidInput
 from ciqueue.invoker import InProcessInvoker, Invoker, ScfInvoker
 from ciqueue.retry import Deadline
+from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
     import requests
@@ -158,7 +159,7 @@ def clock_from_env(environ: Mapping[str, str]) -> Callable[[], datetime]:
 
 def parse_now(text: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = parse_instant(text.strip())
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:

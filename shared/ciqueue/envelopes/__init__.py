@@ -14,17 +14,21 @@ HTTP events (Function URL, API Gateway) are turned into ``httpapi.HttpRequest`` 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from ciqueue.commands import json_type_name, load_json_object
 from ciqueue.errors import InvalidInput, Problem
 
+if TYPE_CHECKING:
+    from ciqueue.httpapi import HttpRequest
+
 # SCF caps an async event at 128 KB; a record list longer than this is no real trigger.
 MAX_RECORDS = 10_000
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,25 @@ def text_record(source: str, record_id: str, field: str, text: str, meta: dict[s
     return Record(source=source, record_id=record_id, field=field, payload=payload, meta=meta)
 
 
+def each_record(
+    event: object, source: str, model: type[M], build: Callable[[M, str, int], Record]
+) -> list[Record]:
+    """``build(item, "Records[i]", i)`` for each item of ``Records`` that validates as ``model``.
+
+    An item that does not becomes an error Record ``<source>:#<i>``; the others still come out.
+    """
+    out = []
+    for i, item in enumerate(record_list(event)):
+        prefix = f"Records[{i}]"
+        try:
+            parsed: M = validate(model, item, prefix)
+        except InvalidInput as exc:
+            out.append(error_record(source, f"{source}:#{i}", prefix, exc))
+            continue
+        out.append(build(parsed, prefix, i))
+    return out
+
+
 def record_list(event: object, key: str = "Records") -> list[Any]:
     """The ``Records`` list of an event, or InvalidInput naming what is wrong."""
     if not isinstance(event, Mapping):
@@ -106,6 +129,57 @@ def validate(model: type[BaseModel], data: object, prefix: str) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(problems_from(exc, prefix)) from None
+
+
+class HttpEvent(Protocol):
+    """The keys both HTTP trigger events (Function URL, API Gateway) carry alike."""
+
+    @property
+    def httpMethod(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, Any] | None: ...
+    @property
+    def body(self) -> str | None: ...
+    @property
+    def isBase64Encoded(self) -> bool: ...
+
+
+def validate_http(model: type[M], event: object) -> M:
+    """``event`` as an HTTP trigger's model, or ``httpapi.BadRequest`` naming the malformed key."""
+    from ciqueue.httpapi import BadRequest
+
+    try:
+        parsed: M = validate(model, event, "")
+    except InvalidInput as exc:
+        raise BadRequest.from_invalid(exc) from None
+    return parsed
+
+
+def http_request(
+    source: str,
+    event: HttpEvent,
+    query: Mapping[str, Any] | None,
+    source_ip: str | None,
+    request_id: str | None,
+    cam_identity: str | None,
+) -> HttpRequest:
+    """The HttpRequest of a validated HTTP trigger event; the parts that differ are passed in."""
+    from ciqueue.httpapi import build_request
+
+    return build_request(
+        source=source,
+        method=event.httpMethod,
+        path=event.path,
+        query=query,
+        headers=event.headers,
+        body=event.body,
+        is_base64=event.isBase64Encoded,
+        source_ip=source_ip,
+        request_id=request_id,
+        cam_identity=cam_identity,
+    )
 
 
 def problems_from(exc: ValidationError, prefix: str) -> list[Problem]:

@@ -12,9 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.envelopes import validate
-from ciqueue.errors import InvalidInput
-from ciqueue.httpapi import BadRequest, HttpRequest, build_request
+from ciqueue.envelopes import http_request, validate_http
+from ciqueue.httpapi import HttpRequest
 
 SOURCE = "apigw"
 
@@ -47,22 +46,8 @@ class ApigwEvent(BaseModel):
 
 def parse_request(event: object) -> HttpRequest:
     """The HttpRequest of an API Gateway event, or BadRequest naming the malformed key."""
-    try:
-        parsed: ApigwEvent = validate(ApigwEvent, event, "")
-    except InvalidInput as exc:
-        raise BadRequest.from_invalid(exc) from None
+    parsed = validate_http(ApigwEvent, event)
     context = parsed.requestContext
     query = parsed.queryString if parsed.queryString is not None else parsed.queryStringParameters
-    return build_request(
-        source=SOURCE,
-        method=parsed.httpMethod,
-        path=parsed.path,
-        query=query,
-        headers=parsed.headers,
-        body=parsed.body,
-        is_base64=parsed.isBase64Encoded,
-        source_ip=context.sourceIp,
-        request_id=context.requestId,
-        # API Gateway's own key-pair identity is not a CAM caller: never trusted as one.
-        cam_identity=None,
-    )
+    # API Gateway's own key-pair identity is not a CAM caller: never trusted as one.
+    return http_request(SOURCE, parsed, query, context.sourceIp, context.requestId, cam_identity=None)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.envelopes import Record, error_record, record_list, text_record, validate
-from ciqueue.errors import InvalidInput
+from ciqueue.envelopes import Record, each_record, text_record
 
 SOURCE = "ckafka"
 
@@ -28,15 +27,11 @@ class CkafkaRecord(BaseModel):
 
 def records(event: object) -> list[Record]:
     """One Record per message, ``record_id`` = ``ckafka:<topic>/<partition>/<offset>``."""
-    out = []
-    for i, item in enumerate(record_list(event)):
-        prefix = f"Records[{i}]"
-        try:
-            msg = validate(CkafkaRecord, item, prefix).Ckafka
-        except InvalidInput as exc:
-            out.append(error_record(SOURCE, f"ckafka:#{i}", prefix, exc))
-            continue
-        record_id = f"ckafka:{msg.topic}/{msg.partition}/{msg.offset}"
-        meta = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset, "key": msg.msgKey}
-        out.append(text_record(SOURCE, record_id, f"{prefix}.Ckafka.msgBody", msg.msgBody, meta))
-    return out
+    return each_record(event, SOURCE, CkafkaRecord, _record)
+
+
+def _record(rec: CkafkaRecord, prefix: str, index: int) -> Record:
+    msg = rec.Ckafka
+    record_id = f"ckafka:{msg.topic}/{msg.partition}/{msg.offset}"
+    meta = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset, "key": msg.msgKey}
+    return text_record(SOURCE, record_id, f"{prefix}.Ckafka.msgBody", msg.msgBody, meta)

@@ -9,8 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.envelopes import Record, error_record, record_list, text_record, validate
-from ciqueue.errors import InvalidInput
+from ciqueue.envelopes import Record, each_record, text_record
 
 SOURCE = "cmq"
 
@@ -36,17 +35,13 @@ class CmqRecord(BaseModel):
 
 def records(event: object) -> list[Record]:
     """One Record per message; a malformed message becomes an error Record."""
-    out = []
-    for i, item in enumerate(record_list(event)):
-        prefix = f"Records[{i}]"
-        try:
-            msg = validate(CmqRecord, item, prefix).CMQ
-        except InvalidInput as exc:
-            out.append(error_record(SOURCE, f"cmq:#{i}", prefix, exc))
-            continue
-        record_id = f"cmq:{msg.msgId}" if msg.msgId is not None else f"cmq:#{i}"
-        out.append(text_record(SOURCE, record_id, f"{prefix}.CMQ.msgBody", msg.msgBody, _meta(msg)))
-    return out
+    return each_record(event, SOURCE, CmqRecord, _record)
+
+
+def _record(rec: CmqRecord, prefix: str, index: int) -> Record:
+    msg = rec.CMQ
+    record_id = f"cmq:{msg.msgId}" if msg.msgId is not None else f"cmq:#{index}"
+    return text_record(SOURCE, record_id, f"{prefix}.CMQ.msgBody", msg.msgBody, _meta(msg))
 
 
 def _meta(msg: CmqMessage) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ciqueue.commands import MAX_COMMAND_BYTES
-from ciqueue.envelopes import Record, error_record, record_list, text_record, validate
+from ciqueue.envelopes import Record, each_record, error_record, text_record
 from ciqueue.errors import InvalidInput
 
 SOURCE = "cos"
@@ -69,16 +69,7 @@ class CosRecord(BaseModel):
 
 def records(event: object) -> list[Record]:
     """One Record per object event: inline metadata command, fetch order, or error."""
-    out = []
-    for i, item in enumerate(record_list(event)):
-        prefix = f"Records[{i}]"
-        try:
-            rec: CosRecord = validate(CosRecord, item, prefix)
-        except InvalidInput as exc:
-            out.append(error_record(SOURCE, f"cos:#{i}", prefix, exc))
-            continue
-        out.append(_record(rec, prefix, i))
-    return out
+    return each_record(event, SOURCE, CosRecord, _record)
 
 
 def _record(rec: CosRecord, prefix: str, index: int) -> Record:

@@ -14,9 +14,8 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict
 
 from ciqueue.credentials import mask
-from ciqueue.envelopes import validate
-from ciqueue.errors import InvalidInput
-from ciqueue.httpapi import BadRequest, HttpRequest, build_request
+from ciqueue.envelopes import http_request, validate_http
+from ciqueue.httpapi import HttpRequest
 
 SOURCE = "function_url"
 # requestContext.identity keys that name a CAM caller, in order of preference. The reference does
@@ -40,10 +39,7 @@ class FunctionUrlEvent(BaseModel):
 
 def parse_request(event: object) -> HttpRequest:
     """The HttpRequest of a Function URL event, or BadRequest naming the malformed key."""
-    try:
-        parsed: FunctionUrlEvent = validate(FunctionUrlEvent, event, "")
-    except InvalidInput as exc:
-        raise BadRequest.from_invalid(exc) from None
+    parsed = validate_http(FunctionUrlEvent, event)
     context = parsed.requestContext or {}
     query: dict[str, Any] | None = parsed.queryString
     if not query and parsed.rawQueryString:
@@ -52,17 +48,13 @@ def parse_request(event: object) -> HttpRequest:
         query = parsed.queryStringParameters
     source_ip = context.get("sourceIp")
     request_id = context.get("requestId")
-    return build_request(
-        source=SOURCE,
-        method=parsed.httpMethod,
-        path=parsed.path,
-        query=query,
-        headers=parsed.headers,
-        body=parsed.body,
-        is_base64=parsed.isBase64Encoded,
-        source_ip=source_ip if isinstance(source_ip, str) else None,
-        request_id=request_id if isinstance(request_id, str) else None,
-        cam_identity=cam_identity(context),
+    return http_request(
+        SOURCE,
+        parsed,
+        query,
+        source_ip if isinstance(source_ip, str) else None,
+        request_id if isinstance(request_id, str) else None,
+        cam_identity(context),
     )
 
 

@@ -1,0 +1,73 @@
+"""What the benchmarks share: the emulator in a child process, and the official SDK pointed at it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+
+SHARED = str(Path(__file__).resolve().parents[1] / "shared")
+
+
+class Emulator:
+    """``python -m ciqueue emulator --port 0`` in a child process; its endpoint from the banner."""
+
+    def __init__(self, timeout: float = 10) -> None:
+        path = os.environ.get("PYTHONPATH")
+        env = {**os.environ, "PYTHONPATH": SHARED + (os.pathsep + path if path else "")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ciqueue", "emulator", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        assert self.process.stdout is not None
+        banner = self.process.stdout.readline()
+        found = re.search(r"(http://[0-9.]+:(\d+))", banner)
+        if found is None:
+            self.stop()
+            raise SystemExit(f"emulator did not start: {banner!r}")
+        self.endpoint, self.port = found.group(1), int(found.group(2))
+        self.admin = requests.Session()
+        self.timeout = timeout
+
+    def call(self, method: str, name: str, body: Any = None) -> Any:
+        """The admin API: ``/_emulator/<name>``, its JSON answer (an HTTP error raises)."""
+        response = self.admin.request(
+            method, f"{self.endpoint}/_emulator/{name}", json=body, timeout=self.timeout
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def sdk_client(emulator: Emulator, bucket: str, region: str) -> Any:
+    """The official SDK with the demo key, connecting to the emulator and sending the real CI Host.
+
+    ``retry=0``: the SDK's own retries sleep 1-3 s each.
+    """
+    from qcloud_cos import CosConfig, CosS3Client
+
+    config = CosConfig(
+        Region=region,
+        SecretId=DEMO_SECRET_ID,
+        SecretKey=DEMO_SECRET_KEY,
+        Scheme="http",
+        IP="127.0.0.1",
+        Port=emulator.port,
+        Domain=f"{bucket}.ci.{region}.myqcloud.com",
+    )
+    return CosS3Client(config, retry=0)
