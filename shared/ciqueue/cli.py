@@ -14,7 +14,15 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from ciqueue.constants import ENV_ENDPOINT, ENV_REGION, MQ_MODES, NOTIFY_EVENTS, QUEUE_STATES, RESULT_FORMATS
+from ciqueue.constants import (
+    ENV_CONFIG,
+    ENV_ENDPOINT,
+    ENV_REGION,
+    MQ_MODES,
+    NOTIFY_EVENTS,
+    QUEUE_STATES,
+    RESULT_FORMATS,
+)
 from ciqueue.errors import CiQueueError, InvalidInput, Problem
 from ciqueue.kinds import KIND_NAMES, QueueKind, parse_kind
 
@@ -109,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("local", help="the whole system locally (ciqueue local --help)", add_help=False)
     # -- end invoke, local, demo --
     add_schedule_commands(commands)
+    add_token_commands(commands)
     return parser
 
 
@@ -149,6 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(rehearsal_main([]))
     if args.command in SCHEDULE_COMMANDS:
         return run_schedule_command(args)
+    if args.command == "token":
+        return run_token_command(args)
     if args.command != "queues" or args.action is None:
         _fail("error: command: choose one of queues {list,show,pause,resume,set-callback}, emulator, demo")
         return EXIT_USAGE
@@ -305,7 +316,7 @@ def _fail(line: str, stream: TextIO | None = None) -> None:
 # --- schedule commands: config check|schema, plan, reconcile, package ---------------------------
 
 SCHEDULE_COMMANDS = ("config", "plan", "reconcile", "package")
-ENV_CONFIG_NAME = "CIQUEUE_CONFIG"  # ciqueue.constants.ENV_CONFIG
+ENV_CONFIG_NAME = ENV_CONFIG
 
 
 def add_schedule_commands(commands: Any) -> None:
@@ -462,3 +473,43 @@ def _print_reconcile(data: dict[str, Any]) -> None:
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to decide"
     mode = " (dry run: nothing changed)" if data["dry_run"] else ""
     print(f"{data['observed']} queues observed at {data['now']}: {summary}{mode}")
+
+
+# --- token commands: new, hash -------------------------------------------------------------------
+
+
+def add_token_commands(commands: Any) -> None:
+    """``token new NAME`` and ``token hash NAME`` (the token is read from standard input)."""
+    token = commands.add_parser("token", help="make HTTP API tokens and their CIQUEUE_API_TOKENS entries")
+    actions = token.add_subparsers(dest="action", metavar="{new,hash}")
+    for name, text in (
+        ("new", "make a random token; print it once, and its entry (digest only)"),
+        ("hash", "print the entry of a token read from standard input (kept out of shell history)"),
+    ):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("name", help="who holds the token; audit lines name callers token:<name>")
+        action.add_argument(
+            "--scopes", default="read,operate", help="comma list of read, operate (default both)"
+        )
+
+
+def run_token_command(args: argparse.Namespace) -> int:
+    from ciqueue import auth
+
+    if args.action not in ("new", "hash"):
+        _fail("error: token: choose new or hash")
+        return EXIT_USAGE
+    scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
+    try:
+        if args.action == "new":
+            secret = auth.generate_token()
+            entry = auth.token_entry(args.name, secret, scopes)
+            print(f"token (shown once; give it to {args.name}): {secret}")
+        else:
+            secret = sys.stdin.readline().strip()
+            entry = auth.token_entry(args.name, secret, scopes)
+    except InvalidInput as exc:
+        _fail(f"error: {exc}")
+        return EXIT_USAGE
+    print(json.dumps(entry))
+    return 0
