@@ -343,33 +343,6 @@ def _set_env(env: Mapping[str, str | None]) -> None:
             os.environ[name] = value
 
 
-@contextlib.contextmanager
-def simulated_runtime_clock(now: datetime | None) -> Iterator[None]:
-    """While active, ``Runtime.from_env()`` without ``clock=`` gets a clock frozen at ``now``.
-
-    The runtime module defines no environment variable for its clock yet; this shim gives the
-    handler's runtime the simulated time (``CIQUEUE_NOW`` says the same for anything reading it).
-    """
-    if now is None:
-        yield
-        return
-    from ciqueue import runtime as runtime_module
-
-    cls = runtime_module.Runtime
-    original = cls.__dict__["from_env"]
-    frozen = now.astimezone(UTC)
-
-    def from_env(klass: type[Any], /, environ: Mapping[str, str] | None = None, **overrides: Any) -> Any:
-        overrides.setdefault("clock", lambda: frozen)
-        return original.__func__(klass, environ, **overrides)
-
-    cls.from_env = classmethod(from_env)  # type: ignore[assignment,method-assign]
-    try:
-        yield
-    finally:
-        cls.from_env = original  # type: ignore[method-assign]
-
-
 def invoke(
     function: str,
     event: Any,
@@ -392,7 +365,8 @@ def invoke(
         scoped[ENV_NOW] = iso_z(now)
     is_timer = isinstance(event, Mapping) and str(event.get("Type", "")).lower() == "timer"
     scoped.setdefault("TRIGGER_SRC", "timer" if is_timer else None)
-    with _invoke_lock, scoped_env(scoped), simulated_runtime_clock(now):
+    # Runtime.from_env() reads CIQUEUE_NOW at every clock call, so the handler follows it.
+    with _invoke_lock, scoped_env(scoped):
         return handler(event, ctx)
 
 
