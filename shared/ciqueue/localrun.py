@@ -10,9 +10,9 @@ What SCF does and what we do here (reference scf.md §1-4):
   response ``{"statusCode", "headers", "body"}`` back into HTTP; any other JSON value is a 200
   ``application/json`` body.
 
-Simulated time: every invocation runs with ``CIQUEUE_NOW`` set to the simulated instant, and the
-runtime the handler builds uses it as its clock (``Runtime.from_env`` is given ``clock=`` for the
-duration of the call). Invocations are serialised: the environment is process-wide.
+Simulated time: every invocation runs with ``CIQUEUE_NOW`` set to the simulated instant, which
+the runtime the handler builds reads as its clock. Invocations are serialised: the environment
+is process-wide.
 """
 
 from __future__ import annotations
