@@ -14,6 +14,7 @@ password, signature, credential...) have their value replaced by ``***`` at any 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -70,6 +71,8 @@ _SECRET_TEXT = (
     (re.compile(r"(q-signature=)[^&\s\"']*", re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"(Bearer\s+)[^\s\"',;]+", re.IGNORECASE), r"\1" + MASK),
 )
+# Text that neither pattern can match is left as it is without running them.
+_MAYBE_SECRET_TEXT = re.compile(r"q-signature=|Bearer\s", re.IGNORECASE)
 
 clock = time.time  # replaceable in tests
 
@@ -187,18 +190,27 @@ def result_of(error: BaseException | None) -> dict[str, Any]:
 
 def redact(value: Any) -> Any:
     """``value`` with every secret-named key's value masked and secrets in text masked, at any depth."""
+    # Text first: most of an audit line is text (and str is no Mapping, an ABC check that costs).
+    if isinstance(value, str):
+        if _MAYBE_SECRET_TEXT.search(value) is None:
+            return value
+        for pattern, replacement in _SECRET_TEXT:
+            value = pattern.sub(replacement, value)
+        return value
     if isinstance(value, Mapping):
         return {
-            str(k): (MASK if _SECRET_KEY.search(str(k)) and v is not None else redact(v))
+            str(k): (MASK if _is_secret_key(str(k)) and v is not None else redact(v))
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
-    if isinstance(value, str):
-        for pattern, replacement in _SECRET_TEXT:
-            value = pattern.sub(replacement, value)
-        return value
     return value
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    # Audit lines reuse a few dozen key names; the regex runs once per name.
+    return _SECRET_KEY.search(key) is not None
 
 
 def _plain(value: Any) -> Any:

@@ -119,6 +119,10 @@ def _rule_for(error: Any) -> str:
     return str(error.get("msg", "is invalid"))
 
 
+# XmlModel subclass -> its XML element name -> field name map (see XmlModel._names).
+_XML_NAMES: dict[type[XmlModel], dict[str, str]] = {}
+
+
 class XmlModel(BaseModel):
     """A CI container element: known children as fields, unknown ones in ``extra``."""
 
@@ -134,16 +138,25 @@ class XmlModel(BaseModel):
     @classmethod
     def xml_names(cls) -> dict[str, str]:
         """XML element name -> field name, in render order."""
-        names: dict[str, str] = {}
-        for field_name, info in cls.model_fields.items():
-            if field_name != "extra" and isinstance(info.validation_alias, str):
-                names[info.validation_alias] = field_name
+        return dict(cls._names())
+
+    @classmethod
+    def _names(cls) -> dict[str, str]:
+        # Read on every element of every body: worked out once per class (fields never change).
+        names = _XML_NAMES.get(cls)
+        if names is None:
+            names = {}
+            for field_name, info in cls.model_fields.items():
+                if field_name != "extra" and isinstance(info.validation_alias, str):
+                    names[info.validation_alias] = field_name
+            _XML_NAMES[cls] = names
         return names
 
     @field_validator("extra")
     @classmethod
     def _extra_is_unknown_only(cls, extra: dict[str, Any]) -> dict[str, Any]:
-        clash = [k for k in extra if k in cls.xml_names() or k in cls._SYNONYMS]
+        names = cls._names()
+        clash = [k for k in extra if k in names or k in cls._SYNONYMS]
         if clash:
             raise ValueError(f"must not hold known elements ({', '.join(clash)})")
         return extra
@@ -161,7 +174,7 @@ class XmlModel(BaseModel):
             body = {}
         if not isinstance(body, dict) or "#text" in body:
             reader.fail(path, "must hold child elements, not text")
-        names = cls.xml_names()
+        names = cls._names()
         data: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for key, value in body.items():
@@ -202,7 +215,7 @@ class XmlModel(BaseModel):
     def to_xml_dict(self) -> dict[str, Any]:
         """Known elements in order (set-but-empty ones as None), then the extras unchanged."""
         body: dict[str, Any] = {}
-        for xml_name, field_name in self.xml_names().items():
+        for xml_name, field_name in self._names().items():
             value = getattr(self, field_name)
             if value is None and field_name not in self.model_fields_set:
                 continue

@@ -29,7 +29,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -455,6 +455,14 @@ class EmulatorModel:
             found = record.queues.get(kind, {}).get(queue_id)
             return None if found is None else _copy(found)
 
+    def queues_by_id(
+        self, bucket: str, region: str, kind: QueueKind, queue_ids: list[str]
+    ) -> dict[str, QueueRecord]:
+        """Copies of the named queues that exist, by id (the kind must be activated)."""
+        with self.lock:
+            stored = self.require_kind(bucket, region, kind).queues.get(kind, {})
+            return {i: _copy(stored[i]) for i in queue_ids if i in stored}
+
     def replace_config(
         self,
         bucket: str,
@@ -574,7 +582,17 @@ class EmulatorModel:
 
 
 def _copy(queue: QueueRecord) -> QueueRecord:
-    return QueueRecord.from_json(json.loads(json.dumps(queue.to_json())))
+    """A deep copy: the caller may change it (or its NotifyConfig and extras) freely."""
+    return replace(queue, notify=_copy_json(queue.notify), extra=_copy_json(queue.extra))
+
+
+def _copy_json(value: Any) -> Any:
+    # NotifyConfig and extras hold only JSON-shaped data (dicts, lists, text, numbers, None).
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
 
 
 def _apply(queue: QueueRecord, changes: Mapping[str, Any]) -> None:

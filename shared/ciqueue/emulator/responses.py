@@ -174,17 +174,18 @@ class CIResponses:
             raise _invalid(
                 "queueIds", f"must name at most {MAX_QUEUE_IDS_PER_REQUEST} queues (got {len(ids)})"
             )
-        queues = self.model.queues(call.target.bucket, call.target.region, kind)
         if ids:
-            by_id = {q.queue_id: q for q in queues}
-            found = [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
-            missing = [i for i in dict.fromkeys(ids) if i not in by_id]
+            named = list(dict.fromkeys(ids))
+            by_id = self.model.queues_by_id(call.target.bucket, call.target.region, kind, named)
+            found = [by_id[i] for i in named if i in by_id]
+            missing = [i for i in named if i not in by_id]
             result = models.DescribeResult(
                 request_id=call.request_id,
                 queues=[_queue_model(q) for q in found if state is None or q.state == state],
                 non_exist_pids=missing,
             )
         else:
+            queues = self.model.queues(call.target.bucket, call.target.region, kind)
             if kind is QueueKind.MEDIA and category != "CateAll":
                 wanted = category or "Transcoding"
                 queues = [q for q in queues if q.category == wanted]
@@ -266,7 +267,8 @@ class CIResponses:
         except InvalidInput as exc:
             raise ApiError(400, "MalformedXML", str(exc)) from None
         try:
-            update = models.parse_update_request(body)
+            # What models.parse_update_request does, without parsing the body a second time.
+            update = models.QueueUpdate.from_xml_dict(raw, source="request", what="Request")
         except InvalidInput as exc:
             raise ApiError(400, "InvalidArgument", str(exc)) from None
         read_only = [k for k in raw if k in models.READ_ONLY_ELEMENTS and k not in ("QueueID", "QueueId")]

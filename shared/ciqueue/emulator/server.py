@@ -122,6 +122,9 @@ class _App:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default backlog of 5 drops the SYNs of a burst of new connections (a pool
+    # of 32 opening at once); each dropped one costs the client a 1 s SYN retransmit.
+    request_queue_size = socket.SOMAXCONN
     app: _App
 
 
