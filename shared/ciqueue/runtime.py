@@ -38,8 +38,6 @@ from ciqueue.retry import Deadline
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
-    import requests
-
     from ciqueue.client import CIClient
     from ciqueue.config import Config
     from ciqueue.state import StateStore
@@ -96,7 +94,7 @@ class Runtime:
                 from ciqueue.client import CIClient
 
                 options = dict(self.client_options)
-                options.setdefault("session", pooled_session(max(MIN_POOL_SIZE, self.concurrency)))
+                options.setdefault("pool_size", max(MIN_POOL_SIZE, self.concurrency))
                 client = CIClient(bucket, region, self.credentials, self.endpoint, **options)
                 self._clients[key] = client
             return client
@@ -167,23 +165,6 @@ def parse_now(text: str) -> datetime:
             ENV_NOW, f"must be an ISO time with a UTC offset, e.g. 2026-03-01T02:00:00Z (got {text[:40]!r})"
         )
     return value.astimezone(timezone.utc)
-
-
-def pooled_session(pool_size: int) -> requests.Session:
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    session = requests.Session()
-    # With trust_env, requests scans the whole environment for proxy settings on every request
-    # (a third of our client CPU per request in bench_reconcile) and may swap our signature for
-    # .netrc credentials. Keep it only when the environment has something for it to honour.
-    if not _environment_matters():
-        session.trust_env = False
-    # Retries are the client's own (re-signed, deadline-aware), so the adapter makes none.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 def invoker_from_env(environ: Mapping[str, str]) -> Invoker:
@@ -288,11 +269,3 @@ def context_field(context: Mapping[str, Any] | Any | None, name: str) -> Any:
     if isinstance(context, Mapping):
         return context.get(name)
     return getattr(context, name, None)
-
-
-def _environment_matters() -> bool:
-    """True when proxy or CA-bundle variables are set (requests' trust_env would use them)."""
-    import urllib.request
-
-    bundles = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
-    return bool(urllib.request.getproxies()) or any(os.environ.get(name) for name in bundles)
