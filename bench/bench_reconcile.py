@@ -1,6 +1,6 @@
 """A reconcile tick over 1,000 queues in 20 buckets, each CI request 25 ms away.
 
-Run: .venv/bin/python bench/bench_reconcile.py [--concurrency 32] [--sdk-sample 100]   (about 1 min)
+Run: .venv/bin/python bench/bench_reconcile.py [--concurrency 8,16,32] [--sdk-sample 100]   (about 40 s)
 
 The emulator runs in a separate process (``python -m ciqueue emulator --port 0``), seeded through
 its admin API, with ``latency_ms: 25`` on every CI request. A window is open, so every queue must
@@ -19,16 +19,13 @@ import argparse
 import contextlib
 import io
 import os
-import re
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import requests
+from _emulator import Emulator, sdk_client
 from ciqueue.config import load_config
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.credentials import Credentials
@@ -37,47 +34,11 @@ from ciqueue.reconcile import reconcile
 from ciqueue.runtime import Runtime
 from ciqueue.state_file import FileStateStore
 
-SHARED = str(Path(__file__).resolve().parents[1] / "shared")
 REGION = "ap-guangzhou"
 BUCKETS = 20
 QUEUES_PER_BUCKET = 50
 LATENCY_MS = 25
 NOTIFY = {"State": "On", "Type": "Url", "Url": "https://cb.example.com/ci", "Event": "TaskFinish"}
-
-
-class Emulator:
-    """``python -m ciqueue emulator --port 0`` in a child process; its endpoint from the banner."""
-
-    def __init__(self) -> None:
-        path = os.environ.get("PYTHONPATH")
-        env = {**os.environ, "PYTHONPATH": SHARED + (os.pathsep + path if path else "")}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ciqueue", "emulator", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        assert self.process.stdout is not None
-        banner = self.process.stdout.readline()
-        found = re.search(r"(http://[0-9.]+:(\d+))", banner)
-        if found is None:
-            self.stop()
-            raise SystemExit(f"emulator did not start: {banner!r}")
-        self.endpoint, self.port = found.group(1), int(found.group(2))
-        self.admin = requests.Session()
-
-    def call(self, method: str, name: str, body: Any = None) -> Any:
-        response = self.admin.request(method, f"{self.endpoint}/_emulator/{name}", json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def bucket_name(index: int) -> str:
@@ -170,23 +131,7 @@ def run_ours(emulator: Emulator, concurrency: int) -> tuple[float, float, int, d
 
 def run_sdk(emulator: Emulator, sample: int) -> tuple[float, int]:
     """A sequential SDK loop over ``sample`` queues spread over every bucket: read, then PUT."""
-    from qcloud_cos import CosConfig, CosS3Client
-
-    clients = {
-        b: CosS3Client(
-            CosConfig(
-                Region=REGION,
-                SecretId=DEMO_SECRET_ID,
-                SecretKey=DEMO_SECRET_KEY,
-                Scheme="http",
-                IP="127.0.0.1",
-                Port=emulator.port,
-                Domain=f"{bucket_name(b)}.ci.{REGION}.myqcloud.com",
-            ),
-            retry=0,
-        )
-        for b in range(BUCKETS)
-    }
+    clients = {b: sdk_client(emulator, bucket_name(b), REGION) for b in range(BUCKETS)}
     picks = [(n % BUCKETS, n // BUCKETS) for n in range(sample)]
     emulator.call("DELETE", "requests")
     started = time.perf_counter()
@@ -204,54 +149,63 @@ def run_sdk(emulator: Emulator, sample: int) -> tuple[float, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--concurrency", type=int, default=32, help="settings.concurrency (default 32)")
+    parser.add_argument(
+        "--concurrency",
+        default="8,16,32",
+        help="settings.concurrency values to run, comma separated (default 8,16,32; 8 is our default)",
+    )
     parser.add_argument(
         "--sdk-sample", type=int, default=100, help="queues timed in the SDK loop (default 100)"
     )
     args = parser.parse_args(argv)
+    levels = [int(text) for text in args.concurrency.split(",") if text.strip()]
     total = BUCKETS * QUEUES_PER_BUCKET
-    emulator = Emulator()
+    runs: list[tuple[int, float, float, float | None, int, dict[str, int]]] = []
+    emulator = Emulator(timeout=30)
     try:
-        seed(emulator)
-        emulator.call("POST", "faults", {"latency_ms": LATENCY_MS})
-        emulator_cpu = process_cpu(emulator.process.pid)
-        wall, cpu, count, methods = run_ours(emulator, args.concurrency)
-        after = process_cpu(emulator.process.pid)
-        emulator_cpu = after - emulator_cpu if after is not None and emulator_cpu is not None else None
-        states = {q["State"] for b in emulator.call("GET", "state")["buckets"] for q in b["queues"]}
-        if states != {"Paused"}:
-            raise SystemExit(f"not every queue was paused: {states}")
+        for concurrency in levels:
+            seed(emulator)
+            emulator.call("POST", "faults", {"latency_ms": LATENCY_MS})
+            emulator_cpu = process_cpu(emulator.process.pid)
+            wall, cpu, count, methods = run_ours(emulator, concurrency)
+            after = process_cpu(emulator.process.pid)
+            emu_cpu = after - emulator_cpu if after is not None and emulator_cpu is not None else None
+            states = {q["State"] for b in emulator.call("GET", "state")["buckets"] for q in b["queues"]}
+            if states != {"Paused"}:
+                raise SystemExit(f"not every queue was paused: {states}")
+            runs.append((concurrency, wall, cpu, emu_cpu, count, methods))
         sdk_wall, sdk_count = run_sdk(emulator, args.sdk_sample)
     finally:
         emulator.stop()
 
-    ideal = count * LATENCY_MS / 1000 / args.concurrency
     sdk_total = sdk_wall * total / args.sdk_sample
-    shown = ", ".join(f"{n} {m}" for m, n in sorted(methods.items()))
     print(
-        f"reconcile: {total} queues in {BUCKETS} buckets, every queue paused, {LATENCY_MS} ms per CI request"
+        f"reconcile: {total} queues in {BUCKETS} buckets, every queue paused, "
+        f"{LATENCY_MS} ms per CI request, {os.cpu_count()} cores shared with the emulator process"
     )
-    print(f"  ours, concurrency {args.concurrency}: {wall:6.2f} s   {count} requests ({shown})")
+    print("  concurrency   requests   ideal s   ours s   ours/ideal   our CPU ms/request   emulator CPU s")
+    for concurrency, wall, cpu, emu_cpu, count, _methods in runs:
+        ideal = count * LATENCY_MS / 1000 / concurrency
+        emulator_text = f"{emu_cpu:.2f}" if emu_cpu is not None else "?"
+        verdict = "" if wall <= 1.5 * ideal else "  (goal 1.5x NOT met)"
+        print(
+            f"  {concurrency:11d}   {count:8d}   {ideal:7.2f}   {wall:6.2f}   {wall / ideal:9.2f}x"
+            f"   {cpu / count * 1000:18.2f}   {emulator_text:>14}{verdict}"
+        )
+    methods = runs[-1][5]
+    print("  requests per tick: " + ", ".join(f"{n} {m}" for m, n in sorted(methods.items())))
     print(
-        f"  ideal (requests x {LATENCY_MS} ms / {args.concurrency}): {ideal:6.2f} s   "
-        f"ours/ideal = {wall / ideal:.2f}x"
+        "  ideal = requests x latency / concurrency; where our CPU time exceeds it, the process is\n"
+        "  CPU-bound (one GIL, 2 cores shared with the emulator) and more concurrency cannot help."
     )
-    verdict = "met" if wall <= 1.5 * ideal else "NOT met"
-    print(f"  goal ours <= 1.5x ideal: {verdict}")
-    emulator_text = f"{emulator_cpu:.2f} s" if emulator_cpu is not None else "unknown"
-    print(
-        f"  CPU: ours {cpu:.2f} s ({cpu / count * 1000:.2f} ms per request, one GIL), "
-        f"emulator {emulator_text}, on {os.cpu_count()} cores shared by both processes"
-    )
-    floor = max(ideal, cpu)
-    print(f"  ours / max(ideal, our CPU) = {wall / floor:.2f}x  (below the CPU floor no concurrency helps)")
+    best_wall = min(wall for _, wall, *_ in runs)
     print(
         f"  official SDK, sequential read + PUT: {sdk_wall:.2f} s for a sample of {args.sdk_sample} queues "
         f"({sdk_count} requests), extrapolated to {total} queues: {sdk_total:6.2f} s"
     )
     print(
-        f"  SDK loop (extrapolated) / ours = {sdk_total / wall:.1f}x  "
-        f"(ours also re-reads every queue to verify: {count / total:.2f} requests per queue vs 2)"
+        f"  SDK loop (extrapolated) / ours (fastest run) = {sdk_total / best_wall:.1f}x  "
+        f"(ours also re-reads every queue to verify: {runs[-1][4] / total:.2f} requests per queue vs 2)"
     )
     return 0
 

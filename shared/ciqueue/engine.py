@@ -350,10 +350,12 @@ def decide(
         if any(o.active_at(now) for o in mine):
             desired = desired_state_at(config, groups, now, mine)
         else:
-            group_key = tuple(groups)
-            if group_key not in cache:
-                cache[group_key] = desired_state_at(config, groups, now)
-            desired = cache[group_key]
+            # Without an override the answer depends only on the windows that apply, which many
+            # target groups share (e.g. one window over every bucket): work it out once per set.
+            windows_key = tuple(w.name for w in config.windows_for(groups))
+            if windows_key not in cache:
+                cache[windows_key] = desired_state_at(config, groups, now)
+            desired = cache[windows_key]
         if desired is not None:
             decisions.append(_state_decision(config, now, queue, desired, last, expired))
         rotations = config.rotations_for(groups)

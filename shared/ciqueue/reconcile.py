@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.engine import Decision, LastApplied, ObservedQueue, QueueKey, decide, merge_last_applied
+from ciqueue.engine import (
+    NOTIFY_ATTRS,
+    Decision,
+    LastApplied,
+    ObservedQueue,
+    QueueKey,
+    decide,
+    merge_last_applied,
+)
 from ciqueue.errors import (
     CiQueueError,
     DeadlineExceeded,
@@ -30,6 +38,7 @@ from ciqueue.errors import (
     TransportError,
 )
 from ciqueue.kinds import QueueKind
+from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
     from ciqueue.config import Config
@@ -42,17 +51,6 @@ log = logging.getLogger("ciqueue.reconcile")
 
 Pair = tuple[str, str]  # (bucket, region)
 SCHEDULER_ACTOR = "scheduler"
-# NotifyConfig element names (the engine's desired_callback) -> requested_notify_config arguments.
-_NOTIFY_ARGS = {
-    "State": "state",
-    "Type": "type",
-    "Url": "url",
-    "Event": "event",
-    "ResultFormat": "result_format",
-    "MqMode": "mq_mode",
-    "MqRegion": "mq_region",
-    "MqName": "mq_name",
-}
 
 
 @dataclass(frozen=True)
@@ -217,7 +215,7 @@ def parse_shard_event(event: Any) -> tuple[list[Pair], datetime | None, bool | N
     if event.get("now") is not None:
         text = event["now"]
         try:
-            now = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+            now = parse_instant(str(text))
         except ValueError:
             now = None
         if now is None or now.tzinfo is None:
@@ -454,7 +452,7 @@ def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, a
     if decision.action == "set_callback" and decision.desired_callback is not None:
         from ciqueue.models import requested_notify_config
 
-        wanted = {_NOTIFY_ARGS[name]: value for name, value in decision.desired_callback.items() if value}
+        wanted = {NOTIFY_ATTRS[name]: value for name, value in decision.desired_callback.items() if value}
         notify = requested_notify_config(
             state=wanted.get("state", "On"),
             type=wanted.get("type"),
