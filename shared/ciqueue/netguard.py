@@ -154,7 +154,9 @@ def _address_label(address: IPAddress) -> str | None:
             return f"embeds {embedded}, which is {inner}"
         # Mapped, 6to4 and NAT64 addresses reach the embedded (public) IPv4 address.
         return None if translated else "a deprecated IPv4-compatible address"
-    return None if address.is_global else _RESERVED
+    # is_global alone lets IETF-reserved space through (e.g. ::ffff:0:7f00:1, the SIIT
+    # "IPv4-translated" form of 127.0.0.1); public unicast lives in 2000::/3, outside it.
+    return None if address.is_global and not address.is_reserved else _RESERVED
 
 
 def _embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address | None, bool]:

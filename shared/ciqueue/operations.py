@@ -136,6 +136,9 @@ def set_callback(
     def mutate(update: models.QueueUpdate) -> models.QueueUpdate:
         current = update.notify_config
         if turning_off:
+            if current is not None and current.effective_state == "Off":
+                # Already off (an absent State means Off): writing State Off would change nothing.
+                return update
             new = notify if current is None else current.model_copy(update={"state": "Off"}, deep=True)
         else:
             # Unknown children (e.g. KafkaConfig) are the service's; keep them under the new settings.

@@ -178,10 +178,16 @@ def _mutation(value: Any) -> Mutation | None:
     return Mutation(queue_id, dict(changes))
 
 
+def _is_secret_param(name: str) -> bool:
+    lowered = name.lower()
+    return lowered.startswith("q-") or lowered.endswith("security-token")
+
+
 class RequestLog:
     """The CI requests received, oldest first: method, path, query, host, status, code, request id.
 
-    Authorization values (header or ``q-*`` query parameters) are never recorded.
+    Authorization values (header or ``q-*`` query parameters) and session tokens sent as query
+    parameters (``x-cos-security-token``, as pre-signed URLs carry them) are never recorded.
     """
 
     def __init__(self, limit: int = 10_000) -> None:
@@ -202,7 +208,7 @@ class RequestLog:
         entry = {
             "method": method,
             "path": path,
-            "query": {k: v for k, v in query.items() if not k.lower().startswith("q-")},
+            "query": {k: v for k, v in query.items() if not _is_secret_param(k)},
             "host": host,
             "status": status,
             "code": code,
