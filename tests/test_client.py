@@ -155,6 +155,18 @@ def test_list_stops_when_total_count_is_read(make_client: MakeClient, emu_admin:
     assert len(emu_admin.requests()) == 2
 
 
+def test_list_keeps_reading_when_the_service_caps_page_size(
+    make_client: MakeClient, emu_admin: EmuAdmin
+) -> None:
+    # A service that answers 7 per page while we ask for 10 must not end the walk at the first
+    # "short" page: TotalCount says 25, so every queue is read.
+    ids = seed_big_bucket(emu_admin, 25)
+    emu_admin.config(page_size_cap=7)
+    listing = make_client(bucket=BIG_BUCKET).list_queues("pic", page_size=10)
+    assert [q.queue_id for q in listing.queues] == ids
+    assert [e["query"]["pageNumber"] for e in emu_admin.requests()] == ["1", "2", "3", "4"]
+
+
 def test_list_filters_by_state(make_client: MakeClient, demo_bucket: Any) -> None:
     listing = make_client().list_queues("pic", state="Paused")
     assert [q.queue_id for q in listing.queues] == [PIC_PAUSED_ID]

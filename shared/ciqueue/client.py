@@ -26,7 +26,9 @@ from ciqueue.constants import (
 from ciqueue.credentials import Credentials
 from ciqueue.errors import (
     CiQueueError,
+    DeadlineExceeded,
     InvalidInput,
+    MalformedResponse,
     Problem,
     QueueNotFound,
     ServiceError,
@@ -101,6 +103,9 @@ class CIClient:
         self.endpoint = endpoint.rstrip("/") if endpoint else None
         self.base_url = self.endpoint or f"https://{self.host}"
         self.credentials = credentials if credentials is not None else Credentials.from_env()
+        credential_problems = _check_credentials(self.credentials)
+        if credential_problems:
+            raise InvalidInput(credential_problems)
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = timeout
         self.session = session if session is not None else pooled_session(self.base_url, pool_size)
@@ -165,6 +170,7 @@ class CIClient:
         self, kind: str | QueueKind, queue_id: str, deadline: Deadline | None = None
     ) -> tuple[models.Queue, str]:
         """The queue and the request id that read it; QueueNotFound when CI does not know it."""
+        _check_queue_ids([queue_id], field="queue_id")
         listing = self.list_queues(kind, queue_ids=[queue_id], deadline=deadline)
         request_id = listing.request_ids[-1] if listing.request_ids else None
         if queue_id not in listing.missing:
@@ -186,11 +192,12 @@ class CIClient:
         response = self.request(
             "PUT", f"{spec.queue_path}/{queue_id}", body=update.to_xml(), deadline=deadline
         )
-        return models.parse_update(
-            response.content,
-            status=response.status_code,
-            request_id=response.headers.get(HEADER_REQUEST_ID) or None,
-        )
+        header_id = response.headers.get(HEADER_REQUEST_ID) or None
+        result = models.parse_update(response.content, status=response.status_code, request_id=header_id)
+        if not result.request_id and header_id:
+            # Every write must be traceable: the header carries the id when the body does not.
+            result.request_id = header_id
+        return result
 
     def activate(self, kind: str | QueueKind, deadline: Deadline | None = None) -> str:
         """Turn on the kind's service for the bucket (creates its default queue); the request id."""
@@ -266,6 +273,9 @@ class CIClient:
         wire = {"User-Agent": USER_AGENT, **{_wire_name(k): v for k, v in signed.items()}}
         wire["Authorization"] = authorization
         timeout = self.timeout if deadline is None else min(self.timeout, deadline.remaining())
+        if timeout <= 0:
+            # The deadline ran out since the retry loop looked; urllib3 refuses a zero timeout.
+            raise DeadlineExceeded(f"deadline exceeded before attempt {number} of {method} {path}")
         started = self._monotonic()
         try:
             response = self.session.request(
@@ -307,7 +317,11 @@ class CIClient:
         listing: QueueListing,
         seen: set[str],
     ) -> None:
-        """Read pages until TotalCount queues were read, or a short or empty page."""
+        """Read pages until TotalCount queues were read, or an empty or all-repeated page.
+
+        A page of queues already read means the service does not page this query (CI answers
+        ``queueIds`` searches whole), so asking for the next page would only repeat it.
+        """
         read = 0
         for page in range(1, MAX_PAGES + 1):
             params = {**base, "pageNumber": str(page), "pageSize": str(page_size)}
@@ -320,16 +334,23 @@ class CIClient:
             for missing in result.non_exist_pids:
                 if missing not in listing.missing:
                     listing.missing.append(missing)
+            new = 0
             for queue in result.queues:
                 # A queue can move between pages while we read; keep each id once.
                 key = queue.queue_id or ""
                 if key not in seen:
                     seen.add(key)
                     listing.queues.append(queue)
+                    new += 1
             read += len(result.queues)
             total = result.total_count
-            if len(result.queues) < page_size or (total is not None and read >= total):
+            if new == 0 or (total is not None and read >= total):
                 return
+            # Without a TotalCount a short page is the last one. With one, a short page may be a
+            # service that caps pageSize silently (CI documents no maximum): keep reading.
+            if total is None and len(result.queues) < page_size:
+                return
+        raise MalformedResponse(f"{path} listing did not end after {MAX_PAGES} pages")
 
 
 def _service_error(response: requests.Response) -> ServiceError:
@@ -401,12 +422,40 @@ def _check_region(region: object) -> list[Problem]:
 
 
 def _check_endpoint(endpoint: str) -> list[Problem]:
-    parts = urlsplit(endpoint)
+    usage = [Problem("endpoint", "must be an http(s) URL such as http://127.0.0.1:9000")]
+    if not isinstance(endpoint, str) or not _HEADER_SAFE.fullmatch(endpoint):
+        return usage
+    try:
+        parts = urlsplit(endpoint)
+    except ValueError:  # e.g. an unclosed [ of an IPv6 host
+        return usage
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [Problem("endpoint", "must be an http(s) URL such as http://127.0.0.1:9000")]
+        return usage
+    try:
+        port = parts.port  # ValueError when it is no number or out of range
+    except ValueError:
+        port = 0
+    if port == 0:
+        return [Problem("endpoint", "must have a port between 1 and 65535")]
     if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
         return [Problem("endpoint", "must be scheme://host[:port] only, without path, query or user")]
     return []
+
+
+# A header value must be printable ASCII: anything else makes requests raise an error that quotes it.
+_HEADER_SAFE = re.compile(r"^[\x21-\x7e]+$")
+
+
+def _check_credentials(credentials: Credentials) -> list[Problem]:
+    """SecretId and token travel in headers; the rule is stated without ever showing the value."""
+    problems = []
+    if not _HEADER_SAFE.fullmatch(credentials.secret_id or ""):
+        problems.append(Problem("credentials.secret_id", "must be printable ASCII without spaces"))
+    if not credentials.secret_key:
+        problems.append(Problem("credentials.secret_key", "must not be empty"))
+    if credentials.token and not _HEADER_SAFE.fullmatch(credentials.token):
+        problems.append(Problem("credentials.token", "must be printable ASCII without spaces"))
+    return problems
 
 
 def _check_queue_ids(queue_ids: Iterable[str], field: str = "queue_ids") -> list[str]:

@@ -292,6 +292,9 @@ class EmulatorModel:
         self.store: Store = store if store is not None else MemoryStore()
         self.lock = threading.RLock()
         self.non_exist_shape: ci_models.NonExistShape = "repeated"
+        # Answer at most this many queues per page whatever pageSize asks (None: no cap), to
+        # rehearse a service that caps pages silently; CI documents no maximum.
+        self.page_size_cap: int | None = None
         self._buckets: dict[tuple[str, str], BucketRecord] = {}
         self._keys: dict[str, KeyRecord] = {}
         self._seq = 0
@@ -524,6 +527,7 @@ class EmulatorModel:
             self._buckets.clear()
             self.store.clear_buckets()
             self.non_exist_shape = "repeated"
+            self.page_size_cap = None
 
     def seed(self, body: Mapping[str, Any]) -> dict[str, int]:
         """Add buckets, queues and keys (admin ``seed``). Validated whole before anything changes."""
@@ -565,10 +569,16 @@ class EmulatorModel:
             return {"buckets": buckets, "keys": sorted(self._keys), "non_exist_pids": self.non_exist_shape}
 
     def set_options(self, body: Mapping[str, Any]) -> None:
-        """Admin ``config``: ``{"non_exist_pids": "repeated" | "nested"}``."""
-        unknown = sorted(set(body) - {"non_exist_pids"})
+        """Admin ``config``: ``{"non_exist_pids": "repeated" | "nested", "page_size_cap": N | null}``."""
+        unknown = sorted(set(body) - {"non_exist_pids", "page_size_cap"})
         if unknown:
-            raise InvalidInput(unknown[0], "is not an emulator option (known: non_exist_pids)")
+            raise InvalidInput(unknown[0], "is not an emulator option (known: non_exist_pids, page_size_cap)")
+        if "page_size_cap" in body:
+            cap = body["page_size_cap"]
+            if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+                raise InvalidInput("page_size_cap", "must be a positive integer or null")
+            with self.lock:
+                self.page_size_cap = cap
         if "non_exist_pids" in body:
             shape = next((s for s in NON_EXIST_SHAPES if s == body["non_exist_pids"]), None)
             if shape is None:

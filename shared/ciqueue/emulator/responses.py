@@ -191,6 +191,8 @@ class CIResponses:
                 queues = [q for q in queues if q.category == wanted]
             if state is not None:
                 queues = [q for q in queues if q.state == state]
+            cap = self.model.page_size_cap
+            page_size = min(page_size, cap) if cap is not None else page_size
             start = (page_number - 1) * page_size
             result = models.DescribeResult(
                 request_id=call.request_id,
@@ -326,7 +328,10 @@ class AdminResponses:
             return Reply.json(200, self.faults.snapshot())
         if (method, name) == ("POST", "config"):
             self.model.set_options(_object(data, "config"))
-            return Reply.json(200, {"non_exist_pids": self.model.non_exist_shape})
+            return Reply.json(
+                200,
+                {"non_exist_pids": self.model.non_exist_shape, "page_size_cap": self.model.page_size_cap},
+            )
         if name.startswith("queues/") and method == "PATCH":
             parts = name.split("/")
             if len(parts) != 4:
