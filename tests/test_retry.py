@@ -100,10 +100,23 @@ def test_other_4xx_never_retry(status: int, code: str | None) -> None:
     assert not is_retryable(None, None, ServiceError(status, code or "X", "m"))
 
 
-@pytest.mark.parametrize("code", ["SlowDown", "RequestLimitExceeded", "Throttling", "RequestTimeout"])
+@pytest.mark.parametrize("code", ["SlowDown", "RequestLimitExceeded", "Throttling"])
 def test_throttling_codes_retry_whatever_the_status(code: str) -> None:
     assert is_retryable(400, code, None)
     assert is_retryable(None, None, ServiceError(400, code, "m"))
+    assert ServiceError(400, code, "m").retryable
+
+
+def test_a_400_request_timeout_is_another_4xx_and_never_retried() -> None:
+    # The brief: retry 5xx, throttling and connection errors, never another 4xx.
+    assert not is_retryable(400, "RequestTimeout", None)
+    assert not ServiceError(400, "RequestTimeout", "m").retryable
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_service_error_and_the_retry_condition_agree(status: int) -> None:
+    error = ServiceError(status, "Whatever", "m")
+    assert error.retryable is is_retryable(None, None, error) is True
 
 
 @pytest.mark.parametrize(

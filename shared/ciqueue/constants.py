@@ -68,6 +68,23 @@ MAX_CALLBACK_URL_LENGTH = 1024
 # XML bodies larger than this are refused before parsing (CI queue bodies are a few KiB).
 MAX_XML_BYTES = 1024 * 1024
 
+# What a client retries: 5xx, 429 and codes that mean "slow down", whatever their status (the
+# COS/CI spelling and botocore's throttling names); never another 4xx.
+THROTTLING_CODES = frozenset(
+    {
+        "SlowDown",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "BandwidthLimitExceeded",
+    }
+)
+RETRYABLE_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+
 # Response headers.
 HEADER_REQUEST_ID = "x-ci-request-id"
 HEADER_TRACE_ID = "x-ci-trace-id"

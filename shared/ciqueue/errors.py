@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ciqueue.constants import RETRYABLE_STATUSES, THROTTLING_CODES
+
 
 class CiQueueError(Exception):
     """Base class of every error ciqueue raises on purpose."""
@@ -74,7 +76,8 @@ class ServiceError(CiQueueError):
 
     @property
     def retryable(self) -> bool:
-        return self.status >= 500 or self.code in {"SlowDown", "RequestLimitExceeded"}
+        """5xx, 429 or a throttling code: the same call may succeed later."""
+        return self.status in RETRYABLE_STATUSES or self.code in THROTTLING_CODES
 
 
 class QueueNotFound(CiQueueError):

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from ciqueue.constants import RETRYABLE_STATUSES, THROTTLING_CODES
 from ciqueue.errors import DeadlineExceeded, ServiceError, TransportError
 
 T = TypeVar("T")
@@ -22,24 +23,6 @@ Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 Rand = Callable[[], float]
 
-# Codes that mean "slow down" or "try again" whatever the HTTP status (botocore's throttled and
-# transient lists, plus the COS/CI spellings).
-RETRYABLE_CODES = frozenset(
-    {
-        "SlowDown",
-        "RequestLimitExceeded",
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "BandwidthLimitExceeded",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-RETRYABLE_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 
 # A pause before an SCF function's end: leave time to log and return after the last attempt.
 DEFAULT_SAFETY_MS = 500
@@ -108,7 +91,7 @@ def is_retryable(status: int | None, code: str | None, exc: BaseException | None
         if isinstance(exc, ServiceError):
             return is_retryable(exc.status, exc.code, None)
         return isinstance(exc, (TransportError, ConnectionError, TimeoutError))
-    if code is not None and code in RETRYABLE_CODES:
+    if code is not None and code in THROTTLING_CODES:
         return True
     return status is not None and status in RETRYABLE_STATUSES
 
