@@ -26,11 +26,14 @@ _RUNTIME: Runtime | None = None  # built on first use, kept for the container's 
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
+    from ciqueue.audit import redact
     from ciqueue.automation import RetryDelivery, process_event
 
     report = process_event(event, _runtime(), context=context)
     summary = report.to_dict()
-    log.info("automation %s", json.dumps(summary, ensure_ascii=False, separators=(",", ":"), default=str))
+    # The log line goes through the audit redaction: callback URLs may carry a token in their query.
+    line = json.dumps(redact(summary), ensure_ascii=False, separators=(",", ":"), default=str)
+    log.info("automation %s", line)
     if report.retry:
         raise RetryDelivery(report)
     return summary

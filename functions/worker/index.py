@@ -1,7 +1,8 @@
 """ciqueue worker: reconciles one shard of a fan-out, invoked asynchronously by the scheduler.
 
 Event: ``{"shard": [["bucket-appid", "region"], ...], "now": "<ISO time>", "dry_run": false}``;
-the worker observes and decides only those (bucket, region) pairs, at the scheduler's instant.
+the worker observes and decides only those (bucket, region) pairs, at the scheduler's instant
+(or at its own clock when it runs later, as a retried delivery does).
 
 Same failure policy as the scheduler: a malformed payload or config is returned as an error
 result (a retry cannot fix it); transient failures raise so that SCF retries the invocation.

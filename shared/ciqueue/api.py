@@ -188,7 +188,11 @@ class HttpApi:
         now = runtime.clock()
         queues: list[dict[str, Any]] = []
         for bucket, region, kind in scopes:
-            listing = runtime.client_for(bucket, region).list_queues(kind, deadline=call.deadline)
+            # Media queues come in categories; CI lists only Transcoding unless asked for all.
+            category = "CateAll" if kind == "media" else None
+            listing = runtime.client_for(bucket, region).list_queues(
+                kind, deadline=call.deadline, category=category
+            )
             for queue in listing.queues:
                 ref = QueueRef.model_validate(
                     {"bucket": bucket, "region": region, "kind": kind, "queue_id": queue.queue_id or ""}

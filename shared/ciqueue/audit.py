@@ -8,7 +8,8 @@ function_request_id`` and then any extra fields, sorted.
 
 A redaction pass runs over everything: keys that name a secret (secret, token, authorization,
 password, signature, credential...) have their value replaced by ``***`` at any depth, and
-``q-signature=...`` and ``Bearer ...`` inside any text are masked too.
+``q-signature=...``, ``Bearer ...`` and the query string of an http(s) URL inside any text are
+masked too.
 """
 
 from __future__ import annotations
@@ -70,9 +71,11 @@ _SECRET_KEY = re.compile(
 _SECRET_TEXT = (
     (re.compile(r"(q-signature=)[^&\s\"']*", re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"(Bearer\s+)[^\s\"',;]+", re.IGNORECASE), r"\1" + MASK),
+    # A callback URL's query string may carry a token: logs show the URL without it.
+    (re.compile(r"(\bhttps?://[^\s?#\"'<>]*)\?[^\s\"'<>]*", re.IGNORECASE), "\\1?\u2026"),
 )
-# Text that neither pattern can match is left as it is without running them.
-_MAYBE_SECRET_TEXT = re.compile(r"q-signature=|Bearer\s", re.IGNORECASE)
+# Text that no pattern can match is left as it is without running them.
+_MAYBE_SECRET_TEXT = re.compile(r"q-signature=|Bearer\s|https?://\S*\?", re.IGNORECASE)
 
 clock = time.time  # replaceable in tests
 

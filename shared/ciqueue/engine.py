@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from ciqueue.config import Config, Rotation, match_targets, zone
 from ciqueue.cron import UTC
-from ciqueue.schedule import WindowState, format_instant, rotation_state, window_zone, windows_state
+from ciqueue.schedule import SPANS, WindowState, format_instant, rotation_state, window_zone, windows_state
 from ciqueue.timefmt import parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "none", "skip"]
@@ -259,7 +259,10 @@ def desired_state_at(
     if ws.active:
         name = ws.opened_by or windows[0].name
         tz = window_zone(by_name[name])
-        because = f"window {name!r} opened at {format_instant(ws.opened_at, tz, now)}"
+        if ws.opened_at is not None:
+            because = f"window {name!r} opened at {format_instant(ws.opened_at, tz, now)}"
+        else:  # open for longer than the schedule looks back: no edge to speak of
+            because = f"window {name!r} has been open for more than {SPANS[-1].days} days"
         return DesiredState(PAUSED, name, "window", ws.opened_at, ws.closes_at, ws.enforced, because, ws)
     name = ws.closed_by or ws.next_by or windows[0].name
     tz = window_zone(by_name[name])

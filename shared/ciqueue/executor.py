@@ -204,7 +204,7 @@ def _change(call: _Call) -> CommandOutcome:
             call.command, refs, state, call.now, expires, call.actor, call.idempotency_key
         )
         if not call.dry_run:
-            _store_overrides(call.runtime, records, call.context)
+            records = _store_overrides(call.runtime, records, call.context, call.now)
         override = _override_summary(records)
         override["dry_run"] = call.dry_run
 
@@ -356,19 +356,39 @@ def _override_records(
     return records
 
 
-def _store_overrides(runtime: Runtime, records: list[OverrideRecord], context: Any) -> None:
-    """Add the overrides and mark their State as carried out, in one state update.
+def _store_overrides(
+    runtime: Runtime, records: list[OverrideRecord], context: Any, now: datetime
+) -> list[OverrideRecord]:
+    """Add the overrides and mark their State as carried out, in one state update; the records kept.
 
     Recording the pin as last applied means: when the override ends, the schedule's desired
     State differs from the last one carried out, so the scheduler converges the queue again
     instead of mistaking the override's State for a change by hand.
+
+    A redelivery (same id) finds its override already stored and still running: that one is kept
+    as it is, so a retry minutes or hours later neither extends nor renews it.
     """
     from ciqueue.audit import OVERRIDE_CREATED, audit
     from ciqueue.engine import LastApplied
     from ciqueue.state import LastAppliedRecord, add_override, record_applied
 
+    kept: list[OverrideRecord] = []
+    reused: set[str] = set()
+
     def mutate(doc: Any) -> Any:
+        kept.clear()
+        reused.clear()
         for record in records:
+            stored_override = doc.override(record.id)
+            if (
+                stored_override is not None
+                and stored_override.active_at(now)
+                and (stored_override.key, stored_override.state) == (record.key, record.state)
+            ):
+                kept.append(stored_override)
+                reused.add(record.id)
+                continue
+            kept.append(record)
             doc = add_override(doc, record)
             stored = doc.last_applied.get(record.key)
             base = stored.to_engine() if stored is not None else LastApplied()
@@ -386,7 +406,9 @@ def _store_overrides(runtime: Runtime, records: list[OverrideRecord], context: A
         return doc
 
     runtime.state.update(mutate)
-    for record in records:
+    for record in kept:
+        if record.id in reused:
+            continue  # stored by an earlier delivery: nothing was created this time
         audit(
             OVERRIDE_CREATED,
             actor=record.actor,
@@ -397,6 +419,7 @@ def _store_overrides(runtime: Runtime, records: list[OverrideRecord], context: A
             expires_at=record.expires_at,
             context=context,
         )
+    return kept
 
 
 def _override_summary(records: Sequence[OverrideRecord]) -> dict[str, Any]:

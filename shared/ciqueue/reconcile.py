@@ -174,10 +174,17 @@ def reconcile(
 
 
 def handle_shard(event: Any, runtime: Runtime, *, context: Any = None) -> dict[str, Any]:
-    """The worker's work: ``{"shard": [[bucket, region], ...], "now": iso, "dry_run": bool}``."""
+    """The worker's work: ``{"shard": [[bucket, region], ...], "now": iso, "dry_run": bool}``.
+
+    The shard is decided at the scheduler's ``now``, or at the worker's own clock when that is
+    later: SCF may deliver a failed invocation again minutes or hours later, and deciding at the
+    old instant would undo what the schedule has done since (re-pause after a window closed).
+    """
     from ciqueue.runtime import actor_from_context, deadline_from_context
 
     pairs, now, dry_run = parse_shard_event(event)
+    if now is not None:
+        now = max(now, runtime.clock())
     report = reconcile(
         runtime,
         now=now,

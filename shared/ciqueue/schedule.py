@@ -32,6 +32,7 @@ from ciqueue.config import (
     zone,
 )
 from ciqueue.cron import UTC, parse_cron, wall_time, wall_to_instant
+from ciqueue.errors import InvalidInput, Problem
 
 # Instants at or after this mean "never" (a window whose end cron never fires again).
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -42,8 +43,17 @@ MAX_OCCURRENCES = 50_000
 _TICK = timedelta(microseconds=1)
 
 
-class ScheduleTooDense(ValueError):
-    """A window fires so often that evaluating it would take unreasonably long."""
+class ScheduleTooDense(InvalidInput, ValueError):
+    """A window fires so often that evaluating it would take unreasonably long (bad config)."""
+
+    def __init__(self, window: str, days: int) -> None:
+        super().__init__(
+            Problem(
+                f"windows.{window}.start",
+                f"fires too often to evaluate (more than {MAX_OCCURRENCES} openings within "
+                f"{days} days); open the window less often",
+            )
+        )
 
 
 @dataclass(frozen=True, order=True)
@@ -141,7 +151,9 @@ def windows_state(windows: Sequence[Window], now: datetime) -> WindowState:
             opens, closes, _ = current
             if not last_try and (opens <= low or closes >= high):
                 continue
-            return _open_state(now, by_name, stretches, current)
+            # Beyond the widest span the stretch's ends are unknown, not the span's edges: an
+            # edge that moved with `now` would look like a new schedule edge at every tick.
+            return _open_state(now, by_name, stretches, current, opens > low, closes < high)
         before = [s for s in stretches if s[1] <= now]
         after = [s for s in stretches if s[0] > now]
         if not last_try and (not before or not after):
@@ -165,24 +177,36 @@ def _merge(items: list[Occurrence]) -> list[_Stretch]:
 
 
 def _open_state(
-    now: datetime, by_name: dict[str, Window], stretches: list[_Stretch], current: _Stretch
+    now: datetime,
+    by_name: dict[str, Window],
+    stretches: list[_Stretch],
+    current: _Stretch,
+    known_open: bool = True,
+    known_close: bool = True,
 ) -> WindowState:
     opens, closes, members = current
     covering = tuple(dict.fromkeys(o.window for o in members if o.opens <= now < o.closes))
     opened_by = members[0].window
     closed_by = max(members, key=lambda o: o.closes).window
     later = [s for s in stretches if s[0] > closes]
-    closes_at = None if closes >= FAR_FUTURE else closes
-    next_open = later[0][0] if later else None
+    closes_at = None if closes >= FAR_FUTURE or not known_close else closes
+    next_open = later[0][0] if later and known_close else None
+    opened_at = opens if known_open else None
     zone_of = window_zone(by_name[opened_by])
     others = [name for name in covering if name != opened_by]
-    reason = f"window {opened_by!r} open since {format_instant(opens, zone_of, now)}"
-    reason += f", closes {format_instant(closes_at, zone_of, now)}" if closes_at else ", does not close"
+    if opened_at is not None:
+        reason = f"window {opened_by!r} open since {format_instant(opens, zone_of, now)}"
+    else:
+        reason = f"window {opened_by!r} open for more than {SPANS[-1].days} days"
+    if closes_at:
+        reason += f", closes {format_instant(closes_at, zone_of, now)}"
+    else:
+        reason += ", does not close" if known_close else f", not closing within {SPANS[-1].days} days"
     if others:
         reason += f" (also open: {', '.join(repr(n) for n in others)})"
     return WindowState(
         active=True,
-        opened_at=opens,
+        opened_at=opened_at,
         closes_at=closes_at,
         next_open=next_open,
         reason=reason,
@@ -249,9 +273,7 @@ def _cron_occurrences(window: Window, start: datetime, end: datetime) -> list[Oc
     while fire is not None and fire < end:
         steps += 1
         if steps > MAX_OCCURRENCES:
-            raise ScheduleTooDense(
-                f"window {window.name!r} opens more than {MAX_OCCURRENCES} times in the span"
-            )
+            raise ScheduleTooDense(window.name, (end - start).days)
         if is_excluded(fire):
             fire = starts.next_after(fire, tz)
             continue
@@ -369,8 +391,12 @@ def _switch_fires(rotation: Rotation, tz: ZoneInfo, today: date) -> list[tuple[d
             day = today + timedelta(days=offset)
             if day.weekday() in weekdays:
                 fires.append((wall_to_instant(datetime.combine(day, clock), tz), position, switch.callback))
-    # Same instant: the switch listed later wins.
-    return [(at, index) for at, _, index in sorted(fires)]
+    # Same instant: the switch listed later wins, and the others at that instant do not count at
+    # all (else a losing switch would look like a change and its instant like a new edge).
+    last_at: dict[datetime, int] = {}
+    for at, _, index in sorted(fires):
+        last_at[at] = index
+    return sorted(last_at.items())
 
 
 # --- helpers ------------------------------------------------------------------------------------
