@@ -310,3 +310,22 @@ def test_json_schema_for_editors() -> None:
         window["properties"]
     )
     assert schema["$defs"]["Callback"]["properties"]["type"]["enum"] == ["Url", "TDMQ"]
+
+
+def test_a_window_that_opens_again_before_it_closes_is_refused() -> None:
+    # Hourly starts lasting 2h overlap themselves: one endless stretch nobody means, and one the
+    # evaluator could only bound by enumerating years of openings.
+    data = {
+        "version": 1,
+        "timezone": "Asia/Shanghai",
+        "targets": {"t": {"bucket": "demo-1250000000", "region": "ap-guangzhou", "name_pattern": "*"}},
+        "windows": [{"name": "w", "targets": ["t"], "start": "0 0 * * * * *", "duration": "2h"}],
+    }
+    with pytest.raises(InvalidInput) as caught:
+        parse_config(data)
+    assert caught.value.field == "windows[0].duration"
+    assert caught.value.rule.startswith("must be shorter than the time between two starts: the window opening at ")
+    assert "CST would still be open when the next one starts at " in caught.value.rule
+    assert caught.value.rule.endswith("CST ('2h')")
+    data["windows"][0]["duration"] = "1h"  # back to back is fine
+    assert parse_config(data).windows[0].duration == "1h"

@@ -272,7 +272,7 @@ def test_a_window_too_dense_to_evaluate_is_reported_as_bad_input(
         {
             "version": 1,
             "targets": {"pics": TARGET},
-            "windows": [{"name": "busy", "targets": ["pics"], "start": "* * * * * * *", "duration": "2s"}],
+            "windows": [{"name": "busy", "targets": ["pics"], "start": "* * * * * * *", "duration": "1s"}],
         }
     )
     with pytest.raises(InvalidInput) as caught:

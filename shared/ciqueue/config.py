@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
@@ -451,14 +451,14 @@ def parse_config(data: Any) -> Config:
         config = Config.model_validate(dict(data))
     except ValidationError as exc:
         raise InvalidInput(_problems(exc)) from None
-    problems = _check_references(config)
-    if problems:
-        raise InvalidInput(problems)
     # Windows and rotations carry their effective zone so schedule functions need nothing else.
     for window in config.windows:
         window.timezone = window.timezone or config.timezone
     for rotation in config.rotations:
         rotation.timezone = rotation.timezone or config.timezone
+    problems = _check_references(config)
+    if problems:
+        raise InvalidInput(problems)
     return config
 
 
@@ -532,7 +532,10 @@ def _check_references(config: Config) -> list[Problem]:
             )
         seen.setdefault(window.name, i)
         check_targets(path, window.targets)
+        shape_problems = len(problems)
         _check_window_shape(window, path, add)
+        if len(problems) == shape_problems:
+            _check_window_overlap(window, path, add)
 
     seen = {}
     rotated: dict[str, str] = {}
@@ -584,6 +587,15 @@ def _check_window_shape(window: Window, path: str, add: Any) -> None:
             add(Problem(f"{path}.dates[{j}]", "start and end must both have, or both lack, a UTC offset"))
         elif end <= start:
             add(Problem(f"{path}.dates[{j}].end", f"must be after start (got {one_off.end!r})"))
+
+
+def _check_window_overlap(window: Window, path: str, add: Any) -> None:
+    # schedule builds on this module, so it is imported here, once the shapes are known good.
+    from ciqueue.schedule import self_overlap
+
+    rule = self_overlap(window, datetime.now(timezone.utc))
+    if rule:
+        add(Problem(f"{path}.duration", rule))
 
 
 def _check_rotation_shape(rotation: Rotation, path: str, add: Any) -> None:

@@ -236,7 +236,7 @@ def parse_shard_event(event: Any) -> tuple[list[Pair], datetime | None, bool | N
 def describe_error(exc: BaseException) -> dict[str, Any]:
     """An error as a report entry: code, message, request id, HTTP status, transient or not."""
     transient = isinstance(exc, (TransportError, DeadlineExceeded, StateConflict, MalformedResponse)) or (
-        isinstance(exc, ServiceError) and (exc.retryable or exc.status == 429)
+        isinstance(exc, ServiceError) and exc.retryable
     )
     info: dict[str, Any] = {
         "code": getattr(exc, "code", None) or type(exc).__name__,

@@ -131,6 +131,37 @@ def occurrences(window: Window, start: datetime, end: datetime) -> list[Occurren
     return sorted(found)
 
 
+# Consecutive openings of a start + duration window checked for overlapping themselves.
+OVERLAP_SAMPLE = 200
+
+
+def self_overlap(window: Window, reference: datetime) -> str | None:
+    """Why a start + duration window is refused, or None: it opens again before it has closed.
+
+    Such openings merge into one stretch with no close in sight, which the evaluator could only
+    find by enumerating every opening for years (and nobody means it). The first
+    ``OVERLAP_SAMPLE`` openings after ``reference`` are checked.
+    """
+    length = parse_duration(window.duration) if window.duration else None
+    if window.start is None or length is None:
+        return None
+    tz = window_zone(window)
+    starts = parse_cron(window.start)
+    fire = starts.next_after(_utc(reference), tz)
+    for _ in range(OVERLAP_SAMPLE):
+        if fire is None:
+            return None
+        following = starts.next_after(fire, tz)
+        if following is not None and following < fire + length:
+            return (
+                f"must be shorter than the time between two starts: the window opening at "
+                f"{format_instant(fire, tz)} would still be open when the next one starts at "
+                f"{format_instant(following, tz)} ({window.duration!r})"
+            )
+        fire = following
+    return None
+
+
 def window_state(window: Window, now: datetime) -> WindowState:
     """The state of one window at ``now``."""
     return windows_state([window], now)
