@@ -324,8 +324,9 @@ def test_a_window_that_opens_again_before_it_closes_is_refused() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_config(data)
     assert caught.value.field == "windows[0].duration"
-    assert caught.value.rule.startswith("must be shorter than the time between two starts: the window opening at ")
-    assert "CST would still be open when the next one starts at " in caught.value.rule
-    assert caught.value.rule.endswith("CST ('2h')")
+    rule = caught.value.rule
+    assert rule.startswith("must be shorter than the time between two starts: the window opening at ")
+    assert "CST would still be open when the next one starts at " in rule
+    assert rule.endswith("CST ('2h')")
     data["windows"][0]["duration"] = "1h"  # back to back is fine
     assert parse_config(data).windows[0].duration == "1h"
