@@ -434,3 +434,29 @@ def test_cli_reconcile_dry_run_changes_nothing(
     assert out[-1].endswith(": 1 none, 2 pause (dry run: nothing changed)")
     assert emu_admin.put_paths() == []
     assert not (tmp_path / "state.json").exists()
+
+
+def test_cli_plan_per_queue_reads_the_queues_the_targets_cover(
+    demo_bucket: Any,
+    emulator: Any,
+    emu_admin: EmuAdmin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = tmp_path / "good.yaml"
+    path.write_text(GOOD)
+    monkeypatch.setenv("CIQUEUE_ENDPOINT", emulator.endpoint)
+    monkeypatch.setenv("TENCENTCLOUD_SECRETID", DEMO_SECRET_ID)
+    monkeypatch.setenv("TENCENTCLOUD_SECRETKEY", DEMO_SECRET_KEY)
+    args = ["plan", "--config", str(path), "--from", "2026-03-01T00:00", "--days", "1", "--queues"]
+    assert cli.main(args) == 0
+    lines = [re.sub(r"\s+", " ", line) for line in capsys.readouterr().out.splitlines()]
+    pause = [line.split(" nightly ")[0] for line in lines[1:] if " pause " in line]
+    # One line per pic queue of the bucket (the target's name_pattern is "*"), not per group.
+    assert pause == [
+        f"2026-03-01 Sun 02:00 CST {DEMO_BUCKET}/{DEMO_REGION}/pic/{q} pause"
+        for q in sorted((PIC_DEFAULT_ID, PIC_CALLBACK_ID, PIC_PAUSED_ID))
+    ]
+    # Reading is all it does.
+    assert emu_admin.put_paths() == []

@@ -332,6 +332,12 @@ def add_schedule_commands(commands: Any) -> None:
     plan.add_argument("--from", dest="start", help="ISO time to start from (default: now)")
     plan.add_argument("--days", type=float, default=7.0, help="how many days ahead (default 7)")
     plan.add_argument("--json", action="store_true", help="print JSON for scripts")
+    plan.add_argument(
+        "--queues",
+        action="store_true",
+        help="read the queues the targets cover (credentials from the environment) and plan per queue",
+    )
+    plan.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     reconcile = commands.add_parser("reconcile", help="run one scheduler tick now")
     reconcile.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG_NAME})")
@@ -415,7 +421,18 @@ def _plan_command(args: argparse.Namespace) -> int:
             ) from None
         if start.tzinfo is None:  # a local time of the schedule's zone
             start = start.replace(tzinfo=zone(config.timezone))
-    transitions = plan(config, start, args.days)
+    observed = None
+    if args.queues:
+        from ciqueue.reconcile import observe
+        from ciqueue.runtime import Runtime
+
+        runtime = Runtime.from_env(config=config, endpoint=getattr(args, "endpoint", None) or None)
+        observed, report = observe(runtime)
+        for entry in report.errors:
+            _fail(f"warning: could not read {entry.get('scope')}: {entry.get('message')}")
+        for warning in report.warnings:
+            _fail(f"warning: {warning}")
+    transitions = plan(config, start, args.days, observed=observed)
     if args.json:
         _print_json(
             {"from": start.isoformat(), "days": args.days, "transitions": [t.to_dict() for t in transitions]}

@@ -331,6 +331,20 @@ def _observe(
     return observed
 
 
+def observe(runtime: Runtime, *, deadline: Deadline | None = None) -> tuple[list[ObservedQueue], ReconcileReport]:
+    """Read every queue the config's targets cover (as a tick would), without deciding anything.
+
+    The report carries what could not be read (``errors``) and ids the config names that do not
+    exist (``warnings``).
+    """
+    config = runtime.config
+    if config is None:
+        raise InvalidInput("config", "no schedule config is loaded (set CIQUEUE_CONFIG to a file)")
+    report = ReconcileReport(now=runtime.clock(), dry_run=True)
+    observed = _observe(runtime, config, _scopes(config, None, None), deadline, report)
+    return [q for q in observed if _covered(config, q)], report
+
+
 def _covered(config: Config, queue: ObservedQueue) -> bool:
     from ciqueue.config import match_targets
 
