@@ -331,7 +331,9 @@ def _observe(
     return observed
 
 
-def observe(runtime: Runtime, *, deadline: Deadline | None = None) -> tuple[list[ObservedQueue], ReconcileReport]:
+def observe(
+    runtime: Runtime, *, deadline: Deadline | None = None
+) -> tuple[list[ObservedQueue], ReconcileReport]:
     """Read every queue the config's targets cover (as a tick would), without deciding anything.
 
     The report carries what could not be read (``errors``) and ids the config names that do not
