@@ -382,3 +382,22 @@ def test_prefix_joins_every_path() -> None:
 def test_long_values_are_shortened_in_messages() -> None:
     message = only(pause(target="x" * 5000))
     assert len(message) < 200 and message.endswith("…')")
+
+
+# --- found by tests/test_fuzz_inputs.py -----------------------------------------------------------
+
+
+def test_an_empty_or_odd_unknown_key_is_still_named() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_command({"": "pause", "action": "pause", "queues": [{"x y": 1}], "callback": {"a" * 100: 1}})
+    rules = {p.field: p.rule for p in caught.value.problems}
+    for field in ("['']", "queues[0]['x y']", "callback['" + "a" * 32 + "…']"):
+        assert rules[field].startswith("is not a known field (known: "), field
+    assert next(iter(rules)) == "['']"
+
+
+@pytest.mark.parametrize(("data", "got"), [([], "list"), (None, "null"), (5, "number"), (True, "boolean")])
+def test_decoded_json_that_is_not_an_object_is_refused(data: Any, got: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_command(data)
+    assert caught.value.problems == [Problem("command", f"must be a JSON object (got {got})")]

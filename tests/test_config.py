@@ -330,3 +330,21 @@ def test_a_window_that_opens_again_before_it_closes_is_refused() -> None:
     assert rule.endswith("CST ('2h')")
     data["windows"][0]["duration"] = "1h"  # back to back is fine
     assert parse_config(data).windows[0].duration == "1h"
+
+
+def test_a_window_opening_and_closing_too_often_is_refused_at_load() -> None:
+    # Found by tests/test_fuzz_inputs.py: accepted before, it took a scheduler tick ~12 s to refuse.
+    data = with_change("windows.0.start", "0 * * * * * *")
+    del data["windows"][0]["duration"]
+    data["windows"][0]["end"] = "30 */5 * * * * *"
+    with pytest.raises(InvalidInput) as caught:
+        parse_config(data)
+    assert caught.value.problems == [
+        Problem(
+            "windows[0].start",
+            "opens and closes more than 250 times in 8 days (from '0 * * * * * *' to "
+            "'30 */5 * * * * *'); too often to evaluate: fire start or end less often",
+        )
+    ]
+    data["windows"][0]["end"] = "0 30 * * * * *"  # hourly half-hour windows are fine
+    assert parse_config(data).windows[0].end == "0 30 * * * * *"

@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.auth import ApiToken, Principal, authenticate_request
-from ciqueue.commands import MAX_COMMAND_BYTES, Command, QueueRef, json_type_name, parse_command
+from ciqueue.commands import (
+    MAX_COMMAND_BYTES,
+    Command,
+    QueueRef,
+    json_type_name,
+    key_path,
+    parse_command,
+)
 from ciqueue.constants import ENV_API_TOKENS, ENV_TRUST_CAM
 from ciqueue.errors import (
     ConflictError,
@@ -219,7 +226,7 @@ class HttpApi:
         _no_query(call.request)
         body = json_object(call.request)
         problems = [
-            Problem(str(key), f"is not a known field (known: {', '.join(_TOGGLE_FIELDS)})")
+            Problem(key_path("", key), f"is not a known field (known: {', '.join(_TOGGLE_FIELDS)})")
             for key in body
             if key not in _TOGGLE_FIELDS
         ]

@@ -133,13 +133,14 @@ def parse_command(
     ``allow_private`` lets callback URLs point at private hosts (local mode only).
     """
     root = field_prefix or "command"
-    obj = data if isinstance(data, Mapping) else load_json_object(data, root)
+    # Already-decoded JSON that is not an object (a list, a number, null) is judged, not decoded.
+    obj: Any = load_json_object(data, root) if isinstance(data, (str, bytes)) else data
     if not isinstance(obj, Mapping):
         raise InvalidInput(root, f"must be a JSON object (got {json_type_name(obj)})")
     v = _Judge(field_prefix)
     for key in obj:
         if key not in _FIELDS:
-            v.fail(str(key), f"is not a known field (known: {', '.join(_FIELDS)})")
+            v.fail(key_path("", key), f"is not a known field (known: {', '.join(_FIELDS)})")
 
     action = v.choice(obj, "action", ACTIONS, required=True)
     queues = _queues(v, obj.get("queues"))
@@ -309,7 +310,7 @@ def _queues(v: _Judge, value: Any) -> list[QueueRef]:
         before = len(v.problems)
         for key in item:
             if key not in _QUEUE_FIELDS:
-                v.fail(f"{name}.{key}", f"is not a known field (known: {', '.join(_QUEUE_FIELDS)})")
+                v.fail(key_path(name, key), f"is not a known field (known: {', '.join(_QUEUE_FIELDS)})")
         fields: dict[str, str | None] = {}
         for key, regex, rule in (
             ("bucket", _BUCKET_RE, "must be a bucket name with its APPID, like demo-1250000000"),
@@ -405,7 +406,7 @@ def _callback(v: _Judge, value: Any, allow_private: bool) -> Callback | None:
     before = len(v.problems)
     for key in value:
         if key not in _CALLBACK_FIELDS:
-            v.fail(f"callback.{key}", f"is not a known field (known: {', '.join(_CALLBACK_FIELDS)})")
+            v.fail(key_path("callback", key), f"is not a known field (known: {', '.join(_CALLBACK_FIELDS)})")
     state = "On"
     if value.get("state") is not None:
         state = v.choice(value, "state", ("On", "Off"), name="callback.state") or ""
@@ -520,6 +521,18 @@ def json_type_name(value: Any) -> str:
         if type(value) is type_:
             return name
     return "object" if isinstance(value, Mapping) else type(value).__name__
+
+
+_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def key_path(parent: str, key: object) -> str:
+    """The field path of ``key`` under ``parent``: ``parent.key``, or ``parent['…']`` (shortened)
+    when the key is empty, long or not a plain name, so a field is never blank or a flood."""
+    text = str(key)
+    if _PLAIN_KEY_RE.match(text):
+        return f"{parent}.{text}" if parent else text
+    return f"{parent}[{_show(text, 32)}]"
 
 
 def _show(value: str, limit: int = 64) -> str:

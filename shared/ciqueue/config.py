@@ -591,11 +591,15 @@ def _check_window_shape(window: Window, path: str, add: Any) -> None:
 
 def _check_window_overlap(window: Window, path: str, add: Any) -> None:
     # schedule builds on this module, so it is imported here, once the shapes are known good.
-    from ciqueue.schedule import self_overlap
+    from ciqueue.schedule import self_overlap, too_dense
 
-    rule = self_overlap(window, datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    rule = self_overlap(window, now)
     if rule:
         add(Problem(f"{path}.duration", rule))
+    rule = too_dense(window, now)
+    if rule:
+        add(Problem(f"{path}.start", rule))
 
 
 def _check_rotation_shape(rotation: Rotation, path: str, add: Any) -> None:

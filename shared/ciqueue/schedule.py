@@ -162,6 +162,33 @@ def self_overlap(window: Window, reference: datetime) -> str | None:
     return None
 
 
+def too_dense(window: Window, reference: datetime) -> str | None:
+    """Why a start + end (cron) window is refused, or None: it opens and closes so often that
+    evaluating it over the widest span (``SPANS[-1]`` each side of now) would exceed
+    ``MAX_OCCURRENCES``, taking minutes per scheduler tick. Sampled over ``SPANS[0]`` after
+    ``reference``, at most a few hundred cron steps.
+    """
+    if window.start is None or window.end is None:
+        return None
+    tz = window_zone(window)
+    starts, closing = parse_cron(window.start), parse_cron(window.end)
+    sample = SPANS[0]
+    limit = MAX_OCCURRENCES * sample // (2 * SPANS[-1])
+    horizon = _utc(reference) + sample
+    fire = starts.next_after(_utc(reference), tz)
+    for _ in range(limit + 1):
+        if fire is None or fire >= horizon:
+            return None
+        closes = closing.next_after(fire, tz)
+        if closes is None:
+            return None
+        fire = starts.next_after(closes - _TICK, tz)
+    return (
+        f"opens and closes more than {limit} times in {sample.days} days (from {window.start!r} "
+        f"to {window.end!r}); too often to evaluate: fire start or end less often"
+    )
+
+
 def window_state(window: Window, now: datetime) -> WindowState:
     """The state of one window at ``now``."""
     return windows_state([window], now)
