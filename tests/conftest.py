@@ -5,6 +5,7 @@ admin helper, a seeded demo bucket, and the official Python SDK pointed at the e
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,13 @@ import pytest
 import requests
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.server import EmulatorServer
+from hypothesis import settings
+
+# CI (CI=true) replays the same property-test examples on every run, so a red build is a real
+# regression and never a roll of the dice; locally each run explores new examples.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 if TYPE_CHECKING:
     from ciqueue.runtime import Runtime

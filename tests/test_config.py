@@ -326,10 +326,27 @@ def test_a_window_that_opens_again_before_it_closes_is_refused() -> None:
     assert caught.value.field == "windows[0].duration"
     rule = caught.value.rule
     assert rule.startswith("must be shorter than the time between two starts: the window opening at ")
-    assert "CST would still be open when the next one starts at " in rule
+    assert "CST would not have closed when the next one starts at " in rule
     assert rule.endswith("CST ('2h')")
-    data["windows"][0]["duration"] = "1h"  # back to back is fine
-    assert parse_config(data).windows[0].duration == "1h"
+    data["windows"][0]["duration"] = "1h"  # back to back never closes either
+    with pytest.raises(InvalidInput, match=r"windows\[0\]\.duration: must be shorter"):
+        parse_config(data)
+    data["windows"][0]["duration"] = "59m"
+    assert parse_config(data).windows[0].duration == "59m"
+
+
+def test_a_window_that_reopens_the_moment_it_closes_is_refused() -> None:
+    data = {
+        "version": 1,
+        "timezone": "Asia/Shanghai",
+        "targets": {"t": {"bucket": "demo-1250000000", "region": "ap-guangzhou", "name_pattern": "*"}},
+        "windows": [{"name": "w", "targets": ["t"], "start": "* * * * * * *", "end": "0 0 */6 * * * *"}],
+    }
+    with pytest.raises(InvalidInput) as caught:
+        parse_config(data)
+    assert caught.value.field == "windows[0].end"
+    assert caught.value.rule.startswith("must leave the window closed for a while: the opening at ")
+    assert caught.value.rule.endswith("the moment the start cron fires again")
 
 
 def test_a_window_opening_and_closing_too_often_is_refused_at_load() -> None:
@@ -346,5 +363,13 @@ def test_a_window_opening_and_closing_too_often_is_refused_at_load() -> None:
             "'30 */5 * * * * *'); too often to evaluate: fire start or end less often",
         )
     ]
+    data["windows"][0]["start"] = "0 0 * * * * *"
     data["windows"][0]["end"] = "0 30 * * * * *"  # hourly half-hour windows are fine
     assert parse_config(data).windows[0].end == "0 30 * * * * *"
+
+
+def test_a_blank_or_odd_key_gets_a_readable_field_path() -> None:
+    # Found by tests/test_fuzz_inputs.py: {" ": None} reported the field as a bare " ".
+    with pytest.raises(InvalidInput) as caught:
+        parse_config({"version": 1, " ": None})
+    assert [p.field for p in caught.value.problems] == ["[' ']"]

@@ -22,7 +22,6 @@ from ciqueue.commands import (
     Command,
     QueueRef,
     json_type_name,
-    key_path,
     parse_command,
 )
 from ciqueue.constants import ENV_API_TOKENS, ENV_TRUST_CAM
@@ -34,6 +33,7 @@ from ciqueue.errors import (
     ServiceError,
     StateConflict,
     StateCorrupt,
+    key_path,
 )
 from ciqueue.httpapi import (
     BadRequest,

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ciqueue.constants import MQ_MODES, MQ_REGIONS, NOTIFY_EVENTS, NOTIFY_TYPES, RESULT_FORMATS
-from ciqueue.errors import InvalidInput, Problem
+from ciqueue.errors import InvalidInput, Problem, key_path
 from ciqueue.kinds import QueueKind, parse_kind
 from ciqueue.timefmt import parse_instant
 
@@ -521,18 +521,6 @@ def json_type_name(value: Any) -> str:
         if type(value) is type_:
             return name
     return "object" if isinstance(value, Mapping) else type(value).__name__
-
-
-_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def key_path(parent: str, key: object) -> str:
-    """The field path of ``key`` under ``parent``: ``parent.key``, or ``parent['…']`` (shortened)
-    when the key is empty, long or not a plain name, so a field is never blank or a flood."""
-    text = str(key)
-    if _PLAIN_KEY_RE.match(text):
-        return f"{parent}.{text}" if parent else text
-    return f"{parent}[{_show(text, 32)}]"
 
 
 def _show(value: str, limit: int = 64) -> str:

@@ -27,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from ciqueue.constants import MQ_REGIONS, NOTIFY_EVENTS
 from ciqueue.cron import cron_rule
-from ciqueue.errors import InvalidInput, Problem
+from ciqueue.errors import InvalidInput, Problem, key_path
 from ciqueue.timefmt import parse_instant
 
 CONFIG_VERSION = 1
@@ -594,9 +594,10 @@ def _check_window_overlap(window: Window, path: str, add: Any) -> None:
     from ciqueue.schedule import self_overlap, too_dense
 
     now = datetime.now(timezone.utc)
-    rule = self_overlap(window, now)
-    if rule:
-        add(Problem(f"{path}.duration", rule))
+    found = self_overlap(window, now)
+    if found:
+        add(Problem(f"{path}.{found[0]}", found[1]))
+        return  # a window that never closes is also "dense"; one problem says it
     rule = too_dense(window, now)
     if rule:
         add(Problem(f"{path}.start", rule))
@@ -671,10 +672,7 @@ def _problems(exc: ValidationError) -> list[Problem]:
 def _path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
+        out = f"{out}[{part}]" if isinstance(part, int) else key_path(out, part)
     return out
 
 

@@ -6,6 +6,7 @@ codes and request ids only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ciqueue.constants import RETRYABLE_STATUSES, THROTTLING_CODES
@@ -24,6 +25,19 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.field}: {self.rule}"
+
+
+_PLAIN_KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def key_path(parent: str, key: object) -> str:
+    """The field path of ``key`` under ``parent``: ``parent.key``, or ``parent['…']`` (shortened)
+    when the key is empty, long or not a plain name, so a field is never blank or a flood."""
+    text = str(key)
+    if _PLAIN_KEY_RE.match(text):
+        return f"{parent}.{text}" if parent else text
+    shown = text if len(text) <= 32 else text[:32] + "…"
+    return f"{parent}[{shown!r}]"
 
 
 class InvalidInput(CiQueueError):

@@ -135,15 +135,20 @@ def occurrences(window: Window, start: datetime, end: datetime) -> list[Occurren
 OVERLAP_SAMPLE = 200
 
 
-def self_overlap(window: Window, reference: datetime) -> str | None:
-    """Why a start + duration window is refused, or None: it opens again before it has closed.
+def self_overlap(window: Window, reference: datetime) -> tuple[str, str] | None:
+    """(field, rule) when a cron window never really closes: it opens again before (or the very
+    moment) it has closed. None when it is fine.
 
     Such openings merge into one stretch with no close in sight, which the evaluator could only
-    find by enumerating every opening for years (and nobody means it). The first
-    ``OVERLAP_SAMPLE`` openings after ``reference`` are checked.
+    find by enumerating every opening for years (and nobody means it: a window that is always
+    open is written as a period 00:00-24:00). The first ``OVERLAP_SAMPLE`` openings after
+    ``reference`` are checked.
     """
+    if window.start is None:
+        return None
     length = parse_duration(window.duration) if window.duration else None
-    if window.start is None or length is None:
+    closing = parse_cron(window.end) if window.end else None
+    if length is None and closing is None:
         return None
     tz = window_zone(window)
     starts = parse_cron(window.start)
@@ -151,27 +156,43 @@ def self_overlap(window: Window, reference: datetime) -> str | None:
     for _ in range(OVERLAP_SAMPLE):
         if fire is None:
             return None
-        following = starts.next_after(fire, tz)
-        if following is not None and following < fire + length:
-            return (
-                f"must be shorter than the time between two starts: the window opening at "
-                f"{format_instant(fire, tz)} would still be open when the next one starts at "
-                f"{format_instant(following, tz)} ({window.duration!r})"
-            )
+        if length is not None:
+            following = starts.next_after(fire, tz)
+            if following is not None and following <= fire + length:
+                return (
+                    "duration",
+                    f"must be shorter than the time between two starts: the window opening at "
+                    f"{format_instant(fire, tz)} would not have closed when the next one starts at "
+                    f"{format_instant(following, tz)} ({window.duration!r})",
+                )
+        else:
+            assert closing is not None
+            closes = closing.next_after(fire, tz)
+            if closes is None:
+                return None
+            following = starts.next_after(closes - _TICK, tz)
+            if following is not None and following <= closes:
+                return (
+                    "end",
+                    f"must leave the window closed for a while: the opening at "
+                    f"{format_instant(fire, tz)} closes at {format_instant(closes, tz)}, the moment "
+                    f"the start cron fires again",
+                )
         fire = following
     return None
 
 
 def too_dense(window: Window, reference: datetime) -> str | None:
-    """Why a start + end (cron) window is refused, or None: it opens and closes so often that
-    evaluating it over the widest span (``SPANS[-1]`` each side of now) would exceed
-    ``MAX_OCCURRENCES``, taking minutes per scheduler tick. Sampled over ``SPANS[0]`` after
-    ``reference``, at most a few hundred cron steps.
+    """Why a cron window is refused, or None: it opens and closes so often that evaluating it
+    over the widest span (``SPANS[-1]`` each side of now) would exceed ``MAX_OCCURRENCES``,
+    taking minutes per scheduler tick. Sampled over ``SPANS[0]`` after ``reference``, at most a
+    few hundred cron steps.
     """
-    if window.start is None or window.end is None:
+    if window.start is None or (window.end is None and window.duration is None):
         return None
     tz = window_zone(window)
-    starts, closing = parse_cron(window.start), parse_cron(window.end)
+    starts = parse_cron(window.start)
+    closing = parse_cron(window.end) if window.end else None
     sample = SPANS[0]
     limit = MAX_OCCURRENCES * sample // (2 * SPANS[-1])
     horizon = _utc(reference) + sample
@@ -179,13 +200,17 @@ def too_dense(window: Window, reference: datetime) -> str | None:
     for _ in range(limit + 1):
         if fire is None or fire >= horizon:
             return None
+        if closing is None:
+            fire = starts.next_after(fire, tz)
+            continue
         closes = closing.next_after(fire, tz)
         if closes is None:
             return None
         fire = starts.next_after(closes - _TICK, tz)
+    until = f"to {window.end!r}" if window.end else f"for {window.duration!r}"
     return (
         f"opens and closes more than {limit} times in {sample.days} days (from {window.start!r} "
-        f"to {window.end!r}); too often to evaluate: fire start or end less often"
+        f"{until}); too often to evaluate: fire start or end less often"
     )
 
 
