@@ -316,7 +316,6 @@ def _fail(line: str, stream: TextIO | None = None) -> None:
 # --- schedule commands: config check|schema, plan, reconcile, package ---------------------------
 
 SCHEDULE_COMMANDS = ("config", "plan", "reconcile", "package")
-ENV_CONFIG_NAME = ENV_CONFIG
 
 
 def add_schedule_commands(commands: Any) -> None:
@@ -328,7 +327,7 @@ def add_schedule_commands(commands: Any) -> None:
     config_actions.add_parser("schema", help="print the JSON Schema of the schedule file")
 
     plan = commands.add_parser("plan", help="show the coming pauses, resumes and callback switches")
-    plan.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG_NAME})")
+    plan.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG})")
     plan.add_argument("--from", dest="start", help="ISO time to start from (default: now)")
     plan.add_argument("--days", type=float, default=7.0, help="how many days ahead (default 7)")
     plan.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -340,7 +339,7 @@ def add_schedule_commands(commands: Any) -> None:
     plan.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     reconcile = commands.add_parser("reconcile", help="run one scheduler tick now")
-    reconcile.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG_NAME})")
+    reconcile.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG})")
     reconcile.add_argument("--dry-run", action="store_true", help="decide and show, change nothing")
     reconcile.add_argument("--json", action="store_true", help="print the full report as JSON")
     reconcile.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -373,9 +372,9 @@ def run_schedule_command(args: argparse.Namespace) -> int:
 def _load_schedule(args: argparse.Namespace) -> Any:
     from ciqueue.config import load_config
 
-    path = args.config or os.environ.get(ENV_CONFIG_NAME, "").strip()
+    path = args.config or os.environ.get(ENV_CONFIG, "").strip()
     if not path:
-        raise InvalidInput("--config", f"is required: pass --config FILE or set {ENV_CONFIG_NAME}")
+        raise InvalidInput("--config", f"is required: pass --config FILE or set {ENV_CONFIG}")
     args.config = path
     if not os.path.isfile(path):
         raise InvalidInput("config", "file not found")

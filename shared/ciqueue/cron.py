@@ -30,6 +30,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.timefmt import as_utc
 
 UTC = timezone.utc
 MIN_YEAR = 1970
@@ -114,7 +115,7 @@ class CronExpr:
 
     def next_after(self, instant: datetime, zone: ZoneInfo) -> datetime | None:
         """The first fire time strictly after ``instant``; None when there is none before 2100."""
-        after = _utc(instant)
+        after = as_utc(instant)
         local = wall_time(after, zone)
         # Candidates are visited in wall-time order; a fall-back within a day can map a wall time
         # up to (offset drop) earlier than `local` to an instant after `after`.
@@ -137,7 +138,7 @@ class CronExpr:
 
     def previous_at_or_before(self, instant: datetime, zone: ZoneInfo) -> datetime | None:
         """The last fire time at or before ``instant``; None when there is none since 1970."""
-        at = _utc(instant)
+        at = as_utc(instant)
         local = wall_time(at, zone)
         rise = max(timedelta(0), max(_offsets_around(at, zone, -1)) - _offset(at, zone))
         bound = local + rise
@@ -158,7 +159,7 @@ class CronExpr:
 
     def iter_between(self, start: datetime, end: datetime, zone: ZoneInfo) -> Iterator[datetime]:
         """Fire times t with start <= t < end, ascending."""
-        fire = self.next_after(_utc(start) - timedelta(microseconds=1), zone)
+        fire = self.next_after(as_utc(start) - timedelta(microseconds=1), zone)
         while fire is not None and fire < end:
             yield fire
             fire = self.next_after(fire, zone)
@@ -264,12 +265,6 @@ def wall_to_instant(wall: datetime, zone: ZoneInfo) -> datetime:
 def cron_weekday(day: date) -> int:
     """0 = Sunday ... 6 = Saturday, as the Week field counts."""
     return (day.weekday() + 1) % 7
-
-
-def _utc(instant: datetime) -> datetime:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("an aware datetime is required (got a naive one)")
-    return instant.astimezone(UTC)
 
 
 def _offset(instant: datetime, zone: ZoneInfo) -> timedelta:

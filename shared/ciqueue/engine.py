@@ -26,7 +26,7 @@ from typing import Any, Literal
 from ciqueue.config import Config, Rotation, match_targets, zone
 from ciqueue.cron import UTC
 from ciqueue.schedule import SPANS, WindowState, format_instant, rotation_state, window_zone, windows_state
-from ciqueue.timefmt import parse_instant
+from ciqueue.timefmt import as_utc, parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "none", "skip"]
 Aspect = Literal["state", "callback"]
@@ -234,7 +234,7 @@ def desired_state_at(
     config: Config, groups: Sequence[str], now: datetime, overrides: Sequence[Override] = ()
 ) -> DesiredState | None:
     """The State for a queue in ``groups`` at ``now``; None when neither window nor override applies."""
-    now = _utc(now)
+    now = as_utc(now)
     live = [o for o in overrides if o.active_at(now)]
     if live:
         pin = max(live, key=lambda o: (o.created_at, o.id))
@@ -275,7 +275,7 @@ def desired_state_at(
 
 def desired_callback_at(rotation: Rotation, now: datetime) -> DesiredCallback:
     """The callback ``rotation`` selects at ``now``."""
-    now = _utc(now)
+    now = as_utc(now)
     index, since, next_change = rotation_state(rotation, now)
     tz = zone(rotation.zone_name)
     callback = rotation.callbacks[index]
@@ -291,7 +291,7 @@ def desired_callback_at(rotation: Rotation, now: datetime) -> DesiredCallback:
 
 def expired_overrides(overrides: Iterable[Override], now: datetime) -> list[Override]:
     """Overrides whose time is up (to delete from the store)."""
-    now = _utc(now)
+    now = as_utc(now)
     return [o for o in overrides if not o.active_at(now)]
 
 
@@ -335,7 +335,7 @@ def decide(
 
     ``last_applied`` may be keyed by QueueKey or by its text. Pure: same input, same output.
     """
-    now = _utc(now)
+    now = as_utc(now)
     stored: dict[str, LastApplied] = {str(k): v for k, v in (last_applied or {}).items()}
     pins: dict[QueueKey, list[Override]] = {}
     for override in overrides:
@@ -539,12 +539,6 @@ def _redacted(fields: dict[str, str] | None) -> dict[str, str] | None:
     if fields is None or "?" not in fields.get("Url", ""):
         return fields
     return {**fields, "Url": fields["Url"].split("?", 1)[0] + "?…"}
-
-
-def _utc(instant: datetime) -> datetime:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("an aware datetime is required (got a naive one)")
-    return instant.astimezone(UTC)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -33,6 +33,7 @@ from ciqueue.config import (
 )
 from ciqueue.cron import UTC, parse_cron, wall_time, wall_to_instant
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.timefmt import as_utc
 
 # Instants at or after this mean "never" (a window whose end cron never fires again).
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
@@ -121,7 +122,7 @@ def window_zone(window: Window) -> ZoneInfo:
 
 def occurrences(window: Window, start: datetime, end: datetime) -> list[Occurrence]:
     """Occurrences of ``window`` that overlap ``[start, end)``, sorted by opening time."""
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     found: list[Occurrence] = []
     if window.start is not None:
         found += _cron_occurrences(window, start, end)
@@ -152,7 +153,7 @@ def self_overlap(window: Window, reference: datetime) -> tuple[str, str] | None:
         return None
     tz = window_zone(window)
     starts = parse_cron(window.start)
-    fire = starts.next_after(_utc(reference), tz)
+    fire = starts.next_after(as_utc(reference), tz)
     for _ in range(OVERLAP_SAMPLE):
         if fire is None:
             return None
@@ -195,8 +196,8 @@ def too_dense(window: Window, reference: datetime) -> str | None:
     closing = parse_cron(window.end) if window.end else None
     sample = SPANS[0]
     limit = MAX_OCCURRENCES * sample // (2 * SPANS[-1])
-    horizon = _utc(reference) + sample
-    fire = starts.next_after(_utc(reference), tz)
+    horizon = as_utc(reference) + sample
+    fire = starts.next_after(as_utc(reference), tz)
     for _ in range(limit + 1):
         if fire is None or fire >= horizon:
             return None
@@ -221,7 +222,7 @@ def window_state(window: Window, now: datetime) -> WindowState:
 
 def windows_state(windows: Sequence[Window], now: datetime) -> WindowState:
     """The state of the union of ``windows`` at ``now`` (open if any of them is open)."""
-    now = _utc(now)
+    now = as_utc(now)
     by_name = {w.name: w for w in windows}
     if not windows:
         return WindowState(False, None, None, None, "no window applies")
@@ -421,7 +422,7 @@ def _one_off_occurrences(window: Window, start: datetime, end: datetime) -> list
 
 def rotation_state(rotation: Rotation, now: datetime) -> RotationState:
     """Which callback ``rotation`` selects at ``now``: (index, since, next_change)."""
-    now = _utc(now)
+    now = as_utc(now)
     count = len(rotation.callbacks)
     tz = zone(rotation.zone_name)
     if rotation.every is not None:
@@ -449,7 +450,7 @@ def rotation_changes(rotation: Rotation, start: datetime, end: datetime) -> list
     """(instant, new index) for every change of ``rotation`` in ``[start, end)``."""
     changes = []
     state = rotation_state(rotation, start)
-    if state.since is not None and state.since == _utc(start):
+    if state.since is not None and state.since == as_utc(start):
         changes.append((state.since, state.index))
     at = state.next_change
     while at is not None and at < end:
@@ -502,9 +503,3 @@ def _local_instant(text: str, tz: ZoneInfo) -> datetime:
     if value.tzinfo is not None:
         return value.astimezone(UTC)
     return wall_to_instant(value, tz)
-
-
-def _utc(instant: datetime) -> datetime:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("an aware datetime is required (got a naive one)")
-    return instant.astimezone(UTC)

@@ -19,3 +19,10 @@ def parse_instant(text: str) -> datetime:
 def iso_z(instant: datetime) -> str:
     """``2026-03-01T02:00:00Z``: the instant in UTC to the second, as SCF writes a timer's Time."""
     return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def as_utc(instant: datetime) -> datetime:
+    """``instant`` in UTC; ValueError for a naive datetime (its zone would be a guess)."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("an aware datetime is required (got a naive one)")
+    return instant.astimezone(timezone.utc)
