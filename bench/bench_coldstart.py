@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 RUNS = 10
-OURS = "ciqueue.operations, ciqueue.client"  # everything the pause path imports
+OURS = "ciqueue.ci.operations, ciqueue.ci.client"  # everything the pause path imports
 SDK = "qcloud_cos"
 GOAL = 1.2
 SHARED = str(Path(__file__).resolve().parents[1] / "shared")
@@ -44,7 +44,7 @@ def import_seconds(modules: str) -> float:
 def importtime_breakdown(modules: str, top: int = 14) -> list[tuple[float, float, int, str]]:
     """(cumulative ms, self ms, depth, module) of the heaviest imports, from -X importtime.
 
-    A module is charged to whoever imports it first (here ciqueue.operations pulls in models).
+    A module is charged to whoever imports it first (here ciqueue.ci.operations pulls in models).
     """
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {modules}"],

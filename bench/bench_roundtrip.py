@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 
 from _emulator import Emulator, sdk_client
-from ciqueue.client import CIClient
+from ciqueue.ci.client import CIClient
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.operations import pause_queue, resume_queue
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
-from ciqueue.operations import pause_queue, resume_queue
 
 BUCKET = "bench-1250000000"
 REGION = "ap-guangzhou"

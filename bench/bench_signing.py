@@ -1,4 +1,4 @@
-"""Signatures per second: ciqueue.signing.authorize vs the Python SDK's CosS3Auth, side by side.
+"""Signatures per second: ciqueue.ci.signing.authorize vs the Python SDK's CosS3Auth, side by side.
 
 Run: .venv/bin/python bench/bench_signing.py   (about 5 s; the goal is ours >= 2x the SDK)
 
@@ -17,8 +17,8 @@ from types import SimpleNamespace
 from unittest import mock
 
 import requests
-from ciqueue.credentials import Credentials
-from ciqueue.signing import authorize, security_headers
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.signing import authorize, security_headers
 from qcloud_cos import CosConfig, cos_auth
 
 HOST = "examplebucket-1250000000.ci.ap-beijing.myqcloud.com"

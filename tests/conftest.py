@@ -137,7 +137,7 @@ def emulator(emulator_session: EmulatorServer, emu_admin: EmuAdmin) -> EmulatorS
 def emulator_runtime(emulator: EmulatorServer, tmp_path: Path) -> Callable[..., Runtime]:
     """``emulator_runtime(**kwargs)``: a Runtime against the emulator with the demo key pair and
     its state in ``tmp_path / "state.json"``; ``kwargs`` (config, clock, ...) go to Runtime."""
-    from ciqueue.credentials import Credentials
+    from ciqueue.ci.credentials import Credentials
     from ciqueue.runtime import Runtime
     from ciqueue.state_file import FileStateStore
 
@@ -259,8 +259,8 @@ def make_client(emulator: EmulatorServer) -> Callable[..., Any]:
     Connects to the emulator (sending the real CI Host) with the demo key pair unless ``credentials``
     is given; other keywords go to ``CIClient`` (``retry``, ``sleep``, ``rand``, ``timeout``...).
     """
-    from ciqueue.client import CIClient
-    from ciqueue.credentials import Credentials
+    from ciqueue.ci.client import CIClient
+    from ciqueue.ci.credentials import Credentials
 
     def make(bucket: str = DEMO_BUCKET, region: str = DEMO_REGION, **kwargs: Any) -> CIClient:
         kwargs.setdefault("credentials", Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY))

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from ciqueue import audit as audit_module
 from ciqueue.audit import FIELD_ORDER, audit, audit_logger, audit_operation, redact
-from ciqueue.credentials import Credentials
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.kinds import QueueKind
+from ciqueue.ci.models import Queue
+from ciqueue.ci.operations import FieldChange, OperationResult
 from ciqueue.errors import QueueNotFound, ServiceError
-from ciqueue.kinds import QueueKind
-from ciqueue.models import Queue
-from ciqueue.operations import FieldChange, OperationResult
 
 T0 = datetime(2025, 3, 1, 8, 0, 0, 123000, tzinfo=timezone.utc)
 QID = "p" + "0" * 31 + "1"

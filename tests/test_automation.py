@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 from ciqueue.automation import AutomationReport, RetryDelivery, process_event
+from ciqueue.ci.retry import RetryPolicy
 from ciqueue.config import load_config
-from ciqueue.retry import RetryPolicy
 from ciqueue.runtime import Runtime
 from conftest import (
     DEMO_BUCKET,

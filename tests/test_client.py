@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 import requests
-from ciqueue.client import CIClient, QueueListing, _service_error
+from ciqueue.ci.client import CIClient, QueueListing, _service_error
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.models import QueueUpdate
+from ciqueue.ci.retry import Deadline, RetryPolicy
+from ciqueue.ci.signing import parse_authorization
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
 from ciqueue.errors import (
     DeadlineExceeded,
     InvalidInput,
@@ -20,9 +23,6 @@ from ciqueue.errors import (
     ServiceError,
     TransportError,
 )
-from ciqueue.models import QueueUpdate
-from ciqueue.retry import Deadline, RetryPolicy
-from ciqueue.signing import parse_authorization
 from conftest import DEMO_HOST, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
 
 MakeClient = Callable[..., CIClient]

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from ciqueue.ci.kinds import QueueKind
 from ciqueue.commands import (
     MAX_COMMAND_BYTES,
     Callback,
@@ -18,7 +19,6 @@ from ciqueue.commands import (
     resolve_expiry,
 )
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.kinds import QueueKind
 
 QID = "p8366c460c67b4c65a9bf81b41eaa3c4b"
 QUEUE = {"bucket": "demo-1250000000", "region": "ap-guangzhou", "kind": "pic", "queue_id": QID}

@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import requests
 import xmltodict
-from ciqueue import models
+from ciqueue.ci import models
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.kinds import KIND_SPECS
+from ciqueue.ci.signing import authorize
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
 from ciqueue.emulator.models import EmulatorModel, time_text
 from ciqueue.emulator.server import EmulatorServer
-from ciqueue.kinds import KIND_SPECS
-from ciqueue.signing import authorize
 from conftest import (
     DEMO_BUCKET,
     DEMO_HOST,
@@ -48,7 +48,7 @@ def ci(
     headers: dict[str, str] | None = None,
     sign: bool = True,
 ) -> requests.Response:
-    """A CI request signed with ``ciqueue.signing.authorize`` (host, content-* and x-ci-* headers)."""
+    """A CI request signed with ``ciqueue.ci.signing.authorize`` (host, content-* and x-ci-* headers)."""
     sent = {"Host": host}
     if body is not None:
         sent.update({"Content-Type": "application/xml", "Content-Length": str(len(body))})

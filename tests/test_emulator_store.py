@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from ciqueue.ci.credentials import Credentials
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
 from ciqueue.emulator.server import EmulatorServer, main
 from conftest import DEMO_BUCKET, PIC_CALLBACK_ID, EmuAdmin, demo_seed
 from test_emulator import ci, update_body, xml

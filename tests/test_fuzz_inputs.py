@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 from ciqueue.auth import ApiToken, hash_token
+from ciqueue.ci.models import parse_describe, parse_error, parse_update, parse_update_request
+from ciqueue.ci.signing import parse_authorization
 from ciqueue.commands import Command, parse_command
 from ciqueue.config import Config, load_config, parse_config
 from ciqueue.envelopes import records_for
 from ciqueue.envelopes.detect import detect_source
 from ciqueue.errors import InvalidInput, MalformedResponse
 from ciqueue.httpapi import BadRequest, HttpRequest, parse_http_event
-from ciqueue.models import parse_describe, parse_error, parse_update, parse_update_request
-from ciqueue.signing import parse_authorization
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -442,8 +442,8 @@ queries = st.dictionaries(
 def fuzz_api(emulator: Any, emu_admin: EmuAdmin, tmp_path: Path) -> Callable[[HttpRequest], Any]:
     """``call(request)``: an HttpApi over the emulator (empty: nothing to change) with one token."""
     from ciqueue.api import HttpApi
+    from ciqueue.ci.credentials import Credentials
     from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-    from ciqueue.credentials import Credentials
     from ciqueue.runtime import Runtime
     from ciqueue.state_file import FileStateStore
     from conftest import demo_seed

@@ -487,7 +487,7 @@ def test_local_stack_fires_the_scheduler_timer_on_the_simulated_clock(
 
 
 def localrun_kind() -> Any:
-    from ciqueue.kinds import QueueKind
+    from ciqueue.ci.kinds import QueueKind
 
     return QueueKind.PIC
 

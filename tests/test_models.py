@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from ciqueue.errors import InvalidInput, MalformedResponse
-from ciqueue.models import (
+from ciqueue.ci.models import (
     DescribeResult,
     ErrorBody,
     NotifyConfig,
@@ -21,6 +20,7 @@ from ciqueue.models import (
     render_error,
     render_update_response,
 )
+from ciqueue.errors import InvalidInput, MalformedResponse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from ciqueue.ci.netguard import check_callback_url, is_private_host, private_reason
 from ciqueue.errors import InvalidInput
-from ciqueue.netguard import check_callback_url, is_private_host, private_reason
 
 FIELD = "NotifyConfig.Url"
 

@@ -7,20 +7,20 @@ import json
 from typing import Any
 
 import pytest
-from ciqueue import models
-from ciqueue.client import CIClient
-from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
-from ciqueue.emulator.server import EmulatorServer
-from ciqueue.errors import ConflictError, DeadlineExceeded, InvalidInput, QueueNotFound
-from ciqueue.operations import (
+from ciqueue.ci import models
+from ciqueue.ci.client import CIClient
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.operations import (
     FieldChange,
     apply_change,
     pause_queue,
     resume_queue,
     set_callback,
 )
-from ciqueue.retry import Deadline
+from ciqueue.ci.retry import Deadline
+from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.emulator.server import EmulatorServer
+from ciqueue.errors import ConflictError, DeadlineExceeded, InvalidInput, QueueNotFound
 from conftest import DEMO_BUCKET, DEMO_NOTIFY, DEMO_REGION, PIC_CALLBACK_ID, PIC_PAUSED_ID, EmuAdmin
 
 LEGACY_ID = "p00000000000000000000000000001e9a"

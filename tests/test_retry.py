@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ciqueue.errors import DeadlineExceeded, ServiceError, TransportError
-from ciqueue.retry import (
+from ciqueue.ci.retry import (
     Deadline,
     RetryPolicy,
     RetryQuota,
@@ -12,6 +11,7 @@ from ciqueue.retry import (
     full_jitter,
     is_retryable,
 )
+from ciqueue.errors import DeadlineExceeded, ServiceError, TransportError
 
 
 class FakeClock:

@@ -7,8 +7,13 @@ from typing import Any
 
 import pytest
 import requests
-from ciqueue import cli, models
-from ciqueue.client import CIClient
+from ciqueue import cli
+from ciqueue.ci import models
+from ciqueue.ci.client import CIClient
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.netguard import check_callback_url, is_private_host
+from ciqueue.ci.operations import set_callback
+from ciqueue.ci.retry import Deadline
 from ciqueue.constants import (
     DEMO_SECRET_ID,
     DEMO_SECRET_KEY,
@@ -18,12 +23,8 @@ from ciqueue.constants import (
     ENV_SECRET_KEY,
     ENV_SESSION_TOKEN,
 )
-from ciqueue.credentials import Credentials
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.errors import DeadlineExceeded, InvalidInput
-from ciqueue.netguard import check_callback_url, is_private_host
-from ciqueue.operations import set_callback
-from ciqueue.retry import Deadline
 from conftest import DEMO_BUCKET, DEMO_HOST, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin
 
 MakeClient = Callable[..., CIClient]

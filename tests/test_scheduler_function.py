@@ -13,12 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.retry import RetryPolicy
 from ciqueue.config import Config, load_config
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
 from ciqueue.errors import InvalidInput
 from ciqueue.invoker import InProcessInvoker, InvokerUnavailable, ScfInvoker
-from ciqueue.retry import RetryPolicy
 from ciqueue.runtime import Runtime, actor_from_context, deadline_from_context
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, EmuAdmin, load_function
 
@@ -283,7 +283,7 @@ def test_scf_fan_out_without_the_sdk_says_what_to_install() -> None:
 
 
 def test_the_config_can_live_in_a_cos_object(emulator: Any) -> None:
-    from ciqueue.client import CIClient
+    from ciqueue.ci.client import CIClient
 
     credentials = Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY)
     cos = CIClient(DEMO_BUCKET, DEMO_REGION, credentials, emulator.endpoint, service="cos")

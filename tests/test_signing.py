@@ -6,8 +6,8 @@ import hashlib
 import hmac
 
 import pytest
-from ciqueue.credentials import Credentials
-from ciqueue.signing import (
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.signing import (
     ParsedAuthorization,
     SignatureParts,
     authorize,

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 from unittest import mock
 from urllib.parse import quote
 
-from ciqueue.credentials import Credentials
-from ciqueue.signing import authorize, parse_authorization, sign
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.signing import authorize, parse_authorization, sign
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from qcloud_cos import CosConfig, cos_auth

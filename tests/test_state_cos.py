@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import requests
-from ciqueue import models, signing
+from ciqueue.ci import models, signing
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.retry import RetryPolicy
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.credentials import Credentials
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.errors import InvalidInput, ServiceError, StateConflict, StateCorrupt
-from ciqueue.retry import RetryPolicy
 from ciqueue.state import StateDocument, add_override, new_override, open_store
 from ciqueue.state_cos import CosStateStore
 from conftest import EmuAdmin

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ciqueue.errors import InvalidInput
-from ciqueue.models import (
+from ciqueue.ci.models import (
     NotifyConfig,
     Queue,
     QueueUpdate,
@@ -14,6 +13,7 @@ from ciqueue.models import (
     parse_describe,
     requested_notify_config,
 )
+from ciqueue.errors import InvalidInput
 
 URL_ON = NotifyConfig(state="On", type="Url", url="https://cb.example.com/notify", event="TaskFinish")
 TDMQ_ON = NotifyConfig(

@@ -1,8 +1,8 @@
 """ciqueue: safe, scheduled and explained operations on Tencent Cloud Infinite (CI) queues.
 
 The package keeps its top level free of heavy imports so that an SCF handler pays only for
-what its path needs; import the concept modules directly (``ciqueue.client``,
-``ciqueue.operations``, ``ciqueue.models``).
+what its path needs; import the concept modules directly (``ciqueue.ci.client``,
+``ciqueue.ci.operations``, ``ciqueue.ci.models``).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.auth import ApiToken, Principal, authenticate_request
+from ciqueue.ci.kinds import parse_kind
 from ciqueue.commands import (
     MAX_COMMAND_BYTES,
     Command,
@@ -47,13 +48,12 @@ from ciqueue.httpapi import (
     Router,
     http_error_for,
 )
-from ciqueue.kinds import parse_kind
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
+    from ciqueue.ci.models import Queue
+    from ciqueue.ci.retry import Deadline
     from ciqueue.config import Config
-    from ciqueue.models import Queue
-    from ciqueue.retry import Deadline
     from ciqueue.runtime import Runtime
     from ciqueue.state import OverrideRecord, StateDocument
 
@@ -355,7 +355,7 @@ def queue_view(
     ref: QueueRef, queue: Queue, config: Config | None, doc: StateDocument, now: datetime
 ) -> dict[str, Any]:
     """A queue as CI holds it, the active overrides on it and what the schedule wants of it."""
-    from ciqueue.operations import queue_to_dict
+    from ciqueue.ci.operations import queue_to_dict
 
     key = ref.key()
     mine = [o for o in doc.overrides if o.key == key and o.active_at(now)]

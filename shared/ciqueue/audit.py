@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ciqueue.errors import ServiceError
 
 if TYPE_CHECKING:
-    from ciqueue.operations import OperationResult
+    from ciqueue.ci.operations import OperationResult
 
 LOGGER_NAME = "ciqueue.audit"
 MASK = "***"

@@ -29,8 +29,8 @@ from ciqueue.errors import (
 )
 
 if TYPE_CHECKING:
+    from ciqueue.ci.retry import Deadline
     from ciqueue.envelopes import Record
-    from ciqueue.retry import Deadline
     from ciqueue.runtime import Runtime
 
 log = logging.getLogger("ciqueue.automation")
@@ -183,7 +183,7 @@ def idempotency_key(command: Command, record: Record) -> str:
 
 def fetch_command_object(record: Record, runtime: Runtime, deadline: Deadline | None) -> bytes:
     """GET the COS object a record names (at most MAX_COMMAND_BYTES); its body."""
-    from ciqueue.client import CIClient
+    from ciqueue.ci.client import CIClient
 
     meta = record.meta
     bucket, region, key = str(meta["bucket"]), str(meta["region"]), str(meta["key"])

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from ciqueue.ci.kinds import KIND_NAMES, QueueKind, parse_kind
 from ciqueue.constants import (
     ENV_CONFIG,
     ENV_ENDPOINT,
@@ -24,12 +25,11 @@ from ciqueue.constants import (
     RESULT_FORMATS,
 )
 from ciqueue.errors import CiQueueError, InvalidInput, Problem
-from ciqueue.kinds import KIND_NAMES, QueueKind, parse_kind
 
 if TYPE_CHECKING:
-    from ciqueue.client import CIClient
-    from ciqueue.models import NotifyConfig
-    from ciqueue.operations import OperationResult
+    from ciqueue.ci.client import CIClient
+    from ciqueue.ci.models import NotifyConfig
+    from ciqueue.ci.operations import OperationResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -198,7 +198,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "show":
         return _show(client, kind, args)
 
-    from ciqueue import operations
+    from ciqueue.ci import operations
 
     if args.action == "pause":
         result = operations.pause_queue(client, kind, args.queue_id, dry_run=args.dry_run, actor="cli")
@@ -218,7 +218,7 @@ def make_client(args: argparse.Namespace) -> CIClient:
     if not region:
         raise InvalidInput("region", f"is required: pass --region or set {ENV_REGION}")
     endpoint = getattr(args, "endpoint", None) or os.environ.get(ENV_ENDPOINT, "").strip() or None
-    from ciqueue.client import CIClient
+    from ciqueue.ci.client import CIClient
 
     return CIClient(args.bucket, region, endpoint=endpoint)
 
@@ -239,7 +239,7 @@ def notify_from_args(args: argparse.Namespace) -> NotifyConfig:
     if problems:
         raise InvalidInput(problems)
 
-    from ciqueue.models import requested_notify_config
+    from ciqueue.ci.models import requested_notify_config
 
     if args.off:
         return requested_notify_config(state="Off")
@@ -267,7 +267,7 @@ def _list(args: argparse.Namespace, kind: QueueKind) -> int:
     client = make_client(args)
     listing = client.list_queues(kind, state=args.state)
     if args.json:
-        from ciqueue.operations import queue_to_dict
+        from ciqueue.ci.operations import queue_to_dict
 
         _print_json(
             {
@@ -286,7 +286,7 @@ def _list(args: argparse.Namespace, kind: QueueKind) -> int:
 def _show(client: CIClient, kind: QueueKind, args: argparse.Namespace) -> int:
     queue, request_id = client.get_queue(kind, args.queue_id)
     if args.json:
-        from ciqueue.operations import queue_to_dict
+        from ciqueue.ci.operations import queue_to_dict
 
         _print_json({"kind": kind.value, "queue": queue_to_dict(queue), "request_ids": [request_id]})
     else:

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ciqueue.ci.kinds import QueueKind, parse_kind
 from ciqueue.constants import MQ_MODES, MQ_REGIONS, NOTIFY_EVENTS, NOTIFY_TYPES, RESULT_FORMATS
 from ciqueue.errors import InvalidInput, Problem, key_path
-from ciqueue.kinds import QueueKind, parse_kind
 from ciqueue.timefmt import parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "cancel_override", "reconcile"]
@@ -478,7 +478,7 @@ def _events(v: _Judge, value: Any) -> str | None:
 
 
 def _callback_url(v: _Judge, url: str, allow_private: bool) -> str | None:
-    from ciqueue.netguard import check_callback_url  # the guard is shared with models and the emulator
+    from ciqueue.ci.netguard import check_callback_url  # the guard is shared with models and the emulator
 
     try:
         check_callback_url(url, v.path("callback.url"), allow_private=allow_private)

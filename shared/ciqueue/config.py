@@ -626,7 +626,7 @@ def _check_rotation_shape(rotation: Rotation, path: str, add: Any) -> None:
 
 
 def _check_callback(callback: Callback, path: str, add: Any) -> None:
-    """Type-dependent required fields, then the URL rules of ``ciqueue.netguard``."""
+    """Type-dependent required fields, then the URL rules of ``ciqueue.ci.netguard``."""
     if callback.type == "Url":
         for name in ("mq_mode", "mq_region", "mq_name"):
             if getattr(callback, name) is not None:
@@ -648,8 +648,8 @@ def _check_callback(callback: Callback, path: str, add: Any) -> None:
 
 
 def check_callback_url(url: str, field: str) -> None:
-    """The single place callback URLs are judged (delegates to ``ciqueue.netguard``)."""
-    from ciqueue.netguard import check_callback_url as netguard_check
+    """The single place callback URLs are judged (delegates to ``ciqueue.ci.netguard``)."""
+    from ciqueue.ci.netguard import check_callback_url as netguard_check
 
     netguard_check(url, field)
 

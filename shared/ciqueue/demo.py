@@ -102,8 +102,8 @@ def demo_environment(endpoint: str) -> AbstractContextManager[None]:
 
 def run(out: Any = None) -> int:
     """Run the tour; 0 when every step behaved as described, 1 otherwise."""
-    from ciqueue.client import CIClient
-    from ciqueue.credentials import Credentials
+    from ciqueue.ci.client import CIClient
+    from ciqueue.ci.credentials import Credentials
     from ciqueue.emulator.server import EmulatorServer
 
     out = out or sys.stdout

@@ -34,7 +34,7 @@ SourceType = Literal["window", "override", "rotation", "none"]
 ACTIVE = "Active"
 PAUSED = "Paused"
 
-# NotifyConfig element names -> attribute names of ciqueue.models.NotifyConfig (and the arguments
+# NotifyConfig element names -> attribute names of ciqueue.ci.models.NotifyConfig (and the arguments
 # of requested_notify_config, which reconcile builds from a decision's desired_callback).
 NOTIFY_ATTRS = {
     "State": "state",

@@ -23,6 +23,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from ciqueue.ci.kinds import QueueKind
 from ciqueue.commands import Command, QueueRef, resolve_expiry
 from ciqueue.errors import (
     CiQueueError,
@@ -37,13 +38,12 @@ from ciqueue.errors import (
     StateConflict,
     TransportError,
 )
-from ciqueue.kinds import QueueKind
 from ciqueue.reconcile import describe_error
 
 if TYPE_CHECKING:
-    from ciqueue.models import NotifyConfig
-    from ciqueue.operations import OperationResult
-    from ciqueue.retry import Deadline
+    from ciqueue.ci.models import NotifyConfig
+    from ciqueue.ci.operations import OperationResult
+    from ciqueue.ci.retry import Deadline
     from ciqueue.runtime import Runtime
     from ciqueue.state import OverrideRecord
 
@@ -209,7 +209,7 @@ def _change(call: _Call) -> CommandOutcome:
         override["dry_run"] = call.dry_run
 
     def run(ref: QueueRef) -> OperationResult:
-        from ciqueue import operations
+        from ciqueue.ci import operations
 
         if call.deadline is not None and call.deadline.expired():
             raise DeadlineExceeded(f"no time left to {call.command.action} queue {ref.queue_id}")
@@ -233,7 +233,7 @@ def _change(call: _Call) -> CommandOutcome:
 
 
 def _notify(command: Command, runtime: Runtime) -> NotifyConfig:
-    from ciqueue.models import requested_notify_config
+    from ciqueue.ci.models import requested_notify_config
 
     assert command.callback is not None
     callback = command.callback

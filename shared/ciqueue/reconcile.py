@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ciqueue.ci.kinds import QueueKind
 from ciqueue.engine import (
     NOTIFY_ATTRS,
     Decision,
@@ -37,13 +38,12 @@ from ciqueue.errors import (
     StateConflict,
     TransportError,
 )
-from ciqueue.kinds import QueueKind
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
+    from ciqueue.ci.operations import OperationResult
+    from ciqueue.ci.retry import Deadline
     from ciqueue.config import Config
-    from ciqueue.operations import OperationResult
-    from ciqueue.retry import Deadline
     from ciqueue.runtime import Runtime
     from ciqueue.state import StateDocument
 
@@ -464,7 +464,7 @@ def _apply(
 
 def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, actor: str) -> OperationResult:
     """The operation a changing decision asks for (read, change one aspect, write, verify)."""
-    from ciqueue import operations
+    from ciqueue.ci import operations
 
     key = decision.key
     client = runtime.client_for(key.bucket, key.region)
@@ -473,7 +473,7 @@ def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, a
     if decision.action == "resume":
         return operations.resume_queue(client, key.kind, key.queue_id, deadline=deadline, actor=actor)
     if decision.action == "set_callback" and decision.desired_callback is not None:
-        from ciqueue.models import requested_notify_config
+        from ciqueue.ci.models import requested_notify_config
 
         wanted = {NOTIFY_ATTRS[name]: value for name, value in decision.desired_callback.items() if value}
         notify = requested_notify_config(

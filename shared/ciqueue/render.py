@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ciqueue.models import Queue
-    from ciqueue.operations import OperationResult
+    from ciqueue.ci.models import Queue
+    from ciqueue.ci.operations import OperationResult
 
 QUEUE_COLUMNS = ("QUEUE ID", "NAME", "STATE", "CALLBACK", "UPDATED")
 
@@ -27,7 +27,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 
 def queue_row(queue: Queue) -> list[str]:
-    from ciqueue.operations import describe_callback
+    from ciqueue.ci.operations import describe_callback
 
     return [
         queue.queue_id or "",
@@ -46,12 +46,12 @@ def queues_table(queues: Sequence[Queue]) -> str:
 
 def queue_details(queue: Queue) -> str:
     """Every field of one queue, one per line, XML names (extras included)."""
-    from ciqueue.operations import queue_to_dict
+    from ciqueue.ci.operations import queue_to_dict
 
     lines: list[str] = []
     for name, value in queue_to_dict(queue).items():
         if name == "NotifyConfig":
-            from ciqueue.operations import describe_callback
+            from ciqueue.ci.operations import describe_callback
 
             lines.append(f"{'Callback':<14} {describe_callback(queue.notify_config)}")
             for sub, sub_value in (value or {}).items():

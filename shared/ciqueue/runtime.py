@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.retry import Deadline
 from ciqueue.constants import (
     DEFAULT_STATE_FILE,
     DEFAULT_WORKER_FUNCTION,
@@ -31,14 +33,12 @@ from ciqueue.constants import (
     ENV_STATE_REGION,
     ENV_WORKER_FUNCTION,
 )
-from ciqueue.credentials import Credentials
 from ciqueue.errors import CredentialsMissing, InvalidInput
 from ciqueue.invoker import InProcessInvoker, Invoker, ScfInvoker
-from ciqueue.retry import Deadline
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
-    from ciqueue.client import CIClient
+    from ciqueue.ci.client import CIClient
     from ciqueue.config import Config
     from ciqueue.state import StateStore
 
@@ -91,7 +91,7 @@ class Runtime:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                from ciqueue.client import CIClient
+                from ciqueue.ci.client import CIClient
 
                 options = dict(self.client_options)
                 options.setdefault("pool_size", max(MIN_POOL_SIZE, self.concurrency))
@@ -222,7 +222,7 @@ def load_config_location(
     key = parts.path.lstrip("/")
     if not parts.netloc or not key or not region:
         raise InvalidInput(ENV_CONFIG, "must be a file path or cos://<bucket-appid>/<key>?region=<region>")
-    from ciqueue.client import CIClient
+    from ciqueue.ci.client import CIClient
 
     client = CIClient(parts.netloc, region, credentials, endpoint, service="cos")
     response = client.request("GET", "/" + key)

@@ -28,14 +28,14 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ciqueue.ci.kinds import parse_kind
+from ciqueue.ci.retry import Clock, Rand, Sleep, full_jitter
 from ciqueue.constants import QUEUE_STATES
 from ciqueue.errors import InvalidInput, Problem, StateConflict, StateCorrupt
-from ciqueue.kinds import parse_kind
-from ciqueue.retry import Clock, Rand, Sleep, full_jitter
 
 if TYPE_CHECKING:
     from ciqueue import engine
-    from ciqueue.credentials import Credentials
+    from ciqueue.ci.credentials import Credentials
 
 log = logging.getLogger("ciqueue.state")
 

@@ -19,10 +19,10 @@ import time
 
 import requests
 
-from ciqueue.client import CIClient
-from ciqueue.credentials import Credentials
+from ciqueue.ci.client import CIClient
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.retry import Clock, Deadline, Rand, RetryPolicy, Sleep
 from ciqueue.errors import InvalidInput, ServiceError, StateConflict
-from ciqueue.retry import Clock, Deadline, Rand, RetryPolicy, Sleep
 from ciqueue.state import StateDocument, VersionedStateStore
 
 DEFAULT_STATE_KEY = "ciqueue/state.json"

@@ -18,8 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ciqueue.ci.retry import Clock, Rand, Sleep
 from ciqueue.errors import InvalidInput, StateConflict, StateCorrupt
-from ciqueue.retry import Clock, Rand, Sleep
 from ciqueue.state import StateDocument, VersionedStateStore
 
 

@@ -22,11 +22,11 @@ import threading
 from dataclasses import dataclass
 from email.utils import formatdate
 
-from ciqueue import models
+from ciqueue.ci import models
+from ciqueue.ci.kinds import KIND_SPECS, kind_for_path
 from ciqueue.emulator.faults import RequestLog
 from ciqueue.emulator.models import ApiError, EmulatorModel
 from ciqueue.emulator.responses import Reply, Request
-from ciqueue.kinds import KIND_SPECS, kind_for_path
 
 HEADER_COS_REQUEST_ID = "x-cos-request-id"
 XML = "application/xml"

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ciqueue.ci.models import READ_ONLY_ELEMENTS
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.models import READ_ONLY_ELEMENTS
 
 
 @dataclass(frozen=True)

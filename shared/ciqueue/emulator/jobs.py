@@ -12,7 +12,7 @@ Where a callback may go (CI refuses private addresses, and an emulator should no
 internet behind a test's back):
 - ``redirects`` map a callback host to a local base URL (like ``curl --resolve``), so a schedule
   can name public-looking hosts while the callbacks land on local sinks;
-- the final target is judged by ``ciqueue.netguard``: a private or loopback target is refused
+- the final target is judged by ``ciqueue.ci.netguard``: a private or loopback target is refused
   unless the emulator runs with ``allow_private_callbacks`` (local mode);
 - a public target is only contacted when ``external`` delivery is on (off by default).
 Every attempt, refusal and skip is recorded (``GET /_emulator/callbacks``).
@@ -35,13 +35,13 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ciqueue.ci.kinds import parse_kind
+from ciqueue.ci.netguard import check_callback_url, is_private_host
+from ciqueue.ci.xmlcodec import render_xml
 from ciqueue.emulator.models import ApiError, Clock, EmulatorModel, time_text
 from ciqueue.emulator.responses import Reply, Request
 from ciqueue.emulator.routing import ADMIN_PREFIX
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.kinds import parse_kind
-from ciqueue.netguard import check_callback_url, is_private_host
-from ciqueue.xmlcodec import render_xml
 
 SUBMITTED, RUNNING, SUCCESS = "Submitted", "Running", "Success"
 JOB_STATES = (SUBMITTED, RUNNING, SUCCESS)

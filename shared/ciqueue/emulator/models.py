@@ -34,7 +34,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from ciqueue import models as ci_models
+from ciqueue.ci import models as ci_models
+from ciqueue.ci.credentials import mask
+from ciqueue.ci.kinds import KIND_SPECS, QueueKind, parse_kind, spec_for
+from ciqueue.ci.signing import parse_authorization, verify
 from ciqueue.constants import (
     DEMO_SECRET_ID,
     DEMO_SECRET_KEY,
@@ -43,10 +46,7 @@ from ciqueue.constants import (
     ENV_SESSION_TOKEN,
     MAX_CLOCK_SKEW_S,
 )
-from ciqueue.credentials import mask
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.kinds import KIND_SPECS, QueueKind, parse_kind, spec_for
-from ciqueue.signing import parse_authorization, verify
 
 Clock = Callable[[], float]
 

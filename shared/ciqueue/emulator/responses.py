@@ -1,5 +1,5 @@
 """Request in, reply out: ``CIResponses`` has one method per CI action, ``AdminResponses`` serves
-``/_emulator/``. Bodies are rendered with ``ciqueue.models``; every CI reply carries
+``/_emulator/``. Bodies are rendered with ``ciqueue.ci.models``; every CI reply carries
 ``x-ci-request-id`` (equal to ``<RequestId>``), ``Server: tencent-ci`` and ``application/xml``.
 """
 
@@ -11,7 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ciqueue import models
+from ciqueue.ci import models
+from ciqueue.ci.kinds import KIND_SPECS, QueueKind, parse_kind
+from ciqueue.ci.xmlcodec import parse_root, render_xml
 from ciqueue.constants import HEADER_REQUEST_ID, HEADER_TRACE_ID, MAX_QUEUE_IDS_PER_REQUEST
 from ciqueue.emulator.faults import Faults, RequestLog
 from ciqueue.emulator.models import (
@@ -31,8 +33,6 @@ from ciqueue.emulator.routing import (
     route,
 )
 from ciqueue.errors import InvalidInput
-from ciqueue.kinds import KIND_SPECS, QueueKind, parse_kind
-from ciqueue.xmlcodec import parse_root, render_xml
 
 XML = "application/xml"
 # Accepted `state` filter values: CI's two, plus what the Python SDK sends by default.

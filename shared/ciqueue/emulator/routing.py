@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ciqueue.kinds import KIND_SPECS, QueueKind, kind_for_path
+from ciqueue.ci.kinds import KIND_SPECS, QueueKind, kind_for_path
 
 ADMIN_PREFIX = "/_emulator/"
 

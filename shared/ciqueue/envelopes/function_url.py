@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.credentials import mask
+from ciqueue.ci.credentials import mask
 from ciqueue.envelopes import http_request, validate_http
 from ciqueue.httpapi import HttpRequest
 

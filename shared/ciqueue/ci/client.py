@@ -13,7 +13,19 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from ciqueue import models, signing
+from ciqueue.ci import models, signing
+from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.kinds import QueueKind, spec_for
+from ciqueue.ci.retry import (
+    Clock,
+    Deadline,
+    Rand,
+    RetryPolicy,
+    RetryQuota,
+    Sleep,
+    call_with_retries,
+    error_code,
+)
 from ciqueue.constants import (
     DEFAULT_PAGE_SIZE,
     HEADER_REQUEST_ID,
@@ -23,7 +35,6 @@ from ciqueue.constants import (
     QUEUE_STATES,
     USER_AGENT,
 )
-from ciqueue.credentials import Credentials
 from ciqueue.errors import (
     CiQueueError,
     DeadlineExceeded,
@@ -34,8 +45,6 @@ from ciqueue.errors import (
     ServiceError,
     TransportError,
 )
-from ciqueue.kinds import QueueKind, spec_for
-from ciqueue.retry import Clock, Deadline, Rand, RetryPolicy, RetryQuota, Sleep, call_with_retries, error_code
 
 log = logging.getLogger("ciqueue.client")
 

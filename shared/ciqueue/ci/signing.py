@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from ciqueue.ci.credentials import Credentials
 from ciqueue.constants import HEADER_SECURITY_TOKEN, SIGN_ALGORITHM
-from ciqueue.credentials import Credentials
 
 __all__ = [
     "ParsedAuthorization",

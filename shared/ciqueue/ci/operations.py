@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ciqueue import models
+from ciqueue.ci import models
+from ciqueue.ci.kinds import QueueKind, parse_kind
 from ciqueue.errors import ConflictError
-from ciqueue.kinds import QueueKind, parse_kind
 
 if TYPE_CHECKING:
-    from ciqueue.client import CIClient
-    from ciqueue.retry import Deadline
+    from ciqueue.ci.client import CIClient
+    from ciqueue.ci.retry import Deadline
 
 Mutation = Callable[["models.QueueUpdate"], "models.QueueUpdate"]
 Check = Callable[["models.QueueUpdate", "models.Queue"], None]

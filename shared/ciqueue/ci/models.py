@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ciqueue.ci.netguard import check_callback_url
+from ciqueue.ci.xmlcodec import Source, parse_root, render_xml
 from ciqueue.constants import (
     MAX_QUEUE_NAME_LENGTH,
     MQ_MODES,
@@ -27,8 +29,6 @@ from ciqueue.constants import (
     RESULT_FORMATS,
 )
 from ciqueue.errors import InvalidInput, MalformedResponse, Problem
-from ciqueue.netguard import check_callback_url
-from ciqueue.xmlcodec import Source, parse_root, render_xml
 
 __all__ = [
     "READ_ONLY_ELEMENTS",
