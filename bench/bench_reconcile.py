@@ -27,11 +27,11 @@ from typing import Any
 
 from _emulator import Emulator, sdk_client
 from ciqueue.ci.credentials import Credentials
-from ciqueue.config import load_config
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.invoker import InProcessInvoker
 from ciqueue.reconcile import reconcile
 from ciqueue.runtime import Runtime
+from ciqueue.schedule.config import load_config
 from ciqueue.state_file import FileStateStore
 
 REGION = "ap-guangzhou"

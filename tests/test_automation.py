@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from ciqueue.automation import AutomationReport, RetryDelivery, process_event
 from ciqueue.ci.retry import RetryPolicy
-from ciqueue.config import load_config
 from ciqueue.runtime import Runtime
+from ciqueue.schedule.config import load_config
 from conftest import (
     DEMO_BUCKET,
     DEMO_REGION,

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.config import config_json_schema, load_config, match_targets, parse_config
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.schedule.config import config_json_schema, load_config, match_targets, parse_config
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "schedule.yaml"
 QID = "p" + "a" * 32

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from ciqueue.cron import parse_cron, wall_to_instant
 from ciqueue.errors import InvalidInput
+from ciqueue.schedule.cron import parse_cron, wall_to_instant
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -9,8 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from ciqueue.config import Config, parse_config
-from ciqueue.engine import (
+from ciqueue.schedule.config import Config, parse_config
+from ciqueue.schedule.engine import (
     Decision,
     LastApplied,
     ObservedQueue,

@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from ciqueue.ci.retry import Deadline, RetryPolicy
 from ciqueue.commands import parse_command
-from ciqueue.config import Config, load_config
 from ciqueue.executor import execute
 from ciqueue.invoker import InProcessInvoker
 from ciqueue.runtime import Runtime
+from ciqueue.schedule.config import Config, load_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
 
 CST = ZoneInfo("Asia/Shanghai")

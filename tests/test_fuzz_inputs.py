@@ -20,11 +20,11 @@ from ciqueue.auth import ApiToken, hash_token
 from ciqueue.ci.models import parse_describe, parse_error, parse_update, parse_update_request
 from ciqueue.ci.signing import parse_authorization
 from ciqueue.commands import Command, parse_command
-from ciqueue.config import Config, load_config, parse_config
 from ciqueue.envelopes import records_for
 from ciqueue.envelopes.detect import detect_source
 from ciqueue.errors import InvalidInput, MalformedResponse
 from ciqueue.httpapi import BadRequest, HttpRequest, parse_http_event
+from ciqueue.schedule.config import Config, load_config, parse_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -270,8 +270,8 @@ good_configs = st.fixed_dictionaries(
 
 def exercise_config(config: Config) -> None:
     """A loaded config plans and decides quickly, or names the field that makes it too dense."""
-    from ciqueue.engine import ObservedQueue, decide
-    from ciqueue.plan import plan
+    from ciqueue.schedule.engine import ObservedQueue, decide
+    from ciqueue.schedule.plan import plan
 
     started = time.monotonic()
     observed = [ObservedQueue(DEMO_BUCKET, DEMO_REGION, "pic", PIC_DEFAULT_ID, "img-1", "Active")]
@@ -691,7 +691,7 @@ def test_fuzz_budget_sanity() -> None:
         }
     )
     exercise_config(config)
-    from ciqueue.plan import plan
+    from ciqueue.schedule.plan import plan
 
     # A window opening 02:00 and closing 04:00 each day: two opens and two closes in two days.
     assert len(plan(config, NOW, days=2)) == 4

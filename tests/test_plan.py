@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from ciqueue.config import Config, parse_config
-from ciqueue.engine import ObservedQueue
-from ciqueue.plan import Transition, plan, render_plan
+from ciqueue.schedule.config import Config, parse_config
+from ciqueue.schedule.engine import ObservedQueue
+from ciqueue.schedule.plan import Transition, plan, render_plan
 
 UTC = timezone.utc
 CST = ZoneInfo("Asia/Shanghai")

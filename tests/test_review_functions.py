@@ -16,15 +16,15 @@ from ciqueue.api import HttpApi
 from ciqueue.auth import ApiToken, hash_token
 from ciqueue.cli import main as cli_main
 from ciqueue.commands import parse_command
-from ciqueue.config import Config, parse_config
-from ciqueue.engine import ObservedQueue, decide
 from ciqueue.errors import InvalidInput
 from ciqueue.executor import execute
 from ciqueue.httpapi import HttpRequest
 from ciqueue.invoker import InProcessInvoker
 from ciqueue.reconcile import handle_shard
 from ciqueue.runtime import Runtime
-from ciqueue.schedule import rotation_state, windows_state
+from ciqueue.schedule.config import Config, parse_config
+from ciqueue.schedule.engine import ObservedQueue, decide
+from ciqueue.schedule.windows import rotation_state, windows_state
 from conftest import (
     DEMO_BUCKET,
     DEMO_REGION,

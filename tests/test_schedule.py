@@ -6,8 +6,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from ciqueue.config import Config, Rotation, Window, parse_config
-from ciqueue.schedule import occurrences, rotation_changes, rotation_state, window_state, windows_state
+from ciqueue.schedule.config import Config, Rotation, Window, parse_config
+from ciqueue.schedule.windows import (
+    occurrences,
+    rotation_changes,
+    rotation_state,
+    window_state,
+    windows_state,
+)
 
 UTC = timezone.utc
 QID = "p" + "a" * 32

@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import RetryPolicy
-from ciqueue.config import Config, load_config
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.errors import InvalidInput
 from ciqueue.invoker import InProcessInvoker, InvokerUnavailable, ScfInvoker
 from ciqueue.runtime import Runtime, actor_from_context, deadline_from_context
+from ciqueue.schedule.config import Config, load_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, EmuAdmin, load_function
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from ciqueue import engine
 from ciqueue.errors import InvalidInput, StateConflict, StateCorrupt
+from ciqueue.schedule import engine
 from ciqueue.state import (
     LastAppliedRecord,
     OverrideRecord,

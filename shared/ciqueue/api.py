@@ -53,8 +53,8 @@ from ciqueue.timefmt import parse_instant
 if TYPE_CHECKING:
     from ciqueue.ci.models import Queue
     from ciqueue.ci.retry import Deadline
-    from ciqueue.config import Config
     from ciqueue.runtime import Runtime
+    from ciqueue.schedule.config import Config
     from ciqueue.state import OverrideRecord, StateDocument
 
 log = logging.getLogger("ciqueue.api")
@@ -268,7 +268,7 @@ class HttpApi:
         return self._execute(call, command, dry_run=False)
 
     def plan(self, call: Call) -> dict[str, Any]:
-        from ciqueue.plan import plan as plan_transitions
+        from ciqueue.schedule.plan import plan as plan_transitions
 
         query = _query(call.request, ("days", "from"))
         days = _days_param(query)
@@ -380,8 +380,8 @@ def schedule_view(
     now: datetime,
 ) -> dict[str, Any]:
     """Which groups, windows and rotation cover the queue, the state wanted now and the next edge."""
-    from ciqueue import engine
-    from ciqueue.config import match_targets, parse_config
+    from ciqueue.schedule import engine
+    from ciqueue.schedule.config import match_targets, parse_config
 
     schedule = config if config is not None else parse_config({"version": 1})
     groups = match_targets(schedule, ref.bucket, ref.region, ref.kind.value, ref.queue_id, queue.name)

@@ -370,7 +370,7 @@ def run_schedule_command(args: argparse.Namespace) -> int:
 
 
 def _load_schedule(args: argparse.Namespace) -> Any:
-    from ciqueue.config import load_config
+    from ciqueue.schedule.config import load_config
 
     path = args.config or os.environ.get(ENV_CONFIG, "").strip()
     if not path:
@@ -384,7 +384,7 @@ def _load_schedule(args: argparse.Namespace) -> Any:
 
 def _config_command(args: argparse.Namespace) -> int:
     if args.action == "schema":
-        from ciqueue.config import config_json_schema
+        from ciqueue.schedule.config import config_json_schema
 
         _print_json(config_json_schema())
         return EXIT_OK
@@ -403,8 +403,8 @@ def _config_command(args: argparse.Namespace) -> int:
 def _plan_command(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from ciqueue.config import zone
-    from ciqueue.plan import plan, render_plan
+    from ciqueue.schedule.config import zone
+    from ciqueue.schedule.plan import plan, render_plan
     from ciqueue.timefmt import parse_instant
 
     config = _load_schedule(args)

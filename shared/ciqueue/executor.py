@@ -369,7 +369,7 @@ def _store_overrides(
     as it is, so a retry minutes or hours later neither extends nor renews it.
     """
     from ciqueue.audit import OVERRIDE_CREATED, audit
-    from ciqueue.engine import LastApplied
+    from ciqueue.schedule.engine import LastApplied
     from ciqueue.state import LastAppliedRecord, add_override, record_applied
 
     kept: list[OverrideRecord] = []

@@ -464,7 +464,7 @@ class TimerRunner:
         fire: Callable[[TimerSpec, datetime], Any],
         on_skip: Callable[[TimerSpec, int], Any] | None = None,
     ) -> None:
-        from ciqueue.cron import parse_cron
+        from ciqueue.schedule.cron import parse_cron
 
         self.timers = list(timers)
         self._crons = [parse_cron(t.cron, f"{t.function}.{t.name}.cronExpression") for t in self.timers]
@@ -820,7 +820,7 @@ class LocalStack:
     def __post_init__(self) -> None:
         zone = "UTC"
         if self.config_path:
-            from ciqueue.config import load_config
+            from ciqueue.schedule.config import load_config
 
             zone = load_config(self.config_path).timezone
         self.log = LiveLog(self.out, self.clock.now, zone)
@@ -913,7 +913,7 @@ def seed_from_config(
 ) -> list[dict[str, str]]:
     """Create the config's target buckets and queues in the emulator (ids as listed, two queues per
     name pattern) and submit ``jobs`` jobs to each; returns the queues made."""
-    from ciqueue.config import load_config
+    from ciqueue.schedule.config import load_config
 
     config = load_config(config_path)
     buckets: dict[tuple[str, str], dict[str, Any]] = {}

@@ -20,15 +20,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci.kinds import QueueKind
-from ciqueue.engine import (
-    NOTIFY_ATTRS,
-    Decision,
-    LastApplied,
-    ObservedQueue,
-    QueueKey,
-    decide,
-    merge_last_applied,
-)
 from ciqueue.errors import (
     CiQueueError,
     DeadlineExceeded,
@@ -38,13 +29,22 @@ from ciqueue.errors import (
     StateConflict,
     TransportError,
 )
+from ciqueue.schedule.engine import (
+    NOTIFY_ATTRS,
+    Decision,
+    LastApplied,
+    ObservedQueue,
+    QueueKey,
+    decide,
+    merge_last_applied,
+)
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
     from ciqueue.ci.operations import OperationResult
     from ciqueue.ci.retry import Deadline
-    from ciqueue.config import Config
     from ciqueue.runtime import Runtime
+    from ciqueue.schedule.config import Config
     from ciqueue.state import StateDocument
 
 log = logging.getLogger("ciqueue.reconcile")
@@ -348,7 +348,7 @@ def observe(
 
 
 def _covered(config: Config, queue: ObservedQueue) -> bool:
-    from ciqueue.config import match_targets
+    from ciqueue.schedule.config import match_targets
 
     key = queue.key
     return bool(match_targets(config, queue.bucket, queue.region, key.kind, queue.queue_id, queue.name))

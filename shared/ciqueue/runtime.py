@@ -39,7 +39,7 @@ from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient
-    from ciqueue.config import Config
+    from ciqueue.schedule.config import Config
     from ciqueue.state import StateStore
 
 log = logging.getLogger("ciqueue.runtime")
@@ -81,7 +81,7 @@ class Runtime:
 
     @property
     def concurrency(self) -> int:
-        from ciqueue.config import DEFAULT_CONCURRENCY
+        from ciqueue.schedule.config import DEFAULT_CONCURRENCY
 
         return self.config.settings.concurrency if self.config is not None else DEFAULT_CONCURRENCY
 
@@ -210,7 +210,7 @@ def load_config_location(
     """The config at a file path or ``cos://bucket-appid/key?region=ap-guangzhou``; None when empty."""
     if not location:
         return None
-    from ciqueue.config import load_config
+    from ciqueue.schedule.config import load_config
 
     if not location.startswith("cos://"):
         if not os.path.exists(location):

@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from ciqueue import constants
-from ciqueue.cron import cron_rule
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.schedule.cron import cron_rule
 
 # SCF's rules (reference scf.md §1, §3, §4; CreateFunction API).
 FUNCTION_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,58}[A-Za-z0-9]")

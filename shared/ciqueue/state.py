@@ -34,8 +34,8 @@ from ciqueue.constants import QUEUE_STATES
 from ciqueue.errors import InvalidInput, Problem, StateConflict, StateCorrupt
 
 if TYPE_CHECKING:
-    from ciqueue import engine
     from ciqueue.ci.credentials import Credentials
+    from ciqueue.schedule import engine
 
 log = logging.getLogger("ciqueue.state")
 
@@ -94,7 +94,7 @@ class OverrideRecord(BaseModel):
         return self.expires_at is None or _utc(now) < self.expires_at
 
     def to_engine(self) -> engine.Override:
-        from ciqueue import engine
+        from ciqueue.schedule import engine
 
         return engine.Override(
             id=self.id,
@@ -144,7 +144,7 @@ class LastAppliedRecord(BaseModel):
         return _utc(value) if value is not None else None
 
     def to_engine(self) -> engine.LastApplied:
-        from ciqueue import engine
+        from ciqueue.schedule import engine
 
         return engine.LastApplied(
             desired_state=self.desired_state,

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ciqueue.config import Config, match_targets, zone
-from ciqueue.cron import UTC
-from ciqueue.engine import ObservedQueue, desired_state_at
-from ciqueue.schedule import format_instant, occurrences, rotation_changes, rotation_state, window_zone
+from ciqueue.schedule.config import Config, match_targets, zone
+from ciqueue.schedule.cron import UTC
+from ciqueue.schedule.engine import ObservedQueue, desired_state_at
+from ciqueue.schedule.windows import (
+    format_instant,
+    occurrences,
+    rotation_changes,
+    rotation_state,
+    window_zone,
+)
 
 _TICK = timedelta(microseconds=1)
 

@@ -23,9 +23,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from ciqueue.config import Config, Rotation, match_targets, zone
-from ciqueue.cron import UTC
-from ciqueue.schedule import SPANS, WindowState, format_instant, rotation_state, window_zone, windows_state
+from ciqueue.schedule.config import Config, Rotation, match_targets, zone
+from ciqueue.schedule.cron import UTC
+from ciqueue.schedule.windows import (
+    SPANS,
+    WindowState,
+    format_instant,
+    rotation_state,
+    window_zone,
+    windows_state,
+)
 from ciqueue.timefmt import as_utc, parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "none", "skip"]

@@ -7,7 +7,7 @@ A window is a set of occurrences ``[opens, closes)`` from three sources, all in 
 A window is open while any occurrence covers the instant; overlapping or touching occurrences,
 of one window or of several, merge into one open stretch (union). ``exclude`` dates cancel the
 recurring occurrences (cron and periods) that start on that local day; one-off dates are explicit
-and not excluded. DST follows ``ciqueue.cron``: a local time in a spring-forward gap means the
+and not excluded. DST follows ``ciqueue.schedule.cron``: a local time in a spring-forward gap means the
 first instant after the gap, a repeated local time means its first occurrence.
 
 All instants in and out are aware datetimes; results are in UTC.
@@ -22,7 +22,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ciqueue.config import (
+from ciqueue.errors import InvalidInput, Problem
+from ciqueue.schedule.config import (
     Rotation,
     Window,
     parse_clock,
@@ -31,8 +32,7 @@ from ciqueue.config import (
     parse_local_datetime,
     zone,
 )
-from ciqueue.cron import UTC, parse_cron, wall_time, wall_to_instant
-from ciqueue.errors import InvalidInput, Problem
+from ciqueue.schedule.cron import UTC, parse_cron, wall_time, wall_to_instant
 from ciqueue.timefmt import as_utc
 
 # Instants at or after this mean "never" (a window whose end cron never fires again).
@@ -499,7 +499,7 @@ def format_instant(instant: datetime | None, tz: ZoneInfo, now: datetime | None 
 
 def _local_instant(text: str, tz: ZoneInfo) -> datetime:
     value = parse_local_datetime(text)
-    assert value is not None, "validated by ciqueue.config"
+    assert value is not None, "validated by ciqueue.schedule.config"
     if value.tzinfo is not None:
         return value.astimezone(UTC)
     return wall_to_instant(value, tz)

@@ -5,7 +5,7 @@ broken rule is reported at once as ``InvalidInput`` whose problems name the exac
 ``windows[1].periods[0].end: must be HH:MM (got '25:00')``. ``config_json_schema`` gives the
 JSON Schema for editors. The reference is docs/configuration.md.
 
-Field values stay as written (strings); ``ciqueue.schedule`` interprets them. Validation here
+Field values stay as written (strings); ``ciqueue.schedule.windows`` interprets them. Validation here
 guarantees that interpretation cannot fail.
 """
 
@@ -26,8 +26,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ciqueue.constants import MQ_REGIONS, NOTIFY_EVENTS
-from ciqueue.cron import cron_rule
 from ciqueue.errors import InvalidInput, Problem, key_path
+from ciqueue.schedule.cron import cron_rule
 from ciqueue.timefmt import parse_instant
 
 CONFIG_VERSION = 1
@@ -47,7 +47,7 @@ _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-# --- value parsers (shared with ciqueue.schedule) ----------------------------------------------
+# --- value parsers (shared with ciqueue.schedule.windows) ----------------------------------------------
 
 
 def parse_duration(text: str) -> timedelta | None:
@@ -591,7 +591,7 @@ def _check_window_shape(window: Window, path: str, add: Any) -> None:
 
 def _check_window_overlap(window: Window, path: str, add: Any) -> None:
     # schedule builds on this module, so it is imported here, once the shapes are known good.
-    from ciqueue.schedule import self_overlap, too_dense
+    from ciqueue.schedule.windows import self_overlap, too_dense
 
     now = datetime.now(timezone.utc)
     found = self_overlap(window, now)
