@@ -32,7 +32,7 @@ from ciqueue.invoker import InProcessInvoker
 from ciqueue.reconcile import reconcile
 from ciqueue.runtime import Runtime
 from ciqueue.schedule.config import load_config
-from ciqueue.state_file import FileStateStore
+from ciqueue.state.file import FileStateStore
 
 REGION = "ap-guangzhou"
 BUCKETS = 20

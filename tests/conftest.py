@@ -139,7 +139,7 @@ def emulator_runtime(emulator: EmulatorServer, tmp_path: Path) -> Callable[..., 
     its state in ``tmp_path / "state.json"``; ``kwargs`` (config, clock, ...) go to Runtime."""
     from ciqueue.ci.credentials import Credentials
     from ciqueue.runtime import Runtime
-    from ciqueue.state_file import FileStateStore
+    from ciqueue.state.file import FileStateStore
 
     def make(**kwargs: Any) -> Runtime:
         return Runtime(

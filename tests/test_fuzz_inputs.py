@@ -445,7 +445,7 @@ def fuzz_api(emulator: Any, emu_admin: EmuAdmin, tmp_path: Path) -> Callable[[Ht
     from ciqueue.ci.credentials import Credentials
     from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
     from ciqueue.runtime import Runtime
-    from ciqueue.state_file import FileStateStore
+    from ciqueue.state.file import FileStateStore
     from conftest import demo_seed
 
     emu_admin.seed(demo_seed())

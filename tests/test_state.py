@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from ciqueue.errors import InvalidInput, StateConflict, StateCorrupt
 from ciqueue.schedule import engine
-from ciqueue.state import (
+from ciqueue.state.document import (
     LastAppliedRecord,
     OverrideRecord,
     StateDocument,
@@ -25,7 +25,7 @@ from ciqueue.state import (
     prune_expired,
     record_applied,
 )
-from ciqueue.state_file import FileStateStore
+from ciqueue.state.file import FileStateStore
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 QID = "p" + "0" * 31 + "1"
@@ -309,8 +309,8 @@ def test_two_threads_racing_lose_no_override(tmp_path: Path) -> None:
 _PROCESS_WRITER = """
 import sys
 from datetime import datetime, timezone
-from ciqueue.state import add_override, new_override
-from ciqueue.state_file import FileStateStore
+from ciqueue.state.document import add_override, new_override
+from ciqueue.state.file import FileStateStore
 
 path, prefix = sys.argv[1], sys.argv[2]
 store = FileStateStore(path)

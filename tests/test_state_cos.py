@@ -17,8 +17,8 @@ from ciqueue.ci.retry import RetryPolicy
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.errors import InvalidInput, ServiceError, StateConflict, StateCorrupt
-from ciqueue.state import StateDocument, add_override, new_override, open_store
-from ciqueue.state_cos import CosStateStore
+from ciqueue.state.cos import CosStateStore
+from ciqueue.state.document import StateDocument, add_override, new_override, open_store
 from conftest import EmuAdmin
 
 BUCKET = "ops-1250000000"

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ciqueue.ci.retry import Deadline
     from ciqueue.runtime import Runtime
     from ciqueue.schedule.config import Config
-    from ciqueue.state import OverrideRecord, StateDocument
+    from ciqueue.state.document import OverrideRecord, StateDocument
 
 log = logging.getLogger("ciqueue.api")
 

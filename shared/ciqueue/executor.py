@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ciqueue.ci.operations import OperationResult
     from ciqueue.ci.retry import Deadline
     from ciqueue.runtime import Runtime
-    from ciqueue.state import OverrideRecord
+    from ciqueue.state.document import OverrideRecord
 
 # NotifyConfig element -> the command's callback field, for error paths a caller recognises.
 _CALLBACK_FIELDS = {
@@ -328,7 +328,7 @@ def _override_records(
     actor: str,
     idempotency_key: str | None,
 ) -> list[OverrideRecord]:
-    from ciqueue.state import new_override
+    from ciqueue.state.document import new_override
 
     key = idempotency_key or command.id
     records = []
@@ -370,7 +370,7 @@ def _store_overrides(
     """
     from ciqueue.audit import OVERRIDE_CREATED, audit
     from ciqueue.schedule.engine import LastApplied
-    from ciqueue.state import LastAppliedRecord, add_override, record_applied
+    from ciqueue.state.document import LastAppliedRecord, add_override, record_applied
 
     kept: list[OverrideRecord] = []
     reused: set[str] = set()
@@ -506,7 +506,7 @@ def _outcome(
 
 
 def _cancel(call: _Call) -> CommandOutcome:
-    from ciqueue.state import cancel_override
+    from ciqueue.state.document import cancel_override
 
     override_id = call.command.override_id or ""
     doc, _ = call.runtime.state.load()

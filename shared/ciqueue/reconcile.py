@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ciqueue.ci.retry import Deadline
     from ciqueue.runtime import Runtime
     from ciqueue.schedule.config import Config
-    from ciqueue.state import StateDocument
+    from ciqueue.state.document import StateDocument
 
 log = logging.getLogger("ciqueue.reconcile")
 
@@ -516,7 +516,7 @@ def _remember(
     report: ReconcileReport,
 ) -> None:
     """One state update: drop expired overrides, record what was carried out (when it differs)."""
-    from ciqueue.state import LastAppliedRecord, prune_expired, record_applied
+    from ciqueue.state.document import LastAppliedRecord, prune_expired, record_applied
 
     def merged(doc: StateDocument, key: QueueKey, decisions: list[Decision]) -> LastApplied | None:
         stored = doc.last_applied.get(key.text)

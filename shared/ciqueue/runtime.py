@@ -40,7 +40,7 @@ from ciqueue.timefmt import parse_instant
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient
     from ciqueue.schedule.config import Config
-    from ciqueue.state import StateStore
+    from ciqueue.state.document import StateStore
 
 log = logging.getLogger("ciqueue.runtime")
 
@@ -184,15 +184,15 @@ def invoker_from_env(environ: Mapping[str, str]) -> Invoker:
 def state_from_env(
     environ: Mapping[str, str], config: Config | None, credentials: Credentials | None, endpoint: str | None
 ) -> StateStore:
-    from ciqueue.state import open_store
-    from ciqueue.state_file import FileStateStore
+    from ciqueue.state.document import open_store
+    from ciqueue.state.file import FileStateStore
 
     bucket = environ.get(ENV_STATE_BUCKET, "").strip()
     if bucket:
         region = environ.get(ENV_STATE_REGION, "").strip() or environ.get(ENV_REGION, "").strip()
         if not region:
             raise InvalidInput(ENV_STATE_REGION, f"is required with {ENV_STATE_BUCKET} (or set {ENV_REGION})")
-        from ciqueue.state_cos import DEFAULT_STATE_KEY, CosStateStore
+        from ciqueue.state.cos import DEFAULT_STATE_KEY, CosStateStore
 
         key = environ.get(ENV_STATE_KEY, "").strip() or DEFAULT_STATE_KEY
         return CosStateStore(bucket, region, key, credentials=credentials, endpoint=endpoint)

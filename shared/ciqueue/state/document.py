@@ -416,14 +416,14 @@ def open_store(
     """``file:///path/state.json`` (or a plain path) or ``cos://<bucket-appid>/<key>`` (needs ``region``)."""
     parts = urlsplit(location)
     if parts.scheme in ("", "file"):
-        from ciqueue.state_file import FileStateStore
+        from ciqueue.state.file import FileStateStore
 
         path = unquote(parts.path) if parts.scheme == "file" else location
         if not path:
             raise InvalidInput("state", "must name a file, e.g. file:///tmp/ciqueue-state.json")
         return FileStateStore(path)
     if parts.scheme == "cos":
-        from ciqueue.state_cos import CosStateStore
+        from ciqueue.state.cos import CosStateStore
 
         if not region:
             raise InvalidInput("region", "is required for a cos:// state location")

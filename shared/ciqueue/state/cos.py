@@ -23,7 +23,7 @@ from ciqueue.ci.client import CIClient
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import Clock, Deadline, Rand, RetryPolicy, Sleep
 from ciqueue.errors import InvalidInput, ServiceError, StateConflict
-from ciqueue.state import StateDocument, VersionedStateStore
+from ciqueue.state.document import StateDocument, VersionedStateStore
 
 DEFAULT_STATE_KEY = "ciqueue/state.json"
 HEADER_COS_REQUEST_ID = "x-cos-request-id"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ciqueue.ci.retry import Clock, Rand, Sleep
 from ciqueue.errors import InvalidInput, StateConflict, StateCorrupt
-from ciqueue.state import StateDocument, VersionedStateStore
+from ciqueue.state.document import StateDocument, VersionedStateStore
 
 
 def content_version(data: bytes) -> str:
