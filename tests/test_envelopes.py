@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from ciqueue.commands import parse_command
-from ciqueue.envelopes import Record, ckafka, cls, cmq, cos, records_for, timer
+from ciqueue.envelopes import ckafka, cls, cmq, cos, timer
+from ciqueue.envelopes.base import Record, records_for
 from ciqueue.envelopes.detect import detect_source
 from ciqueue.errors import InvalidInput
 

@@ -20,7 +20,7 @@ from ciqueue.auth import ApiToken, hash_token
 from ciqueue.ci.models import parse_describe, parse_error, parse_update, parse_update_request
 from ciqueue.ci.signing import parse_authorization
 from ciqueue.commands import Command, parse_command
-from ciqueue.envelopes import records_for
+from ciqueue.envelopes.base import records_for
 from ciqueue.envelopes.detect import detect_source
 from ciqueue.errors import InvalidInput, MalformedResponse
 from ciqueue.httpapi import BadRequest, HttpRequest, parse_http_event

@@ -17,7 +17,7 @@ import requests
 from ciqueue import cli, localrun
 from ciqueue.auth import token_entry
 from ciqueue.emulator.server import EmulatorServer
-from ciqueue.envelopes import records_for
+from ciqueue.envelopes.base import records_for
 from ciqueue.envelopes.detect import detect_source
 from ciqueue.localrun import (
     FunctionUrlServer,

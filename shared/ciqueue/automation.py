@@ -30,7 +30,7 @@ from ciqueue.errors import (
 
 if TYPE_CHECKING:
     from ciqueue.ci.retry import Deadline
-    from ciqueue.envelopes import Record
+    from ciqueue.envelopes.base import Record
     from ciqueue.runtime import Runtime
 
 log = logging.getLogger("ciqueue.automation")
@@ -113,7 +113,7 @@ def process_event(
     now: datetime | None = None,
 ) -> AutomationReport:
     """Carry out every command the event holds; never raises for bad input or failed records."""
-    from ciqueue.envelopes import records_for
+    from ciqueue.envelopes.base import records_for
     from ciqueue.envelopes.detect import detect_source
     from ciqueue.runtime import deadline_from_context
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.envelopes import http_request, validate_http
+from ciqueue.envelopes.base import http_request, validate_http
 from ciqueue.httpapi import HttpRequest
 
 SOURCE = "apigw"

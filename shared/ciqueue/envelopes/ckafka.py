@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.envelopes import Record, each_record, text_record
+from ciqueue.envelopes.base import Record, each_record, text_record
 
 SOURCE = "ckafka"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.envelopes import Record, each_record, text_record
+from ciqueue.envelopes.base import Record, each_record, text_record
 
 SOURCE = "cmq"
 

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ConfigDict
 
 from ciqueue.ci.credentials import mask
-from ciqueue.envelopes import http_request, validate_http
+from ciqueue.envelopes.base import http_request, validate_http
 from ciqueue.httpapi import HttpRequest
 
 SOURCE = "function_url"

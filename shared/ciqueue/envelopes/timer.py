@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.envelopes import Record, error_record, text_record, validate
+from ciqueue.envelopes.base import Record, error_record, text_record, validate
 from ciqueue.errors import InvalidInput
 
 SOURCE = "timer"

@@ -1,0 +1,212 @@
+"""Envelopes: one module per SCF trigger source, each turning a raw event into Records.
+
+Each source module holds a pydantic model of its raw event and a ``records(event)`` function.
+A Record carries one command payload (or what to fetch for it) and the field path of that
+payload inside the event, so ``parse_command(record.payload, field_prefix=record.field)``
+names errors like ``Records[2].CMQ.msgBody.queues[0].kind``.
+
+Rules shared by all sources:
+- a malformed event as a whole (not a dict, ``Records`` not a list) raises InvalidInput;
+- a malformed record becomes a Record with ``error`` set, and the other records still come out.
+HTTP events (Function URL, API Gateway) are turned into ``httpapi.HttpRequest`` instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ciqueue.commands import json_type_name, load_json_object
+from ciqueue.errors import InvalidInput, Problem
+
+if TYPE_CHECKING:
+    from ciqueue.httpapi import HttpRequest
+
+# SCF caps an async event at 128 KB; a record list longer than this is no real trigger.
+MAX_RECORDS = 10_000
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One unit of work from an event.
+
+    ``payload`` is the decoded JSON command (None when ``error`` is set or ``needs_fetch``).
+    ``needs_fetch`` means the command lives elsewhere (a COS object named in ``meta``).
+    """
+
+    source: str
+    record_id: str
+    field: str
+    payload: dict[str, Any] | None = None
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: InvalidInput | None = None
+    needs_fetch: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def records_for(event: object) -> tuple[str, list[Record]]:
+    """Detect the source of ``event`` and return (source, records) for a command-carrying source.
+
+    Raises InvalidInput for HTTP and unknown events (HTTP goes through ``httpapi``).
+    """
+    from ciqueue.envelopes import ckafka, cls, cmq, cos, timer
+    from ciqueue.envelopes.detect import detect_source
+
+    source = detect_source(event)
+    readers = {
+        "timer": timer.records,
+        "cos": cos.records,
+        "cmq": cmq.records,
+        "ckafka": ckafka.records,
+        "cls": cls.records,
+    }
+    reader = readers.get(source)
+    if reader is None:
+        raise InvalidInput("event", f"must be a timer, COS, CMQ, CKafka or CLS event (got {source})")
+    return source, reader(event)
+
+
+def error_record(source: str, record_id: str, field: str, error: InvalidInput) -> Record:
+    return Record(source=source, record_id=record_id, field=field, error=error)
+
+
+def text_record(source: str, record_id: str, field: str, text: str, meta: dict[str, Any]) -> Record:
+    """A Record whose command is the JSON text ``text`` at path ``field``."""
+    try:
+        payload = load_json_object(text, field)
+    except InvalidInput as exc:
+        return Record(source=source, record_id=record_id, field=field, meta=meta, error=exc)
+    if not isinstance(payload, dict):
+        problem = Problem(field, f"must be a JSON object (got {json_type_name(payload)})")
+        return Record(source=source, record_id=record_id, field=field, meta=meta, error=InvalidInput(problem))
+    return Record(source=source, record_id=record_id, field=field, payload=payload, meta=meta)
+
+
+def each_record(
+    event: object, source: str, model: type[M], build: Callable[[M, str, int], Record]
+) -> list[Record]:
+    """``build(item, "Records[i]", i)`` for each item of ``Records`` that validates as ``model``.
+
+    An item that does not becomes an error Record ``<source>:#<i>``; the others still come out.
+    """
+    out = []
+    for i, item in enumerate(record_list(event)):
+        prefix = f"Records[{i}]"
+        try:
+            parsed: M = validate(model, item, prefix)
+        except InvalidInput as exc:
+            out.append(error_record(source, f"{source}:#{i}", prefix, exc))
+            continue
+        out.append(build(parsed, prefix, i))
+    return out
+
+
+def record_list(event: object, key: str = "Records") -> list[Any]:
+    """The ``Records`` list of an event, or InvalidInput naming what is wrong."""
+    if not isinstance(event, Mapping):
+        raise InvalidInput("event", f"must be a JSON object (got {json_type_name(event)})")
+    items = event.get(key)
+    if items is None:
+        raise InvalidInput(key, "is required")
+    if not isinstance(items, list):
+        raise InvalidInput(key, f"must be a list (got {json_type_name(items)})")
+    if len(items) > MAX_RECORDS:
+        raise InvalidInput(key, f"must hold at most {MAX_RECORDS} records (got {len(items)})")
+    return items
+
+
+def validate(model: type[BaseModel], data: object, prefix: str) -> Any:
+    """``model.model_validate(data)`` with pydantic errors turned into InvalidInput field paths."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidInput(problems_from(exc, prefix)) from None
+
+
+class HttpEvent(Protocol):
+    """The keys both HTTP trigger events (Function URL, API Gateway) carry alike."""
+
+    @property
+    def httpMethod(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, Any] | None: ...
+    @property
+    def body(self) -> str | None: ...
+    @property
+    def isBase64Encoded(self) -> bool: ...
+
+
+def validate_http(model: type[M], event: object) -> M:
+    """``event`` as an HTTP trigger's model, or ``httpapi.BadRequest`` naming the malformed key."""
+    from ciqueue.httpapi import BadRequest
+
+    try:
+        parsed: M = validate(model, event, "")
+    except InvalidInput as exc:
+        raise BadRequest.from_invalid(exc) from None
+    return parsed
+
+
+def http_request(
+    source: str,
+    event: HttpEvent,
+    query: Mapping[str, Any] | None,
+    source_ip: str | None,
+    request_id: str | None,
+    cam_identity: str | None,
+) -> HttpRequest:
+    """The HttpRequest of a validated HTTP trigger event; the parts that differ are passed in."""
+    from ciqueue.httpapi import build_request
+
+    return build_request(
+        source=source,
+        method=event.httpMethod,
+        path=event.path,
+        query=query,
+        headers=event.headers,
+        body=event.body,
+        is_base64=event.isBase64Encoded,
+        source_ip=source_ip,
+        request_id=request_id,
+        cam_identity=cam_identity,
+    )
+
+
+def problems_from(exc: ValidationError, prefix: str) -> list[Problem]:
+    """One Problem per pydantic error, with a ``Records[2].CMQ.msgBody``-style path."""
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        path = prefix
+        for part in err["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif not str(part).startswith(("function-", "union[", "list[")):
+                path = f"{path}.{part}" if path else str(part)
+        problems.append(Problem(path or "event", _RULES.get(err["type"], str(err["msg"]).lower())))
+    return problems
+
+
+_RULES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "bool_type": "must be true or false",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+    "list_type": "must be a list",
+    "string_too_long": "is too long",
+    "literal_error": "has an unexpected value",
+}
