@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.auth import hash_token
+from ciqueue.api.auth import hash_token
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from conftest import (
     DEMO_BUCKET,

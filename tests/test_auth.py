@@ -6,9 +6,9 @@ import hashlib
 import json
 from typing import Any
 
-import ciqueue.auth as auth
+import ciqueue.api.auth as auth
 import pytest
-from ciqueue.auth import (
+from ciqueue.api.auth import (
     ApiToken,
     Principal,
     authenticate,
@@ -19,9 +19,9 @@ from ciqueue.auth import (
     parse_tokens,
     token_entry,
 )
+from ciqueue.api.http import Forbidden, HttpError, HttpRequest, Unauthorized
 from ciqueue.constants import ENV_API_TOKENS
 from ciqueue.errors import InvalidInput
-from ciqueue.httpapi import Forbidden, HttpError, HttpRequest, Unauthorized
 
 ONCALL = "oncall-token-0123456789abcdef"
 VIEWER = "viewer-token-0123456789abcdef"

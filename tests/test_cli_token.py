@@ -6,7 +6,8 @@ import io
 import json
 
 import pytest
-from ciqueue import auth, cli
+from ciqueue import cli
+from ciqueue.api import auth
 
 
 def test_new_prints_the_token_once_and_an_entry_holding_only_its_digest(

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.auth import ApiToken, hash_token
+from ciqueue.api.auth import ApiToken, hash_token
+from ciqueue.api.http import BadRequest, HttpRequest, parse_http_event
 from ciqueue.ci.models import parse_describe, parse_error, parse_update, parse_update_request
 from ciqueue.ci.signing import parse_authorization
 from ciqueue.commands import Command, parse_command
 from ciqueue.envelopes.base import records_for
 from ciqueue.envelopes.detect import detect_source
 from ciqueue.errors import InvalidInput, MalformedResponse
-from ciqueue.httpapi import BadRequest, HttpRequest, parse_http_event
 from ciqueue.schedule.config import Config, load_config, parse_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin
 from hypothesis import HealthCheck, assume, given, settings
@@ -441,7 +441,7 @@ queries = st.dictionaries(
 @pytest.fixture
 def fuzz_api(emulator: Any, emu_admin: EmuAdmin, tmp_path: Path) -> Callable[[HttpRequest], Any]:
     """``call(request)``: an HttpApi over the emulator (empty: nothing to change) with one token."""
-    from ciqueue.api import HttpApi
+    from ciqueue.api.routes import HttpApi
     from ciqueue.ci.credentials import Credentials
     from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
     from ciqueue.runtime import Runtime

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.errors import ConflictError, InvalidInput, Problem, QueueNotFound, ServiceError
-from ciqueue.httpapi import (
+from ciqueue.api.http import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -22,6 +21,7 @@ from ciqueue.httpapi import (
     http_error_for,
     parse_http_event,
 )
+from ciqueue.errors import ConflictError, InvalidInput, Problem, QueueNotFound, ServiceError
 
 EVENTS = Path(__file__).parent / "events"
 QID = "p8366c460c67b4c65a9bf81b41eaa3c4b"

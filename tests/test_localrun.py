@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 from ciqueue import cli, localrun
-from ciqueue.auth import token_entry
+from ciqueue.api.auth import token_entry
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.envelopes.base import records_for
 from ciqueue.envelopes.detect import detect_source

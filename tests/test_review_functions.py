@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.api import HttpApi
-from ciqueue.auth import ApiToken, hash_token
+from ciqueue.api.auth import ApiToken, hash_token
+from ciqueue.api.http import HttpRequest
+from ciqueue.api.routes import HttpApi
 from ciqueue.cli import main as cli_main
 from ciqueue.commands import parse_command
 from ciqueue.errors import InvalidInput
 from ciqueue.executor import execute
-from ciqueue.httpapi import HttpRequest
 from ciqueue.invoker import InProcessInvoker
 from ciqueue.reconcile import handle_shard
 from ciqueue.runtime import Runtime

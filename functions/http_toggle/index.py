@@ -1,6 +1,6 @@
 """SCF handler of the HTTP API (Function URL, or a legacy API Gateway trigger).
 
-Thin on purpose: the event becomes an ``HttpRequest`` (``ciqueue.httpapi``), ``ciqueue.api.HttpApi``
+Thin on purpose: the event becomes an ``HttpRequest`` (``ciqueue.api.http``), ``ciqueue.api.routes.HttpApi``
 authenticates and routes it, and the answer goes back in the integration-response shape both
 triggers accept. The API object (tokens, runtime) is built once per container, on first use.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ciqueue.constants import ENV_LOG_LEVEL
 
 if TYPE_CHECKING:
-    from ciqueue.api import HttpApi
+    from ciqueue.api.routes import HttpApi
 
 _LEVEL = logging.getLevelName(os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper())
 # An unknown level name falls back to INFO: a typo in a setting must not stop the function.
@@ -26,8 +26,8 @@ _API: HttpApi | None = None  # built on first use, kept for the container's life
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
-    from ciqueue.api import error_response
-    from ciqueue.httpapi import HttpRequest, parse_http_event
+    from ciqueue.api.http import HttpRequest, parse_http_event
+    from ciqueue.api.routes import error_response
     from ciqueue.runtime import deadline_from_context, request_id_from_context
 
     ctx = context if isinstance(context, Mapping) else None
@@ -55,7 +55,7 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
 def _api() -> HttpApi:
     global _API
     if _API is None:
-        from ciqueue.api import api_from_env
+        from ciqueue.api.routes import api_from_env
 
         _API = api_from_env()
     return _API

@@ -510,7 +510,7 @@ def add_token_commands(commands: Any) -> None:
 
 
 def run_token_command(args: argparse.Namespace) -> int:
-    from ciqueue import auth
+    from ciqueue.api import auth
 
     if args.action not in ("new", "hash"):
         _fail("error: token: choose new or hash")

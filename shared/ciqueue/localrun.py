@@ -1007,7 +1007,7 @@ def local_main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> 
 
 
 def _run_local(args: argparse.Namespace, out: TextIO) -> int:
-    from ciqueue.auth import generate_token, token_entry
+    from ciqueue.api.auth import generate_token, token_entry
 
     if args.speed <= 0:
         raise InvalidInput("--speed", "must be more than 0")

@@ -187,7 +187,7 @@ class Rehearsal:
     """The parts of the night and the moves of the story; ``run()`` tells it."""
 
     def __init__(self, stack: ExitStack, out: TextIO, root: Path | None = None) -> None:
-        from ciqueue.auth import generate_token, token_entry
+        from ciqueue.api.auth import generate_token, token_entry
         from ciqueue.emulator.server import EmulatorServer
 
         self.out = out

@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from ciqueue.api.http import HttpRequest
 from ciqueue.envelopes.base import http_request, validate_http
-from ciqueue.httpapi import HttpRequest
 
 SOURCE = "apigw"
 

@@ -24,7 +24,7 @@ from ciqueue.commands import json_type_name, load_json_object
 from ciqueue.errors import InvalidInput, Problem
 
 if TYPE_CHECKING:
-    from ciqueue.httpapi import HttpRequest
+    from ciqueue.api.http import HttpRequest
 
 # SCF caps an async event at 128 KB; a record list longer than this is no real trigger.
 MAX_RECORDS = 10_000
@@ -148,7 +148,7 @@ class HttpEvent(Protocol):
 
 def validate_http(model: type[M], event: object) -> M:
     """``event`` as an HTTP trigger's model, or ``httpapi.BadRequest`` naming the malformed key."""
-    from ciqueue.httpapi import BadRequest
+    from ciqueue.api.http import BadRequest
 
     try:
         parsed: M = validate(model, event, "")
@@ -166,7 +166,7 @@ def http_request(
     cam_identity: str | None,
 ) -> HttpRequest:
     """The HttpRequest of a validated HTTP trigger event; the parts that differ are passed in."""
-    from ciqueue.httpapi import build_request
+    from ciqueue.api.http import build_request
 
     return build_request(
         source=source,

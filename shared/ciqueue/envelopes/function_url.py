@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict
 
+from ciqueue.api.http import HttpRequest
 from ciqueue.ci.credentials import mask
 from ciqueue.envelopes.base import http_request, validate_http
-from ciqueue.httpapi import HttpRequest
 
 SOURCE = "function_url"
 # requestContext.identity keys that name a CAM caller, in order of preference. The reference does

@@ -16,7 +16,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.auth import ApiToken, Principal, authenticate_request
+from ciqueue.api.auth import ApiToken, Principal, authenticate_request
+from ciqueue.api.http import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HttpError,
+    HttpRequest,
+    HttpResponse,
+    InternalServerError,
+    NotFound,
+    Router,
+    http_error_for,
+)
 from ciqueue.ci.kinds import parse_kind
 from ciqueue.commands import (
     MAX_COMMAND_BYTES,
@@ -35,18 +47,6 @@ from ciqueue.errors import (
     StateConflict,
     StateCorrupt,
     key_path,
-)
-from ciqueue.httpapi import (
-    BadRequest,
-    Conflict,
-    Forbidden,
-    HttpError,
-    HttpRequest,
-    HttpResponse,
-    InternalServerError,
-    NotFound,
-    Router,
-    http_error_for,
 )
 from ciqueue.timefmt import parse_instant
 
@@ -323,7 +323,7 @@ class HttpApi:
 def api_from_env(environ: Mapping[str, str] | None = None) -> HttpApi:
     """The API as a deployed function runs it: tokens and CAM trust from the environment,
     the Runtime built from it on first use. Misconfigured (500) when a setting is invalid."""
-    from ciqueue.auth import load_tokens
+    from ciqueue.api.auth import load_tokens
     from ciqueue.runtime import Runtime
 
     env = os.environ if environ is None else environ

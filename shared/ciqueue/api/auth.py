@@ -25,9 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ciqueue.api.http import Forbidden, HttpRequest, Unauthorized
 from ciqueue.constants import ENV_API_TOKENS
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.httpapi import Forbidden, HttpRequest, Unauthorized
 
 SCOPES = ("read", "operate")
 MAX_TOKEN_LENGTH = 512
