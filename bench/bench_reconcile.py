@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from _emulator import Emulator, sdk_client
+from ciqueue.app.invoker import InProcessInvoker
+from ciqueue.app.reconcile import reconcile
+from ciqueue.app.runtime import Runtime
 from ciqueue.ci.credentials import Credentials
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.invoker import InProcessInvoker
-from ciqueue.reconcile import reconcile
-from ciqueue.runtime import Runtime
 from ciqueue.schedule.config import load_config
 from ciqueue.state.file import FileStateStore
 

@@ -25,7 +25,7 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 if TYPE_CHECKING:
-    from ciqueue.runtime import Runtime
+    from ciqueue.app.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,8 +137,8 @@ def emulator(emulator_session: EmulatorServer, emu_admin: EmuAdmin) -> EmulatorS
 def emulator_runtime(emulator: EmulatorServer, tmp_path: Path) -> Callable[..., Runtime]:
     """``emulator_runtime(**kwargs)``: a Runtime against the emulator with the demo key pair and
     its state in ``tmp_path / "state.json"``; ``kwargs`` (config, clock, ...) go to Runtime."""
+    from ciqueue.app.runtime import Runtime
     from ciqueue.ci.credentials import Credentials
-    from ciqueue.runtime import Runtime
     from ciqueue.state.file import FileStateStore
 
     def make(**kwargs: Any) -> Runtime:

@@ -459,7 +459,7 @@ def test_ci_error_is_502_with_code_and_request_id(call: Handler, emu_admin: EmuA
 def test_unexpected_error_is_a_bare_500(
     call: Handler, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from ciqueue import executor
+    from ciqueue.app import executor
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom at /var/secret/path")

@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from ciqueue import audit as audit_module
-from ciqueue.audit import FIELD_ORDER, audit, audit_logger, audit_operation, redact
+from ciqueue.app import audit as audit_module
+from ciqueue.app.audit import FIELD_ORDER, audit, audit_logger, audit_operation, redact
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.ci.models import Queue

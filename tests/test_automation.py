@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.automation import AutomationReport, RetryDelivery, process_event
+from ciqueue.app.automation import AutomationReport, RetryDelivery, process_event
+from ciqueue.app.runtime import Runtime
 from ciqueue.ci.retry import RetryPolicy
-from ciqueue.runtime import Runtime
 from ciqueue.schedule.config import load_config
 from conftest import (
     DEMO_BUCKET,

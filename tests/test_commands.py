@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from ciqueue.ci.kinds import QueueKind
-from ciqueue.commands import (
+from ciqueue.app.commands import (
     MAX_COMMAND_BYTES,
     Callback,
     Command,
@@ -18,6 +17,7 @@ from ciqueue.commands import (
     parse_duration,
     resolve_expiry,
 )
+from ciqueue.ci.kinds import QueueKind
 from ciqueue.errors import InvalidInput, Problem
 
 QID = "p8366c460c67b4c65a9bf81b41eaa3c4b"

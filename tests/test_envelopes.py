@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.commands import parse_command
+from ciqueue.app.commands import parse_command
 from ciqueue.envelopes import ckafka, cls, cmq, cos, timer
 from ciqueue.envelopes.base import Record, records_for
 from ciqueue.envelopes.detect import detect_source

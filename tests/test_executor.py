@@ -12,11 +12,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from ciqueue.app.commands import parse_command
+from ciqueue.app.executor import execute
+from ciqueue.app.invoker import InProcessInvoker
+from ciqueue.app.runtime import Runtime
 from ciqueue.ci.retry import Deadline, RetryPolicy
-from ciqueue.commands import parse_command
-from ciqueue.executor import execute
-from ciqueue.invoker import InProcessInvoker
-from ciqueue.runtime import Runtime
 from ciqueue.schedule.config import Config, load_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
 

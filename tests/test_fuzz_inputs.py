@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from ciqueue.api.auth import ApiToken, hash_token
 from ciqueue.api.http import BadRequest, HttpRequest, parse_http_event
+from ciqueue.app.commands import Command, parse_command
 from ciqueue.ci.models import parse_describe, parse_error, parse_update, parse_update_request
 from ciqueue.ci.signing import parse_authorization
-from ciqueue.commands import Command, parse_command
 from ciqueue.envelopes.base import records_for
 from ciqueue.envelopes.detect import detect_source
 from ciqueue.errors import InvalidInput, MalformedResponse
@@ -442,9 +442,9 @@ queries = st.dictionaries(
 def fuzz_api(emulator: Any, emu_admin: EmuAdmin, tmp_path: Path) -> Callable[[HttpRequest], Any]:
     """``call(request)``: an HttpApi over the emulator (empty: nothing to change) with one token."""
     from ciqueue.api.routes import HttpApi
+    from ciqueue.app.runtime import Runtime
     from ciqueue.ci.credentials import Credentials
     from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-    from ciqueue.runtime import Runtime
     from ciqueue.state.file import FileStateStore
     from conftest import demo_seed
 

@@ -16,6 +16,7 @@ import pytest
 import requests
 from ciqueue import cli, localrun
 from ciqueue.api.auth import token_entry
+from ciqueue.app.runtime import deadline_from_context
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.envelopes.base import records_for
 from ciqueue.envelopes.detect import detect_source
@@ -32,7 +33,6 @@ from ciqueue.localrun import (
     sample_event,
     scf_context,
 )
-from ciqueue.runtime import deadline_from_context
 from conftest import EmuAdmin
 
 REPO = Path(__file__).resolve().parents[1]

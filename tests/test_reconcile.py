@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from ciqueue import cli
-from ciqueue.commands import parse_command
+from ciqueue.app.commands import parse_command
+from ciqueue.app.executor import execute
+from ciqueue.app.invoker import InProcessInvoker
+from ciqueue.app.reconcile import pack_shards, parse_shard_event, reconcile
+from ciqueue.app.runtime import Runtime
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.errors import InvalidInput
-from ciqueue.executor import execute
-from ciqueue.invoker import InProcessInvoker
-from ciqueue.reconcile import pack_shards, parse_shard_event, reconcile
-from ciqueue.runtime import Runtime
 from ciqueue.schedule.config import Config, load_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
 

@@ -15,13 +15,13 @@ import pytest
 from ciqueue.api.auth import ApiToken, hash_token
 from ciqueue.api.http import HttpRequest
 from ciqueue.api.routes import HttpApi
+from ciqueue.app.commands import parse_command
+from ciqueue.app.executor import execute
+from ciqueue.app.invoker import InProcessInvoker
+from ciqueue.app.reconcile import handle_shard
+from ciqueue.app.runtime import Runtime
 from ciqueue.cli import main as cli_main
-from ciqueue.commands import parse_command
 from ciqueue.errors import InvalidInput
-from ciqueue.executor import execute
-from ciqueue.invoker import InProcessInvoker
-from ciqueue.reconcile import handle_shard
-from ciqueue.runtime import Runtime
 from ciqueue.schedule.config import Config, parse_config
 from ciqueue.schedule.engine import ObservedQueue, decide
 from ciqueue.schedule.windows import rotation_state, windows_state

@@ -13,12 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from ciqueue.app.invoker import InProcessInvoker, InvokerUnavailable, ScfInvoker
+from ciqueue.app.runtime import Runtime, actor_from_context, deadline_from_context
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import RetryPolicy
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.errors import InvalidInput
-from ciqueue.invoker import InProcessInvoker, InvokerUnavailable, ScfInvoker
-from ciqueue.runtime import Runtime, actor_from_context, deadline_from_context
 from ciqueue.schedule.config import Config, load_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, EmuAdmin, load_function
 

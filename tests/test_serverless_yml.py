@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 from ciqueue import constants
-from ciqueue.commands import parse_command
+from ciqueue.app.commands import parse_command
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.scfyml import Deployment, check_deployment, env_size, load_serverless
 

@@ -1,6 +1,6 @@
 """SCF handler of event automation (COS objects, CMQ/TDMQ, CKafka, CLS, timer commands).
 
-Thin on purpose: ``ciqueue.automation.process_event`` carries out each record's command. Bad input
+Thin on purpose: ``ciqueue.app.automation.process_event`` carries out each record's command. Bad input
 is final and the handler returns normally; when a record failed transiently the handler raises
 so that SCF delivers the event again (records already carried out do nothing the second time).
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ciqueue.constants import ENV_LOG_LEVEL
 
 if TYPE_CHECKING:
-    from ciqueue.runtime import Runtime
+    from ciqueue.app.runtime import Runtime
 
 _LEVEL = logging.getLevelName(os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper())
 # An unknown level name falls back to INFO: a typo in a setting must not stop the function.
@@ -26,8 +26,8 @@ _RUNTIME: Runtime | None = None  # built on first use, kept for the container's 
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
-    from ciqueue.audit import redact
-    from ciqueue.automation import RetryDelivery, process_event
+    from ciqueue.app.audit import redact
+    from ciqueue.app.automation import RetryDelivery, process_event
 
     report = process_event(event, _runtime(), context=context)
     summary = report.to_dict()
@@ -42,7 +42,7 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
 def _runtime() -> Runtime:
     global _RUNTIME
     if _RUNTIME is None:
-        from ciqueue.runtime import Runtime
+        from ciqueue.app.runtime import Runtime
 
         _RUNTIME = Runtime.from_env()
     return _RUNTIME

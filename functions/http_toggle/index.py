@@ -28,7 +28,7 @@ _API: HttpApi | None = None  # built on first use, kept for the container's life
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
     from ciqueue.api.http import HttpRequest, parse_http_event
     from ciqueue.api.routes import error_response
-    from ciqueue.runtime import deadline_from_context, request_id_from_context
+    from ciqueue.app.runtime import deadline_from_context, request_id_from_context
 
     ctx = context if isinstance(context, Mapping) else None
     fallback = HttpRequest(method="?", path="?", request_id=request_id_from_context(context))

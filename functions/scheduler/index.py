@@ -28,11 +28,11 @@ class TransientFailure(RuntimeError):
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
-    from ciqueue.commands import parse_command
+    from ciqueue.app.commands import parse_command
+    from ciqueue.app.executor import execute
+    from ciqueue.app.runtime import actor_from_context, deadline_from_context
     from ciqueue.envelopes import timer
     from ciqueue.errors import InvalidInput
-    from ciqueue.executor import execute
-    from ciqueue.runtime import actor_from_context, deadline_from_context
 
     try:
         record = timer.records(event)[0]
@@ -65,7 +65,7 @@ def get_runtime() -> Any:
     """The Runtime built from the environment, once per instance."""
     global _RUNTIME
     if _RUNTIME is None:
-        from ciqueue.runtime import Runtime
+        from ciqueue.app.runtime import Runtime
 
         _RUNTIME = Runtime.from_env()
     return _RUNTIME

@@ -20,8 +20,8 @@ class TransientFailure(RuntimeError):
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
+    from ciqueue.app.reconcile import handle_shard
     from ciqueue.errors import InvalidInput
-    from ciqueue.reconcile import handle_shard
 
     try:
         result = handle_shard(event, get_runtime(), context=context)
@@ -46,7 +46,7 @@ def get_runtime() -> Any:
     """The Runtime built from the environment, once per instance."""
     global _RUNTIME
     if _RUNTIME is None:
-        from ciqueue.runtime import Runtime
+        from ciqueue.app.runtime import Runtime
 
         _RUNTIME = Runtime.from_env()
     return _RUNTIME

@@ -422,8 +422,8 @@ def _plan_command(args: argparse.Namespace) -> int:
             start = start.replace(tzinfo=zone(config.timezone))
     observed = None
     if args.queues:
-        from ciqueue.reconcile import observe
-        from ciqueue.runtime import Runtime
+        from ciqueue.app.reconcile import observe
+        from ciqueue.app.runtime import Runtime
 
         runtime = Runtime.from_env(config=config, endpoint=getattr(args, "endpoint", None) or None)
         observed, report = observe(runtime)
@@ -442,9 +442,9 @@ def _plan_command(args: argparse.Namespace) -> int:
 
 
 def _reconcile_command(args: argparse.Namespace) -> int:
-    from ciqueue.invoker import InProcessInvoker
-    from ciqueue.reconcile import reconcile
-    from ciqueue.runtime import Runtime
+    from ciqueue.app.invoker import InProcessInvoker
+    from ciqueue.app.reconcile import reconcile
+    from ciqueue.app.runtime import Runtime
 
     config = _load_schedule(args)
     endpoint = getattr(args, "endpoint", None) or None
@@ -464,7 +464,7 @@ def _reconcile_command(args: argparse.Namespace) -> int:
 def _shard_result(result: Any) -> dict[str, Any]:
     if isinstance(result, dict):
         return result
-    from ciqueue.reconcile import describe_error
+    from ciqueue.app.reconcile import describe_error
 
     error = {**describe_error(result), "stage": "worker"}
     return {"ok": False, "decisions": [], "errors": [error], "counts": {}}

@@ -652,7 +652,7 @@ def short_queue(key: str) -> str:
 class LiveLog:
     """One readable line per decision, action and callback: ``[02:00:00] actor  action  queue  reason``.
 
-    Reads the audit trail (the ``ciqueue.audit`` logger) while ``attach()``-ed; the audit JSON lines
+    Reads the audit trail (the ``ciqueue.app.audit`` logger) while ``attach()``-ed; the audit JSON lines
     themselves are held back then, so the terminal shows the readable form only.
     """
 
@@ -712,7 +712,7 @@ class LiveLog:
         return self.labels.get(queue_id) or short_queue(key)
 
     def attach(self) -> None:
-        from ciqueue.audit import audit_logger
+        from ciqueue.app.audit import audit_logger
 
         logger = audit_logger()
         live = self
@@ -738,7 +738,7 @@ class LiveLog:
         logger.addHandler(self._handler)
 
     def detach(self) -> None:
-        from ciqueue.audit import LOGGER_NAME
+        from ciqueue.app.audit import LOGGER_NAME
 
         logger = logging.getLogger(LOGGER_NAME)
         if self._handler is not None:

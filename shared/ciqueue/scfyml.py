@@ -511,9 +511,9 @@ def _check_timer(trig: Trigger, at: str) -> list[Problem]:
 
 
 def _check_command(argument: str, where: str) -> list[Problem]:
-    """A non-empty timer argument is a command (ciqueue.commands), judged as the scheduler will."""
+    """A non-empty timer argument is a command (ciqueue.app.commands), judged as the scheduler will."""
     try:
-        from ciqueue.commands import parse_command
+        from ciqueue.app.commands import parse_command
     except ImportError:  # the command schema is optional for loading a descriptor
         try:
             json.loads(argument)

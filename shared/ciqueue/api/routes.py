@@ -29,14 +29,14 @@ from ciqueue.api.http import (
     Router,
     http_error_for,
 )
-from ciqueue.ci.kinds import parse_kind
-from ciqueue.commands import (
+from ciqueue.app.commands import (
     MAX_COMMAND_BYTES,
     Command,
     QueueRef,
     json_type_name,
     parse_command,
 )
+from ciqueue.ci.kinds import parse_kind
 from ciqueue.constants import ENV_API_TOKENS, ENV_TRUST_CAM
 from ciqueue.errors import (
     ConflictError,
@@ -51,9 +51,9 @@ from ciqueue.errors import (
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
+    from ciqueue.app.runtime import Runtime
     from ciqueue.ci.models import Queue
     from ciqueue.ci.retry import Deadline
-    from ciqueue.runtime import Runtime
     from ciqueue.schedule.config import Config
     from ciqueue.state.document import OverrideRecord, StateDocument
 
@@ -289,7 +289,7 @@ class HttpApi:
     # -- helpers --------------------------------------------------------------------------------
 
     def _execute(self, call: Call, command: Command, *, dry_run: bool) -> HttpResponse:
-        from ciqueue import executor
+        from ciqueue.app import executor
 
         outcome = executor.execute(
             command, self.runtime, actor=call.actor, deadline=call.deadline, dry_run=dry_run
@@ -324,7 +324,7 @@ def api_from_env(environ: Mapping[str, str] | None = None) -> HttpApi:
     """The API as a deployed function runs it: tokens and CAM trust from the environment,
     the Runtime built from it on first use. Misconfigured (500) when a setting is invalid."""
     from ciqueue.api.auth import load_tokens
-    from ciqueue.runtime import Runtime
+    from ciqueue.app.runtime import Runtime
 
     env = os.environ if environ is None else environ
     try:

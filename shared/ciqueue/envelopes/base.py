@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ciqueue.commands import json_type_name, load_json_object
+from ciqueue.app.commands import json_type_name, load_json_object
 from ciqueue.errors import InvalidInput, Problem
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.commands import json_type_name
+from ciqueue.app.commands import json_type_name
 from ciqueue.envelopes.base import MAX_RECORDS, Record, error_record, text_record, validate
 from ciqueue.errors import InvalidInput
 

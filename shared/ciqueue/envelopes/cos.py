@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ciqueue.commands import MAX_COMMAND_BYTES
+from ciqueue.app.commands import MAX_COMMAND_BYTES
 from ciqueue.envelopes.base import Record, each_record, error_record, text_record
 from ciqueue.errors import InvalidInput
 

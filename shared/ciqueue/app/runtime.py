@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from ciqueue.app.invoker import InProcessInvoker, Invoker, ScfInvoker
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import Deadline
 from ciqueue.constants import (
@@ -34,7 +35,6 @@ from ciqueue.constants import (
     ENV_WORKER_FUNCTION,
 )
 from ciqueue.errors import CredentialsMissing, InvalidInput
-from ciqueue.invoker import InProcessInvoker, Invoker, ScfInvoker
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ciqueue.errors import CiQueueError
 
 if TYPE_CHECKING:
-    from ciqueue.runtime import Runtime
+    from ciqueue.app.runtime import Runtime
 
 log = logging.getLogger("ciqueue.invoker")
 
@@ -88,7 +88,7 @@ class InProcessInvoker:
     """Runs ``handler(payload, context)`` on a thread pool; ``wait()`` collects the results.
 
     Without an explicit handler, the runtime that holds this invoker binds the worker's own
-    logic (``ciqueue.reconcile.handle_shard``), so a shard runs exactly as the worker would.
+    logic (``ciqueue.app.reconcile.handle_shard``), so a shard runs exactly as the worker would.
     """
 
     def __init__(self, handler: Handler | None = None, max_workers: int = 4) -> None:
@@ -106,7 +106,7 @@ class InProcessInvoker:
             return
 
         def run_shard(event: dict[str, Any], context: dict[str, Any]) -> Any:
-            from ciqueue.reconcile import handle_shard
+            from ciqueue.app.reconcile import handle_shard
 
             return handle_shard(event, runtime, context=context)
 

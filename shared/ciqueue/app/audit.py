@@ -1,4 +1,4 @@
-"""The audit trail: one JSON line per change (or skipped change) on the ``ciqueue.audit`` logger.
+"""The audit trail: one JSON line per change (or skipped change) on the ``ciqueue.app.audit`` logger.
 
 The logger writes to stdout, which SCF ships to CLS. Every line has the same keys in the same
 order (absent values are null), so CLS can index them:
@@ -92,7 +92,7 @@ class _StdoutHandler(logging.Handler):
 
 
 def audit_logger() -> logging.Logger:
-    """The ``ciqueue.audit`` logger, with its stdout handler installed once."""
+    """The ``ciqueue.app.audit`` logger, with its stdout handler installed once."""
     logger = logging.getLogger(LOGGER_NAME)
     if not any(isinstance(h, _StdoutHandler) for h in logger.handlers):
         handler = _StdoutHandler()

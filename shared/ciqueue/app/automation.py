@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.commands import MAX_COMMAND_BYTES, Command, parse_command
+from ciqueue.app.commands import MAX_COMMAND_BYTES, Command, parse_command
 from ciqueue.errors import (
     CiQueueError,
     DeadlineExceeded,
@@ -29,9 +29,9 @@ from ciqueue.errors import (
 )
 
 if TYPE_CHECKING:
+    from ciqueue.app.runtime import Runtime
     from ciqueue.ci.retry import Deadline
     from ciqueue.envelopes.base import Record
-    from ciqueue.runtime import Runtime
 
 log = logging.getLogger("ciqueue.automation")
 
@@ -113,9 +113,9 @@ def process_event(
     now: datetime | None = None,
 ) -> AutomationReport:
     """Carry out every command the event holds; never raises for bad input or failed records."""
+    from ciqueue.app.runtime import deadline_from_context
     from ciqueue.envelopes.base import records_for
     from ciqueue.envelopes.detect import detect_source
-    from ciqueue.runtime import deadline_from_context
 
     deadline = deadline_from_context(context)
     try:
@@ -139,7 +139,7 @@ def process_record(
     context: Any = None,
 ) -> RecordResult:
     """One record: judge it, fetch its command if it lives in COS, execute it."""
-    from ciqueue import executor
+    from ciqueue.app import executor
 
     if record.error is not None:
         return RecordResult(record.record_id, False, 400, error=invalid_dict(record.error))

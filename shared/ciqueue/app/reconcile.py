@@ -41,9 +41,9 @@ from ciqueue.schedule.engine import (
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
+    from ciqueue.app.runtime import Runtime
     from ciqueue.ci.operations import OperationResult
     from ciqueue.ci.retry import Deadline
-    from ciqueue.runtime import Runtime
     from ciqueue.schedule.config import Config
     from ciqueue.state.document import StateDocument
 
@@ -180,7 +180,7 @@ def handle_shard(event: Any, runtime: Runtime, *, context: Any = None) -> dict[s
     later: SCF may deliver a failed invocation again minutes or hours later, and deciding at the
     old instant would undo what the schedule has done since (re-pause after a window closed).
     """
-    from ciqueue.runtime import actor_from_context, deadline_from_context
+    from ciqueue.app.runtime import actor_from_context, deadline_from_context
 
     pairs, now, dry_run = parse_shard_event(event)
     if now is not None:
@@ -417,7 +417,7 @@ def _apply(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ciqueue-apply") as pool:
         futures = [pool.submit(run, key, decisions) for key, decisions in per_queue.items()]
         results = [future.result() for future in futures]
-    from ciqueue.audit import audit, audit_operation
+    from ciqueue.app.audit import audit, audit_operation
 
     for outcomes in results:
         for decision, outcome in outcomes:
@@ -491,7 +491,7 @@ def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, a
 
 
 def _audit_skip(decision: Decision, actor: str, context: Any) -> None:
-    from ciqueue.audit import QUEUE_SKIPPED, audit
+    from ciqueue.app.audit import QUEUE_SKIPPED, audit
 
     audit(
         QUEUE_SKIPPED,
@@ -550,7 +550,7 @@ def _remember(
         report.errors.append(entry)
         return
     if removed:
-        from ciqueue.audit import OVERRIDE_EXPIRED, audit
+        from ciqueue.app.audit import OVERRIDE_EXPIRED, audit
 
         for override_id in removed:
             audit(OVERRIDE_EXPIRED, actor=SCHEDULER_ACTOR, override_id=override_id, changed=False)

@@ -23,8 +23,9 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
+from ciqueue.app.commands import Command, QueueRef, resolve_expiry
+from ciqueue.app.reconcile import describe_error
 from ciqueue.ci.kinds import QueueKind
-from ciqueue.commands import Command, QueueRef, resolve_expiry
 from ciqueue.errors import (
     CiQueueError,
     ConflictError,
@@ -38,13 +39,12 @@ from ciqueue.errors import (
     StateConflict,
     TransportError,
 )
-from ciqueue.reconcile import describe_error
 
 if TYPE_CHECKING:
+    from ciqueue.app.runtime import Runtime
     from ciqueue.ci.models import NotifyConfig
     from ciqueue.ci.operations import OperationResult
     from ciqueue.ci.retry import Deadline
-    from ciqueue.runtime import Runtime
     from ciqueue.state.document import OverrideRecord
 
 # NotifyConfig element -> the command's callback field, for error paths a caller recognises.
@@ -368,7 +368,7 @@ def _store_overrides(
     A redelivery (same id) finds its override already stored and still running: that one is kept
     as it is, so a retry minutes or hours later neither extends nor renews it.
     """
-    from ciqueue.audit import OVERRIDE_CREATED, audit
+    from ciqueue.app.audit import OVERRIDE_CREATED, audit
     from ciqueue.schedule.engine import LastApplied
     from ciqueue.state.document import LastAppliedRecord, add_override, record_applied
 
@@ -456,7 +456,7 @@ def _outcome(
     outcomes: list[tuple[QueueRef, Any]],
     override: dict[str, Any] | None,
 ) -> CommandOutcome:
-    from ciqueue.audit import audit, audit_operation
+    from ciqueue.app.audit import audit, audit_operation
 
     results: list[dict[str, Any]] = []
     first_error: BaseException | None = None
@@ -520,7 +520,7 @@ def _cancel(call: _Call) -> CommandOutcome:
         call.runtime.state.update(lambda d: cancel_override(d, override_id))
     except InvalidInput:  # cancelled by someone else in between
         raise OverrideNotFound(f"override_id: no override has id {override_id!r}") from None
-    from ciqueue.audit import OVERRIDE_CANCELLED, audit
+    from ciqueue.app.audit import OVERRIDE_CANCELLED, audit
 
     audit(
         OVERRIDE_CANCELLED,
@@ -545,7 +545,7 @@ def _reconcile(call: _Call) -> CommandOutcome:
 
 
 def _reconcile_queues(call: _Call, keys: list[str] | None) -> CommandOutcome:
-    from ciqueue.reconcile import reconcile
+    from ciqueue.app.reconcile import reconcile
 
     report = reconcile(
         call.runtime,
