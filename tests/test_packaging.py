@@ -18,7 +18,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from ciqueue import constants, packaging
+from ciqueue import constants
+from ciqueue.deploy import packaging
 from ciqueue.errors import InvalidInput, Problem
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from ciqueue import constants
 from ciqueue.app.commands import parse_command
+from ciqueue.deploy.scfyml import Deployment, check_deployment, env_size, load_serverless
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.scfyml import Deployment, check_deployment, env_size, load_serverless
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("automation", "http_toggle", "scheduler", "worker")

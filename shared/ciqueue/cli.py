@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int((invoke_main if args_list[0] == "invoke" else local_main)(args_list[1:]))
     if args_list[:1] == ["package"]:
-        from ciqueue.packaging import main as package_main
+        from ciqueue.deploy.packaging import main as package_main
 
         return int(package_main(args_list[1:]) or 0)
     parser = build_parser()

@@ -439,7 +439,7 @@ def timers_from_serverless(root: str | Path, functions: Sequence[str] = FUNCTION
     The cron is read in the function's ``TZ`` (SCF leaves the zone of cron evaluation
     undocumented; the runtime clock follows ``TZ``), else UTC.
     """
-    from ciqueue.scfyml import load_serverless
+    from ciqueue.deploy.scfyml import load_serverless
 
     deployment = load_serverless(root)
     found = []

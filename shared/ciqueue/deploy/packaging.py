@@ -147,7 +147,7 @@ def package_all(
     Raises InvalidInput when the descriptor breaks a rule or a zip exceeds SCF's 50 MB upload
     limit (or a function plus the layer exceeds 500 MB unpacked).
     """
-    from ciqueue import scfyml
+    from ciqueue.deploy import scfyml
 
     root = project_root(root)
     dep = scfyml.load_serverless(root, environ=os.environ)
