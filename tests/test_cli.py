@@ -387,7 +387,7 @@ def test_python_dash_m_ciqueue(env: EmulatorServer, demo_bucket: Any) -> None:
 
 
 def test_demo_runs_every_step(capsys: pytest.CaptureFixture[str]) -> None:
-    from ciqueue import demo
+    from ciqueue.dev import tour as demo
 
     environment = dict(os.environ)
     code = demo.run()

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import xmltodict
+from ciqueue.dev.rehearsal import CallbackSink
 from ciqueue.emulator.server import EmulatorServer
-from ciqueue.rehearsal import CallbackSink
 from conftest import EmuAdmin
 
 BUCKET, REGION = "jobs-1250000000", "ap-guangzhou"

@@ -1,4 +1,4 @@
-"""The local SCF runtime (ciqueue.localrun): contexts, sample events, in-process invocation against the
+"""The local SCF runtime (ciqueue.dev.localrun): contexts, sample events, in-process invocation against the
 emulator, the Function URL server over real HTTP, and timers on a simulated clock."""
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ from typing import Any
 
 import pytest
 import requests
-from ciqueue import cli, localrun
+from ciqueue import cli
 from ciqueue.api.auth import token_entry
 from ciqueue.app.runtime import deadline_from_context
-from ciqueue.emulator.server import EmulatorServer
-from ciqueue.envelopes.base import records_for
-from ciqueue.envelopes.detect import detect_source
-from ciqueue.localrun import (
+from ciqueue.dev import localrun
+from ciqueue.dev.localrun import (
     FunctionUrlServer,
     LiveLog,
     LocalStack,
@@ -33,6 +31,9 @@ from ciqueue.localrun import (
     sample_event,
     scf_context,
 )
+from ciqueue.emulator.server import EmulatorServer
+from ciqueue.envelopes.base import records_for
+from ciqueue.envelopes.detect import detect_source
 from conftest import EmuAdmin
 
 REPO = Path(__file__).resolve().parents[1]

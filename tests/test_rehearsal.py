@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from ciqueue import cli, rehearsal
+from ciqueue import cli
+from ciqueue.dev import rehearsal
 
 
 def test_the_rehearsal_holds_every_expectation(capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,7 +85,7 @@ def test_a_broken_expectation_fails_the_demo(
 def test_ciqueue_demo_runs_the_rehearsal(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
     monkeypatch.setattr(rehearsal, "main", lambda argv=None: seen.append("rehearsal") or 0)
-    monkeypatch.setattr("ciqueue.demo.run", lambda out=None: seen.append("tour") or 0)
+    monkeypatch.setattr("ciqueue.dev.tour.run", lambda out=None: seen.append("tour") or 0)
     assert cli.main(["demo"]) == 0
     assert cli.main(["demo", "--cli"]) == 0
     assert seen == ["rehearsal", "tour"]

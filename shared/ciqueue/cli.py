@@ -110,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "emulator", help="run the local CI emulator (see: ciqueue emulator --help)", add_help=False
     )
-    # -- invoke, local, demo (ciqueue.localrun, ciqueue.rehearsal) --
+    # -- invoke, local, demo (ciqueue.dev.localrun, ciqueue.dev.rehearsal) --
     demo = commands.add_parser("demo", help="rehearse a maintenance night locally (--cli: the CLI tour)")
     demo.add_argument("--cli", action="store_true", help="the guided tour of the queues commands instead")
     commands.add_parser("invoke", help="run a function in-process (ciqueue invoke --help)", add_help=False)
@@ -128,8 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ciqueue.emulator.server import main as emulator_main
 
         return int(emulator_main(args_list[1:]) or 0)
-    if args_list[:1] in (["invoke"], ["local"]):  # ciqueue.localrun parses its own options
-        from ciqueue.localrun import invoke_main, local_main
+    if args_list[:1] in (["invoke"], ["local"]):  # ciqueue.dev.localrun parses its own options
+        from ciqueue.dev.localrun import invoke_main, local_main
 
         return int((invoke_main if args_list[0] == "invoke" else local_main)(args_list[1:]))
     if args_list[:1] == ["package"]:
@@ -150,10 +150,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(emulator_main([]) or 0)
     if args.command == "demo":
         if args.cli:
-            from ciqueue.demo import run as run_demo
+            from ciqueue.dev.tour import run as run_demo
 
             return int(run_demo())
-        from ciqueue.rehearsal import main as rehearsal_main
+        from ciqueue.dev.rehearsal import main as rehearsal_main
 
         return int(rehearsal_main([]))
     if args.command in SCHEDULE_COMMANDS:

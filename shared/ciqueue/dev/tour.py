@@ -1,6 +1,6 @@
 """``ciqueue demo --cli``: a guided tour of the CLI against an in-process CI emulator.
 
-(Plain ``ciqueue demo`` runs the maintenance-night rehearsal, ``ciqueue.rehearsal``.)
+(Plain ``ciqueue demo`` runs the maintenance-night rehearsal, ``ciqueue.dev.rehearsal``.)
 
 Each step prints what it shows, the command it runs, the command's own output, and then checks
 the emulator's state, so the demo fails (exit 1) if anything did not behave as promised.
@@ -27,7 +27,7 @@ from ciqueue.constants import (
     ENV_SECRET_KEY,
     ENV_SESSION_TOKEN,
 )
-from ciqueue.localrun import scoped_env
+from ciqueue.dev.localrun import scoped_env
 
 BUCKET = f"demo-{DEMO_APPID}"
 REGION = "ap-guangzhou"

@@ -38,8 +38,7 @@ from zoneinfo import ZoneInfo
 import requests
 
 from ciqueue.constants import DEMO_APPID
-from ciqueue.errors import CiQueueError
-from ciqueue.localrun import (
+from ciqueue.dev.localrun import (
     BackgroundServer,
     FunctionUrlServer,
     LiveLog,
@@ -53,6 +52,7 @@ from ciqueue.localrun import (
     timer_event,
     timers_from_serverless,
 )
+from ciqueue.errors import CiQueueError
 
 
 class _SinkHandler(BaseHTTPRequestHandler):
