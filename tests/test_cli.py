@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue import cli
+from ciqueue.cli import main as cli
 from ciqueue.constants import (
     DEMO_SECRET_ID,
     DEMO_SECRET_KEY,

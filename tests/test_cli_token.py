@@ -6,8 +6,8 @@ import io
 import json
 
 import pytest
-from ciqueue import cli
 from ciqueue.api import auth
+from ciqueue.cli import main as cli
 
 
 def test_new_prints_the_token_once_and_an_entry_holding_only_its_digest(

@@ -666,7 +666,7 @@ argv_lists = st.tuples(heads, st.lists(options | option_values, max_size=8)).map
 def test_cli_never_shows_a_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
-    from ciqueue.cli import main
+    from ciqueue.cli.main import main
 
     # Nothing may reach the network: a mutating command must fail at the argument level or at a
     # closed port; credentials are absent so client building fails before any request.

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import requests
-from ciqueue import cli
 from ciqueue.api.auth import token_entry
 from ciqueue.app.runtime import deadline_from_context
+from ciqueue.cli import main as cli
 from ciqueue.dev import localrun
 from ciqueue.dev.localrun import (
     FunctionUrlServer,

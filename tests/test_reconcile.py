@@ -13,12 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from ciqueue import cli
 from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
 from ciqueue.app.invoker import InProcessInvoker
 from ciqueue.app.reconcile import pack_shards, parse_shard_event, reconcile
 from ciqueue.app.runtime import Runtime
+from ciqueue.cli import main as cli
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.errors import InvalidInput
 from ciqueue.schedule.config import Config, load_config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from ciqueue import cli
+from ciqueue.cli import main as cli
 from ciqueue.dev import rehearsal
 
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 import requests
-from ciqueue import cli
 from ciqueue.ci import models
 from ciqueue.ci.client import CIClient
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.netguard import check_callback_url, is_private_host
 from ciqueue.ci.operations import set_callback
 from ciqueue.ci.retry import Deadline
+from ciqueue.cli import main as cli
 from ciqueue.constants import (
     DEMO_SECRET_ID,
     DEMO_SECRET_KEY,

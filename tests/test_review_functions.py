@@ -20,7 +20,7 @@ from ciqueue.app.executor import execute
 from ciqueue.app.invoker import InProcessInvoker
 from ciqueue.app.reconcile import handle_shard
 from ciqueue.app.runtime import Runtime
-from ciqueue.cli import main as cli_main
+from ciqueue.cli.main import main as cli_main
 from ciqueue.errors import InvalidInput
 from ciqueue.schedule.config import Config, parse_config
 from ciqueue.schedule.engine import ObservedQueue, decide

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ciqueue.cli import main
+from ciqueue.cli.main import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

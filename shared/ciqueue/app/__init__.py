@@ -2,6 +2,6 @@
 event automation, the runtime, fan-out invokers and the audit trail.
 
 May import ``ciqueue.envelopes``, ``ciqueue.state``, ``ciqueue.schedule``, ``ciqueue.ci`` and the
-foundation; never ``ciqueue.api``, ``ciqueue.cli``, ``ciqueue.dev``, ``ciqueue.deploy`` or the emulator.
+foundation; never ``ciqueue.api``, ``ciqueue.cli.main``, ``ciqueue.dev``, ``ciqueue.deploy`` or the emulator.
 This face holds no logic.
 """

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from ciqueue import cli
+from ciqueue.cli import main as cli
 from ciqueue.constants import (
     DEMO_APPID,
     DEMO_SECRET_ID,

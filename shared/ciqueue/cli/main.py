@@ -277,7 +277,7 @@ def _list(args: argparse.Namespace, kind: QueueKind) -> int:
             }
         )
     else:
-        from ciqueue.render import queues_table
+        from ciqueue.cli.render import queues_table
 
         print(queues_table(listing.queues))
     return EXIT_OK
@@ -290,7 +290,7 @@ def _show(client: CIClient, kind: QueueKind, args: argparse.Namespace) -> int:
 
         _print_json({"kind": kind.value, "queue": queue_to_dict(queue), "request_ids": [request_id]})
     else:
-        from ciqueue.render import queue_details
+        from ciqueue.cli.render import queue_details
 
         print(queue_details(queue))
     return EXIT_OK
@@ -300,7 +300,7 @@ def _print_result(result: OperationResult, as_json: bool) -> None:
     if as_json:
         _print_json(result.to_dict())
         return
-    from ciqueue.render import operation_summary
+    from ciqueue.cli.render import operation_summary
 
     print(operation_summary(result))
 
