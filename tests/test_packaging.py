@@ -18,9 +18,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from ciqueue import constants
+from ciqueue import limits
 from ciqueue.deploy import packaging
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import SCF_MAX_ZIP_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("automation", "http_toggle", "scheduler", "worker")
@@ -142,7 +143,7 @@ def test_build_function_unknown_name_is_invalid(tmp_path: Path) -> None:
 def test_oversized_zip_fails_and_leaves_nothing_to_deploy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(constants, "SCF_MAX_ZIP_BYTES", 100)
+    monkeypatch.setattr(limits, "SCF_MAX_ZIP_BYTES", 100)
     out = tmp_path / "out"
     with pytest.raises(InvalidInput) as info:
         packaging.package_all(out, skip_layer=True)
@@ -197,7 +198,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 def test_layer_holds_packages_at_its_root(built: Path) -> None:
     layer_zip = built / packaging.LAYER_ZIP
-    assert layer_zip.stat().st_size < constants.SCF_MAX_ZIP_BYTES
+    assert layer_zip.stat().st_size < SCF_MAX_ZIP_BYTES
     with zipfile.ZipFile(layer_zip) as zf:
         names = zf.namelist()
     tops = {n.split("/", 1)[0] for n in names}

@@ -17,6 +17,7 @@ from ciqueue import constants
 from ciqueue.app.commands import parse_command
 from ciqueue.deploy.scfyml import Deployment, check_deployment, env_size, load_serverless
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import SCF_MAX_ENV_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS = ("automation", "http_toggle", "scheduler", "worker")
@@ -134,7 +135,7 @@ def test_env_fits_in_4kb_even_with_20_api_tokens(dep: Deployment) -> None:
     assert http.env[constants.ENV_API_TOKENS] == json.dumps(tokens)
     assert http.env[constants.ENV_STATE_BUCKET] == "ops-1250000000"
     for fn in resolved.functions:
-        assert env_size(fn.env) <= constants.SCF_MAX_ENV_BYTES, fn.key
+        assert env_size(fn.env) <= SCF_MAX_ENV_BYTES, fn.key
     assert check_deployment(resolved) == []
 
 
@@ -265,7 +266,7 @@ def test_five_field_cron_is_refused(tmp_path: Path) -> None:
         ),
         (
             lambda d: _timer(d).update(argument="x" * 4097),
-            Problem(f"{TIMER0}.argument", "exceeds 4096 bytes"),
+            Problem(f"{TIMER0}.argument", "must be at most 4096 bytes (got 4097)"),
         ),
         (
             lambda d: _timer(d).update(argument='{"action": "explode"}'),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from ciqueue.ci.xmlcodec import MAX_XML_DEPTH, parse_root, parse_xml, render_xml
-from ciqueue.constants import MAX_XML_BYTES
+from ciqueue.ci.xmlcodec import parse_root, parse_xml, render_xml
 from ciqueue.errors import InvalidInput, MalformedResponse
+from ciqueue.limits import MAX_XML_BYTES, MAX_XML_DEPTH
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

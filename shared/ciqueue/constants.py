@@ -34,9 +34,6 @@ ENV_SCF_FUNCTION_NAME = "SCF_FUNCTIONNAME"
 
 # SCF platform limits we check before deploying (reference scf.md §3-4).
 SCF_RUNTIME = "Python3.10"
-SCF_MAX_ENV_BYTES = 4 * 1024  # all env vars of one function together
-SCF_MAX_ZIP_BYTES = 50 * 1024 * 1024  # zip upload, function code or layer
-SCF_MAX_UNZIPPED_BYTES = 500 * 1024 * 1024  # one function version including its layers
 
 # The documented demo key pair the emulator always accepts (never a real key).
 DEMO_SECRET_ID = "AKIDciqueueDEMOdemoDEMOdemoDEMOdemo00"
@@ -46,15 +43,9 @@ DEMO_APPID = "1250000000"
 # Signing.
 SIGN_ALGORITHM = "sha1"
 DEFAULT_SIGNATURE_LIFETIME_S = 600
-# Clock skew the emulator tolerates before RequestTimeTooSkewed, as COS documents (15 minutes).
-MAX_CLOCK_SKEW_S = 15 * 60
 
-# Describe queues.
-MAX_QUEUE_IDS_PER_REQUEST = 10
 DEFAULT_PAGE_SIZE = 100
 
-# Field rules (documented by CI).
-MAX_QUEUE_NAME_LENGTH = 128
 QUEUE_STATES = ("Active", "Paused")
 NOTIFY_STATES = ("On", "Off")
 NOTIFY_TYPES = ("Url", "TDMQ")
@@ -62,11 +53,7 @@ NOTIFY_EVENTS = ("TaskFinish", "WorkflowFinish")
 RESULT_FORMATS = ("XML", "JSON")
 MQ_MODES = ("Queue", "Topic")
 MQ_REGIONS = ("sh", "bj", "gz", "cd", "hk")
-# Our own limit on callback URLs (CI documents none); long enough for any real callback.
-MAX_CALLBACK_URL_LENGTH = 1024
 
-# XML bodies larger than this are refused before parsing (CI queue bodies are a few KiB).
-MAX_XML_BYTES = 1024 * 1024
 
 # What a client retries: 5xx, 429 and codes that mean "slow down", whatever their status (the
 # COS/CI spelling and botocore's throttling names); never another 4xx.

@@ -28,9 +28,9 @@ from typing import Any, Literal
 from ciqueue.api.http import Forbidden, HttpRequest, Unauthorized
 from ciqueue.constants import ENV_API_TOKENS
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import MAX_TOKEN_LENGTH
 
 SCOPES = ("read", "operate")
-MAX_TOKEN_LENGTH = 512
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DIGEST_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 # RFC 6750 b64token.

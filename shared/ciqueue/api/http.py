@@ -26,10 +26,10 @@ from ciqueue.errors import (
     ServiceError,
     TransportError,
 )
+from ciqueue.limits import MAX_API_BODY_BYTES
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
 # Header values that may hold credentials: never shown in a repr or a log line.
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 JSON_CONTENT_TYPE = "application/json"
@@ -162,6 +162,13 @@ class BadRequest(HttpError):
         return body
 
 
+class PayloadTooLarge(HttpError):
+    """413: a body over MAX_API_BODY_BYTES, refused unread wherever it is measured."""
+
+    status = 413
+    code = "PayloadTooLarge"
+
+
 class Unauthorized(HttpError):
     status = 401
     code = "Unauthorized"
@@ -274,8 +281,10 @@ def build_request(
             raise BadRequest("body", "must be base64 (isBase64Encoded is true)") from None
     else:
         data = raw.encode("utf-8")
-    if len(data) > MAX_BODY_BYTES:
-        raise BadRequest("body", f"must be at most {MAX_BODY_BYTES} bytes (got {len(data)})")
+    if len(data) > MAX_API_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the body must be at most {MAX_API_BODY_BYTES} bytes (got {len(data)})", field="body"
+        )
     return HttpRequest(
         method=method.upper(),
         path=path or "/",

@@ -26,11 +26,11 @@ from ciqueue.api.http import (
     HttpResponse,
     InternalServerError,
     NotFound,
+    PayloadTooLarge,
     Router,
     http_error_for,
 )
 from ciqueue.app.commands import (
-    MAX_COMMAND_BYTES,
     Command,
     QueueRef,
     json_type_name,
@@ -48,6 +48,7 @@ from ciqueue.errors import (
     StateCorrupt,
     key_path,
 )
+from ciqueue.limits import MAX_API_BODY_BYTES, MAX_PLAN_DAYS_HTTP
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
@@ -59,9 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ciqueue.api")
 
-# A command is at most 64 KiB wherever it comes from; bigger bodies are refused unread (413).
-MAX_BODY_BYTES = MAX_COMMAND_BYTES
-MAX_PLAN_DAYS = 31
 DEFAULT_PLAN_DAYS = 7
 READ, OPERATE = "read", "operate"
 
@@ -74,11 +72,6 @@ class InvalidRequest(BadRequest):
     """400 for bad input, with the code ``InvalidInput`` (the library's name for it)."""
 
     code = "InvalidInput"
-
-
-class PayloadTooLarge(HttpError):
-    status = 413
-    code = "PayloadTooLarge"
 
 
 class Misconfigured(InternalServerError):
@@ -475,8 +468,10 @@ def queue_ref(bucket: str, region: str, kind: str, queue_id: str) -> QueueRef:
 def json_object(request: HttpRequest) -> dict[str, Any]:
     """The body as a JSON object (empty body: ``{}``); 413 when too big, 400 when not an object."""
     size = len(request.body)
-    if size > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the body must be at most {MAX_BODY_BYTES} bytes (got {size})", field="body")
+    if size > MAX_API_BODY_BYTES:
+        raise PayloadTooLarge(
+            f"the body must be at most {MAX_API_BODY_BYTES} bytes (got {size})", field="body"
+        )
     value = request.json_body("body")
     if not isinstance(value, dict):
         raise InvalidRequest("body", f"must be a JSON object (got {json_type_name(value)})")
@@ -523,12 +518,12 @@ def _days_param(query: Mapping[str, str]) -> float:
     text = query.get("days")
     if text is None:
         return DEFAULT_PLAN_DAYS
-    rule = f"must be a number of days greater than 0 and at most {MAX_PLAN_DAYS}"
+    rule = f"must be a number of days greater than 0 and at most {MAX_PLAN_DAYS_HTTP}"
     try:
         days = float(text)
     except ValueError:
         raise InvalidRequest("query.days", f"{rule} (got {text[:16]!r})") from None
-    if not 0 < days <= MAX_PLAN_DAYS:  # also refuses nan
+    if not 0 < days <= MAX_PLAN_DAYS_HTTP:  # also refuses nan
         raise InvalidRequest("query.days", f"{rule} (got {text[:16]!r})")
     return days
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.app.commands import MAX_COMMAND_BYTES, Command, parse_command
+from ciqueue.app.commands import Command, parse_command
 from ciqueue.errors import (
     CiQueueError,
     DeadlineExceeded,
@@ -27,6 +27,7 @@ from ciqueue.errors import (
     StateConflict,
     TransportError,
 )
+from ciqueue.limits import MAX_COMMAND_BYTES
 
 if TYPE_CHECKING:
     from ciqueue.app.runtime import Runtime

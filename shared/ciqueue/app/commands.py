@@ -18,17 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from ciqueue.ci.kinds import QueueKind, parse_kind
 from ciqueue.constants import MQ_MODES, MQ_REGIONS, NOTIFY_EVENTS, NOTIFY_TYPES, RESULT_FORMATS
 from ciqueue.errors import InvalidInput, Problem, key_path
+from ciqueue.limits import (
+    MAX_COMMAND_BYTES,
+    MAX_MQ_NAME_LENGTH,
+    MAX_OVERRIDE_DURATION,
+    MAX_QUEUES_PER_COMMAND,
+    MAX_REASON_LENGTH,
+)
 from ciqueue.timefmt import parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "cancel_override", "reconcile"]
 ACTIONS: tuple[Action, ...] = ("pause", "resume", "set_callback", "cancel_override", "reconcile")
 OVERRIDE_ACTIONS = ("pause", "resume")
 
-MAX_COMMAND_BYTES = 64 * 1024
-MAX_REASON_LENGTH = 256
-MAX_QUEUES = 100
-MAX_MQ_NAME_LENGTH = 128
-MAX_OVERRIDE = timedelta(days=7)
 
 _BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?-[0-9]{5,12}$")
 _REGION_RE = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,3}$")
@@ -185,8 +187,8 @@ def resolve_expiry(command: Command, now: datetime) -> datetime | None:
         return None
     if command.until <= now:
         raise InvalidInput("until", f"must be in the future (got {command.until.isoformat()})")
-    if command.until - now > MAX_OVERRIDE:
-        raise InvalidInput("until", f"must be at most {format_duration(MAX_OVERRIDE)} ahead")
+    if command.until - now > MAX_OVERRIDE_DURATION:
+        raise InvalidInput("until", f"must be at most {format_duration(MAX_OVERRIDE_DURATION)} ahead")
     return command.until
 
 
@@ -297,8 +299,8 @@ def _queues(v: _Judge, value: Any) -> list[QueueRef]:
     if not value:
         v.fail("queues", "must hold at least one queue (leave it out to use only target)")
         return []
-    if len(value) > MAX_QUEUES:
-        v.fail("queues", f"must hold at most {MAX_QUEUES} queues (got {len(value)})")
+    if len(value) > MAX_QUEUES_PER_COMMAND:
+        v.fail("queues", f"must hold at most {MAX_QUEUES_PER_COMMAND} queues (got {len(value)})")
         return []
     refs: list[QueueRef] = []
     seen: dict[str, int] = {}
@@ -391,8 +393,8 @@ def _duration(v: _Judge, value: Any) -> timedelta | None:
     if duration <= timedelta(0):
         v.fail("for", f"must be longer than 0m (got {_show(value)})")
         return None
-    if duration > MAX_OVERRIDE:
-        v.fail("for", f"must be at most {format_duration(MAX_OVERRIDE)} (got {_show(value)})")
+    if duration > MAX_OVERRIDE_DURATION:
+        v.fail("for", f"must be at most {format_duration(MAX_OVERRIDE_DURATION)} (got {_show(value)})")
         return None
     return duration
 

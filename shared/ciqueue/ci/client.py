@@ -31,7 +31,6 @@ from ciqueue.constants import (
     HEADER_REQUEST_ID,
     HEADER_SECURITY_TOKEN,
     HEADER_TRACE_ID,
-    MAX_QUEUE_IDS_PER_REQUEST,
     QUEUE_STATES,
     USER_AGENT,
 )
@@ -45,6 +44,7 @@ from ciqueue.errors import (
     ServiceError,
     TransportError,
 )
+from ciqueue.limits import MAX_LIST_PAGES, MAX_QUEUE_IDS_PER_REQUEST
 
 log = logging.getLogger("ciqueue.client")
 
@@ -55,8 +55,6 @@ _REGION_RE = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+)+$")
 # Queue ids go into the path and the comma-separated queueIds parameter.
 _QUEUE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 POOL_SIZE = 16
-# A listing that never ends (a service bug) must not loop forever.
-MAX_PAGES = 1000
 
 
 @dataclass
@@ -332,7 +330,7 @@ class CIClient:
         ``queueIds`` searches whole), so asking for the next page would only repeat it.
         """
         read = 0
-        for page in range(1, MAX_PAGES + 1):
+        for page in range(1, MAX_LIST_PAGES + 1):
             params = {**base, "pageNumber": str(page), "pageSize": str(page_size)}
             response = self.request("GET", path, params=params, deadline=deadline)
             header_id = response.headers.get(HEADER_REQUEST_ID) or None
@@ -359,7 +357,7 @@ class CIClient:
             # service that caps pageSize silently (CI documents no maximum): keep reading.
             if total is None and len(result.queues) < page_size:
                 return
-        raise MalformedResponse(f"{path} listing did not end after {MAX_PAGES} pages")
+        raise MalformedResponse(f"{path} listing did not end after {MAX_LIST_PAGES} pages")
 
 
 def _service_error(response: requests.Response) -> ServiceError:

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ciqueue.ci.netguard import check_callback_url
 from ciqueue.ci.xmlcodec import Source, parse_root, render_xml
 from ciqueue.constants import (
-    MAX_QUEUE_NAME_LENGTH,
     MQ_MODES,
     MQ_REGIONS,
     NOTIFY_EVENTS,
@@ -29,6 +28,7 @@ from ciqueue.constants import (
     RESULT_FORMATS,
 )
 from ciqueue.errors import InvalidInput, MalformedResponse, Problem
+from ciqueue.limits import MAX_QUEUE_NAME_LENGTH
 
 __all__ = [
     "READ_ONLY_ELEMENTS",

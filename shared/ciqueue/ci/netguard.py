@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ciqueue.constants import MAX_CALLBACK_URL_LENGTH
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import MAX_CALLBACK_URL_LENGTH
 
 IPAddress: TypeAlias = "ipaddress.IPv4Address | ipaddress.IPv6Address"
 

@@ -18,15 +18,13 @@ from xml.parsers import expat
 
 import xmltodict
 
-from ciqueue.constants import MAX_XML_BYTES
 from ciqueue.errors import InvalidInput, MalformedResponse, Problem
+from ciqueue.limits import MAX_XML_BYTES, MAX_XML_DEPTH
 
 Source = Literal["response", "request"]
 
 XML_HEADER = b'<?xml version="1.0" encoding="utf-8"?>'
 
-# Deeper nesting than this is no CI body; refusing it keeps every later (recursive) step safe.
-MAX_XML_DEPTH = 64
 
 # Characters XML 1.0 cannot carry (not even escaped): rendering them would produce a body no
 # parser reads back.

@@ -25,6 +25,7 @@ from ciqueue.constants import (
     RESULT_FORMATS,
 )
 from ciqueue.errors import CiQueueError, InvalidInput, Problem
+from ciqueue.limits import MAX_PLAN_DAYS_CLI
 
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient
@@ -408,8 +409,10 @@ def _plan_command(args: argparse.Namespace) -> int:
     from ciqueue.timefmt import parse_instant
 
     config = _load_schedule(args)
-    if not 0 < args.days <= 400:
-        raise InvalidInput("--days", f"must be more than 0 and at most 400 (got {args.days:g})")
+    if not 0 < args.days <= MAX_PLAN_DAYS_CLI:
+        raise InvalidInput(
+            "--days", f"must be more than 0 and at most {MAX_PLAN_DAYS_CLI} (got {args.days:g})"
+        )
     start = datetime.now(timezone.utc)
     if args.start:
         try:

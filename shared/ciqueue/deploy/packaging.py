@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ciqueue import constants
+from ciqueue import limits
 from ciqueue.errors import CiQueueError, InvalidInput, PackagingError, Problem
 
 LAYER_ZIP = "ciqueue-layer.zip"
@@ -182,13 +182,13 @@ def package_all(
 
 
 def _size_problems(report: PackageReport, functions: list[str]) -> list[Problem]:
-    zip_limit = constants.SCF_MAX_ZIP_BYTES
+    zip_limit = limits.SCF_MAX_ZIP_BYTES
     problems = [
         Problem(f"package.{name}", f"zip is {size} bytes; SCF accepts at most {zip_limit} bytes")
         for name, size in sorted(report.sizes.items())
         if size > zip_limit
     ]
-    unpacked_limit = constants.SCF_MAX_UNZIPPED_BYTES
+    unpacked_limit = limits.SCF_MAX_UNZIPPED_BYTES
     for key in functions:
         total = report.unpacked[key] + report.unpacked.get("layer", 0)
         if total > unpacked_limit:

@@ -20,6 +20,14 @@ import yaml
 
 from ciqueue import constants
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import (
+    MAX_TIMER_MESSAGE_BYTES,
+    SCF_MAX_ENV_BYTES,
+    SCF_MAX_LAYERS,
+    SCF_MAX_TIMEOUT_S,
+    SCF_MAX_TRIGGERS_PER_TYPE,
+    SCF_MIN_TIMEOUT_S,
+)
 from ciqueue.schedule.cron import cron_rule
 
 # SCF's rules (reference scf.md §1, §3, §4; CreateFunction API).
@@ -33,10 +41,6 @@ TRIGGER_NAME_RULE = "must be 1-60 characters of letters, digits, '_' and '-' and
 ENV_KEY_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{1,63}")
 RESERVED_ENV_PREFIXES = ("SCF_", "QCLOUD_", "TENCENTCLOUD_")
 HANDLER_PART_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{1,59}")
-MAX_TRIGGERS_PER_TYPE = 10
-MAX_LAYERS = 5
-MAX_TIMER_ARGUMENT_BYTES = 4 * 1024
-MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 
 _VAR_RE = re.compile(r"\$\{(name|stage|app)\}")
 _ENV_VAR_RE = re.compile(r"\$\{env:([A-Za-z0-9_.-]+)\}")
@@ -200,14 +204,16 @@ def check_function(fn: FunctionSpec, root: Path) -> list[Problem]:
     if fn.runtime != constants.SCF_RUNTIME:
         problems.append(Problem(f"{where}.runtime", f"must be {constants.SCF_RUNTIME} (got {fn.runtime!r})"))
     problems += _check_handler(fn, where)
-    if fn.timeout is None or not MIN_TIMEOUT_S <= fn.timeout <= MAX_TIMEOUT_S:
-        problems.append(Problem(f"{where}.timeout", f"must be {MIN_TIMEOUT_S}-{MAX_TIMEOUT_S} seconds"))
+    if fn.timeout is None or not SCF_MIN_TIMEOUT_S <= fn.timeout <= SCF_MAX_TIMEOUT_S:
+        problems.append(
+            Problem(f"{where}.timeout", f"must be {SCF_MIN_TIMEOUT_S}-{SCF_MAX_TIMEOUT_S} seconds")
+        )
     if fn.memory is None or not (fn.memory == 64 or (128 <= fn.memory <= 3072 and fn.memory % 128 == 0)):
         problems.append(Problem(f"{where}.memorySize", "must be 64, or 128-3072 in steps of 128 (MB)"))
     if fn.src is None:
         problems.append(Problem(f"{where}.src", "must be set (the folder `ciqueue package` builds)"))
-    if len(fn.layers) > MAX_LAYERS:
-        problems.append(Problem(f"{where}.layers", f"at most {MAX_LAYERS} layers per function"))
+    if len(fn.layers) > SCF_MAX_LAYERS:
+        problems.append(Problem(f"{where}.layers", f"at most {SCF_MAX_LAYERS} layers per function"))
     if not fn.layers:
         problems.append(Problem(f"{where}.layers", "must include the ciqueue layer"))
     problems += _check_env(fn.env, f"{where}.environment.variables")
@@ -450,11 +456,11 @@ def _check_env(env: Mapping[str, str], where: str) -> list[Problem]:
                 Problem(f"{where}.{key}", f"prefixes {', '.join(RESERVED_ENV_PREFIXES)} are reserved by SCF")
             )
     size = env_size(env)
-    if size > constants.SCF_MAX_ENV_BYTES:
+    if size > SCF_MAX_ENV_BYTES:
         problems.append(
             Problem(
                 where,
-                f"{size} bytes (keys + values, UTF-8) exceed SCF's {constants.SCF_MAX_ENV_BYTES}-byte limit",
+                f"{size} bytes (keys + values, UTF-8) exceed SCF's {SCF_MAX_ENV_BYTES}-byte limit",
             )
         )
     return problems
@@ -485,9 +491,9 @@ def _check_triggers(triggers: tuple[Trigger, ...], where: str) -> list[Problem]:
         if trig.type == "timer":
             problems += _check_timer(trig, at)
     for kind, count in per_type.items():
-        if count > MAX_TRIGGERS_PER_TYPE:
+        if count > SCF_MAX_TRIGGERS_PER_TYPE:
             problems.append(
-                Problem(where, f"{count} {kind} triggers; SCF allows {MAX_TRIGGERS_PER_TYPE} per type")
+                Problem(where, f"{count} {kind} triggers; SCF allows {SCF_MAX_TRIGGERS_PER_TYPE} per type")
             )
     return problems
 
@@ -503,8 +509,9 @@ def _check_timer(trig: Trigger, at: str) -> list[Problem]:
         problems.append(
             Problem(f"{at}.parameters.argument", "must be set ('' for none) so event.Message is explicit")
         )
-    elif len(argument.encode()) > MAX_TIMER_ARGUMENT_BYTES:
-        problems.append(Problem(f"{at}.parameters.argument", f"exceeds {MAX_TIMER_ARGUMENT_BYTES} bytes"))
+    elif (size := len(argument.encode())) > MAX_TIMER_MESSAGE_BYTES:
+        rule = f"must be at most {MAX_TIMER_MESSAGE_BYTES} bytes (got {size})"
+        problems.append(Problem(f"{at}.parameters.argument", rule))
     elif argument.strip():
         problems += _check_command(argument, f"{at}.parameters.argument")
     return problems

@@ -55,6 +55,7 @@ from ciqueue.constants import (
     ENV_STATE_FILE,
 )
 from ciqueue.errors import InvalidInput
+from ciqueue.limits import SCF_MAX_SYNC_REQUEST_BYTES
 from ciqueue.timefmt import iso_z, parse_instant
 
 UTC = timezone.utc
@@ -64,7 +65,6 @@ DEFAULT_TIMEOUT_S = 60
 DEFAULT_MEMORY_MB = 128
 LOCAL_REGION = "ap-guangzhou"
 LOCAL_UIN = "100000000001"
-MAX_HTTP_BODY = 6 * 1024 * 1024  # SCF's sync request limit
 # A timer that fell this far behind (a suspended laptop, a huge --speed) fires only its latest edge.
 MAX_CATCH_UP = 10
 
@@ -518,7 +518,7 @@ class _UrlHandler(BaseHTTPRequestHandler):
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             length = -1
-        if length < 0 or length > MAX_HTTP_BODY:
+        if length < 0 or length > SCF_MAX_SYNC_REQUEST_BYTES:
             self._write(HttpAnswer(413, {"Content-Type": "application/json"}, b'{"error": "body too large"}'))
             self.close_connection = True
             return

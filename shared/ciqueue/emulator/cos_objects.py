@@ -27,11 +27,11 @@ from ciqueue.ci.kinds import KIND_SPECS, kind_for_path
 from ciqueue.emulator.faults import RequestLog
 from ciqueue.emulator.models import ApiError, EmulatorModel
 from ciqueue.emulator.responses import Reply, Request
+from ciqueue.limits import MAX_COS_KEY_BYTES
 
 HEADER_COS_REQUEST_ID = "x-cos-request-id"
 XML = "application/xml"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
-MAX_KEY_BYTES = 850  # COS's documented limit on an object key
 
 _HOST = re.compile(
     r"^(?P<bucket>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+)\.cos\.(?P<region>[a-z0-9]+(?:-[a-z0-9]+)*)"
@@ -143,8 +143,8 @@ class CosObjects:
         key = request.path[1:] if request.path.startswith("/") else request.path
         if not key:
             raise ApiError(405, "MethodNotAllowed", "bucket-level operations are not emulated")
-        if len(key.encode()) > MAX_KEY_BYTES:
-            raise ApiError(400, "KeyTooLong", f"the object key is longer than {MAX_KEY_BYTES} bytes")
+        if len(key.encode()) > MAX_COS_KEY_BYTES:
+            raise ApiError(400, "KeyTooLong", f"the object key is longer than {MAX_COS_KEY_BYTES} bytes")
         where = (target.bucket, target.region, key)
         if request.method in ("GET", "HEAD"):
             return self._get(request, request_id, where)

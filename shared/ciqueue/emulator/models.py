@@ -44,9 +44,9 @@ from ciqueue.constants import (
     ENV_SECRET_ID,
     ENV_SECRET_KEY,
     ENV_SESSION_TOKEN,
-    MAX_CLOCK_SKEW_S,
 )
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import MAX_CLOCK_SKEW_S
 
 Clock = Callable[[], float]
 

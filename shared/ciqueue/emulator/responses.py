@@ -14,7 +14,7 @@ from typing import Any
 from ciqueue.ci import models
 from ciqueue.ci.kinds import KIND_SPECS, QueueKind, parse_kind
 from ciqueue.ci.xmlcodec import parse_root, render_xml
-from ciqueue.constants import HEADER_REQUEST_ID, HEADER_TRACE_ID, MAX_QUEUE_IDS_PER_REQUEST
+from ciqueue.constants import HEADER_REQUEST_ID, HEADER_TRACE_ID
 from ciqueue.emulator.faults import Faults, RequestLog
 from ciqueue.emulator.models import (
     DEFAULT_PAGE_SIZE,
@@ -33,6 +33,7 @@ from ciqueue.emulator.routing import (
     route,
 )
 from ciqueue.errors import InvalidInput
+from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
 
 XML = "application/xml"
 # Accepted `state` filter values: CI's two, plus what the Python SDK sends by default.

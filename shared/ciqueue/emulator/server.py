@@ -22,9 +22,7 @@ from ciqueue.emulator.jobs import JobsEngine, is_jobs_path
 from ciqueue.emulator.models import Clock, EmulatorModel, MemoryStore, SqliteStore, Store
 from ciqueue.emulator.responses import AdminResponses, CIResponses, Reply, Request
 from ciqueue.emulator.routing import is_admin_path
-
-# Bodies larger than this are refused before reading (no CI request body comes near it).
-MAX_BODY_BYTES = 4 * 1024 * 1024
+from ciqueue.limits import MAX_EMULATOR_BODY_BYTES
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -57,7 +55,7 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(headers.get("content-length", "0") or "0")
         except ValueError:
             length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
+        if length < 0 or length > MAX_EMULATOR_BODY_BYTES:
             self._write(Reply.json(413 if length > 0 else 400, {"error": "bad Content-Length"}))
             self.close_connection = True
             return

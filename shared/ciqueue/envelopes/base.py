@@ -22,12 +22,11 @@ from pydantic import BaseModel, ValidationError
 
 from ciqueue.app.commands import json_type_name, load_json_object
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import MAX_EVENT_RECORDS
 
 if TYPE_CHECKING:
     from ciqueue.api.http import HttpRequest
 
-# SCF caps an async event at 128 KB; a record list longer than this is no real trigger.
-MAX_RECORDS = 10_000
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -118,8 +117,8 @@ def record_list(event: object, key: str = "Records") -> list[Any]:
         raise InvalidInput(key, "is required")
     if not isinstance(items, list):
         raise InvalidInput(key, f"must be a list (got {json_type_name(items)})")
-    if len(items) > MAX_RECORDS:
-        raise InvalidInput(key, f"must hold at most {MAX_RECORDS} records (got {len(items)})")
+    if len(items) > MAX_EVENT_RECORDS:
+        raise InvalidInput(key, f"must hold at most {MAX_EVENT_RECORDS} records (got {len(items)})")
     return items
 
 

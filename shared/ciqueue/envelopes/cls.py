@@ -17,14 +17,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from ciqueue.app.commands import json_type_name
-from ciqueue.envelopes.base import MAX_RECORDS, Record, error_record, text_record, validate
+from ciqueue.envelopes.base import Record, error_record, text_record, validate
 from ciqueue.errors import InvalidInput
+from ciqueue.limits import MAX_CLS_DATA_CHARS, MAX_CLS_DECOMPRESSED_BYTES, MAX_EVENT_RECORDS
 
 SOURCE = "cls"
 DATA_FIELD = "clslogs.data"
-# SCF caps the event at 128 KB of gzip; log text compresses well, so allow a generous ratio.
-MAX_DATA_CHARS = 256 * 1024
-MAX_DECOMPRESSED_BYTES = 8 * 1024 * 1024
 
 
 class ClsLogs(BaseModel):
@@ -46,8 +44,8 @@ class ClsLogRecord(BaseModel):
 def records(event: object) -> list[Record]:
     """One Record per log record; the outer data must decode or InvalidInput names it."""
     logs: ClsLogs = validate(ClsLogs, decode_data(event), DATA_FIELD)
-    if len(logs.records) > MAX_RECORDS:
-        raise InvalidInput(f"{DATA_FIELD}.records", f"must hold at most {MAX_RECORDS} records")
+    if len(logs.records) > MAX_EVENT_RECORDS:
+        raise InvalidInput(f"{DATA_FIELD}.records", f"must hold at most {MAX_EVENT_RECORDS} records")
     out = []
     for i, item in enumerate(logs.records):
         prefix = f"{DATA_FIELD}.records[{i}]"
@@ -72,19 +70,19 @@ def decode_data(event: object) -> Any:
     data = logs.get("data")
     if not isinstance(data, str):
         raise InvalidInput(DATA_FIELD, "is required" if data is None else "must be a string")
-    if len(data) > MAX_DATA_CHARS:
-        raise InvalidInput(DATA_FIELD, f"must be at most {MAX_DATA_CHARS} characters (got {len(data)})")
+    if len(data) > MAX_CLS_DATA_CHARS:
+        raise InvalidInput(DATA_FIELD, f"must be at most {MAX_CLS_DATA_CHARS} characters (got {len(data)})")
     try:
         packed = base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
         raise InvalidInput(DATA_FIELD, "must be base64 text") from None
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)  # gzip framing only
     try:
-        raw = inflater.decompress(packed, MAX_DECOMPRESSED_BYTES)
+        raw = inflater.decompress(packed, MAX_CLS_DECOMPRESSED_BYTES)
     except zlib.error:
         raise InvalidInput(DATA_FIELD, "must be base64 of gzip data") from None
     if inflater.unconsumed_tail:
-        raise InvalidInput(DATA_FIELD, f"must decompress to at most {MAX_DECOMPRESSED_BYTES} bytes")
+        raise InvalidInput(DATA_FIELD, f"must decompress to at most {MAX_CLS_DECOMPRESSED_BYTES} bytes")
     if not inflater.eof:
         raise InvalidInput(DATA_FIELD, "must be base64 of complete gzip data (it is truncated)")
     try:

@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ciqueue.app.commands import MAX_COMMAND_BYTES
 from ciqueue.envelopes.base import Record, each_record, error_record, text_record
 from ciqueue.errors import InvalidInput
+from ciqueue.limits import MAX_COMMAND_BYTES
 
 SOURCE = "cos"
 COMMAND_PREFIX = "ciqueue/commands/"

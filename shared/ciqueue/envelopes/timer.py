@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict
 
 from ciqueue.envelopes.base import Record, error_record, text_record, validate
 from ciqueue.errors import InvalidInput
+from ciqueue.limits import MAX_TIMER_MESSAGE_BYTES
 
 SOURCE = "timer"
-# SCF caps the timer argument at 4 KB; we accept a little more in case of multi-byte counting.
-MAX_MESSAGE_BYTES = 8 * 1024
 
 
 class TimerEvent(BaseModel):
@@ -37,7 +36,7 @@ def records(event: object) -> list[Record]:
     if not message:
         return [Record(SOURCE, record_id, "Message", payload={"action": "reconcile"}, meta=meta)]
     size = len(message.encode("utf-8"))
-    if size > MAX_MESSAGE_BYTES:
-        problem = f"must be at most {MAX_MESSAGE_BYTES} bytes (got {size})"
+    if size > MAX_TIMER_MESSAGE_BYTES:
+        problem = f"must be at most {MAX_TIMER_MESSAGE_BYTES} bytes (got {size})"
         return [error_record(SOURCE, record_id, "Message", InvalidInput("Message", problem))]
     return [text_record(SOURCE, record_id, "Message", message, meta)]

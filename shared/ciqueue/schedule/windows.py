@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import MAX_OCCURRENCES
 from ciqueue.schedule.config import (
     Rotation,
     Window,
@@ -39,8 +40,6 @@ from ciqueue.timefmt import as_utc
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 # Evaluation spans around `now`, widened only when an answer lies beyond the smaller one.
 SPANS = (timedelta(days=8), timedelta(days=64), timedelta(days=800))
-# A guard against expressions that fire every second: no window needs this many occurrences.
-MAX_OCCURRENCES = 50_000
 _TICK = timedelta(microseconds=1)
 
 

@@ -23,11 +23,11 @@ from ciqueue.ci.client import CIClient
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import Clock, Deadline, Rand, RetryPolicy, Sleep
 from ciqueue.errors import InvalidInput, ServiceError, StateConflict
+from ciqueue.limits import MAX_COS_KEY_BYTES
 from ciqueue.state.document import StateDocument, VersionedStateStore
 
 DEFAULT_STATE_KEY = "ciqueue/state.json"
 HEADER_COS_REQUEST_ID = "x-cos-request-id"
-MAX_KEY_BYTES = 850
 
 
 class CosStateStore(VersionedStateStore):
@@ -132,7 +132,7 @@ def _check_key(key: object) -> None:
         raise InvalidInput("key", "must be an object key such as ciqueue/state.json")
     if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
         raise InvalidInput("key", "must be a relative object key without empty, '.' or '..' parts")
-    if len(key.encode()) > MAX_KEY_BYTES:
-        raise InvalidInput("key", f"must be at most {MAX_KEY_BYTES} bytes")
+    if len(key.encode()) > MAX_COS_KEY_BYTES:
+        raise InvalidInput("key", f"must be at most {MAX_COS_KEY_BYTES} bytes")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
         raise InvalidInput("key", "must not contain control characters")

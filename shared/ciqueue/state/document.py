@@ -32,6 +32,7 @@ from ciqueue.ci.kinds import parse_kind
 from ciqueue.ci.retry import Clock, Rand, Sleep, full_jitter
 from ciqueue.constants import QUEUE_STATES
 from ciqueue.errors import InvalidInput, Problem, StateConflict, StateCorrupt
+from ciqueue.limits import MAX_ACTOR_LENGTH, MAX_REASON_LENGTH
 
 if TYPE_CHECKING:
     from ciqueue.ci.credentials import Credentials
@@ -41,8 +42,6 @@ log = logging.getLogger("ciqueue.state")
 
 SCHEMA_VERSION = 1
 DEFAULT_UPDATE_ATTEMPTS = 5
-MAX_REASON_LENGTH = 256
-MAX_ACTOR_LENGTH = 128
 # Backoff between conflicting attempts: writers that collided once should not collide again.
 CONFLICT_BACKOFF_BASE_S = 0.05
 CONFLICT_BACKOFF_CAP_S = 1.0

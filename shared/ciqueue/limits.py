@@ -1,0 +1,73 @@
+"""Named limits, in one place: every bound on what ciqueue reads, accepts or sends.
+
+Each name says what it bounds. A limit that two doors need is defined here once and both import
+it, so the same input meets the same bound whichever way it arrives. Values that are Tencent
+Cloud's documented limits say so and cite the reference (shared/reference/*.md); the others are
+ours, with the reason beside them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# --- what CI sends and receives -------------------------------------------------------------
+# A CI XML body, request or reply, is refused above this before parsing (queue bodies are a few KiB).
+MAX_XML_BYTES = 1024 * 1024
+# Element nesting in such a body; CI's deepest queue body nests 4 levels.
+MAX_XML_DEPTH = 64
+# Queue ids in one DescribeQueues call (CI documents at most 10, comma-separated).
+MAX_QUEUE_IDS_PER_REQUEST = 10
+# Pages one queue listing may walk before it is refused as endless (100 per page: 100,000 queues).
+MAX_LIST_PAGES = 1000
+# Queue names (CI documents at most 128 characters).
+MAX_QUEUE_NAME_LENGTH = 128
+# Callback URLs: CI documents none; long enough for any real callback, short enough to log.
+MAX_CALLBACK_URL_LENGTH = 1024
+# TDMQ queue or topic names in a NotifyConfig.
+MAX_MQ_NAME_LENGTH = 128
+# Clock skew the emulator tolerates before RequestTimeTooSkewed, as COS documents (15 minutes).
+MAX_CLOCK_SKEW_S = 15 * 60
+# COS object keys (COS documents 850 bytes): the state object and the emulator's objects.
+MAX_COS_KEY_BYTES = 850
+
+# --- what the doors accept ------------------------------------------------------------------
+# One command's JSON, wherever it comes from (timer Message, event record, COS object, HTTP body).
+MAX_COMMAND_BYTES = 64 * 1024
+# An HTTP API request body: a body carries one command, so the same bound (413 above it).
+MAX_API_BODY_BYTES = MAX_COMMAND_BYTES
+# A timer trigger's Message: SCF caps the argument at 4 KB (reference scf.md §1, timer), and the
+# deploy check and the handler refuse the same size.
+MAX_TIMER_MESSAGE_BYTES = 4 * 1024
+# Records in one event: SCF caps an async event at 128 KB, so a longer list is no real trigger.
+MAX_EVENT_RECORDS = 10_000
+# A CLS event's base64 text, and what it may inflate to (log text compresses well).
+MAX_CLS_DATA_CHARS = 256 * 1024
+MAX_CLS_DECOMPRESSED_BYTES = 8 * 1024 * 1024
+# Queues one command may name.
+MAX_QUEUES_PER_COMMAND = 100
+# A reason or an actor, in commands and in the state document alike.
+MAX_REASON_LENGTH = 256
+MAX_ACTOR_LENGTH = 128
+# How long an override (a pause or resume "for" / "until") may last.
+MAX_OVERRIDE_DURATION = timedelta(days=7)
+# An HTTP API bearer token.
+MAX_TOKEN_LENGTH = 512
+# Days one plan may cover: over HTTP it is computed inside a sync invocation (bounded time), on the
+# command line it runs locally, so the CLI may look further ahead.
+MAX_PLAN_DAYS_HTTP = 31
+MAX_PLAN_DAYS_CLI = 400
+# Window occurrences one evaluation may walk before the window is refused as too dense.
+MAX_OCCURRENCES = 50_000
+
+# --- the SCF platform (reference scf.md §3-4) -----------------------------------------------
+SCF_MAX_ENV_BYTES = 4 * 1024  # all env vars of one function together
+SCF_MAX_ZIP_BYTES = 50 * 1024 * 1024  # zip upload, function code or layer
+SCF_MAX_UNZIPPED_BYTES = 500 * 1024 * 1024  # one function version including its layers
+SCF_MAX_SYNC_REQUEST_BYTES = 6 * 1024 * 1024  # a sync invocation's event (HTTP triggers)
+SCF_MAX_TRIGGERS_PER_TYPE = 10
+SCF_MAX_LAYERS = 5
+SCF_MIN_TIMEOUT_S, SCF_MAX_TIMEOUT_S = 1, 900
+
+# --- the emulator ---------------------------------------------------------------------------
+# A request body the emulator reads (COS objects in local mode are small).
+MAX_EMULATOR_BODY_BYTES = 4 * 1024 * 1024
