@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from ciqueue.app.commands import (
-    MAX_COMMAND_BYTES,
     Callback,
     Command,
     QueueRef,
@@ -19,6 +18,7 @@ from ciqueue.app.commands import (
 )
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import MAX_COMMAND_BYTES
 
 QID = "p8366c460c67b4c65a9bf81b41eaa3c4b"
 QUEUE = {"bucket": "demo-1250000000", "region": "ap-guangzhou", "kind": "pic", "queue_id": QID}

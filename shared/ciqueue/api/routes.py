@@ -33,7 +33,6 @@ from ciqueue.api.http import (
 from ciqueue.app.commands import (
     Command,
     QueueRef,
-    json_type_name,
     parse_command,
 )
 from ciqueue.ci.kinds import parse_kind
@@ -48,6 +47,7 @@ from ciqueue.errors import (
     StateCorrupt,
     key_path,
 )
+from ciqueue.jsontext import json_type_name
 from ciqueue.limits import MAX_API_BODY_BYTES, MAX_PLAN_DAYS_HTTP
 from ciqueue.timefmt import parse_instant
 

@@ -7,7 +7,6 @@ every broken rule. Rules that need the clock (is ``until`` in the future?) live 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -18,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ciqueue.ci.kinds import QueueKind, parse_kind
 from ciqueue.constants import MQ_MODES, MQ_REGIONS, NOTIFY_EVENTS, NOTIFY_TYPES, RESULT_FORMATS
 from ciqueue.errors import InvalidInput, Problem, key_path
+from ciqueue.jsontext import json_type_name, load_json_object
 from ciqueue.limits import (
-    MAX_COMMAND_BYTES,
     MAX_MQ_NAME_LENGTH,
     MAX_OVERRIDE_DURATION,
     MAX_QUEUES_PER_COMMAND,
@@ -208,25 +207,6 @@ def format_duration(value: timedelta) -> str:
     hours, mins = divmod(rest, 60)
     text = "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (mins, "m")) if n)
     return text or "0m"
-
-
-def load_json_object(data: str | bytes, field: str) -> Any:
-    """Decode JSON text (at most MAX_COMMAND_BYTES), or raise InvalidInput naming ``field``."""
-    size = len(data.encode("utf-8") if isinstance(data, str) else data)
-    if size > MAX_COMMAND_BYTES:
-        raise InvalidInput(field, f"must be at most {MAX_COMMAND_BYTES} bytes (got {size})")
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes) else data
-    except UnicodeDecodeError:
-        raise InvalidInput(field, "must be UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            field, f"must be a JSON object (invalid JSON at line {exc.lineno} column {exc.colno})"
-        ) from None
-    except RecursionError:
-        raise InvalidInput(field, "must be a JSON object (nested too deeply)") from None
 
 
 class _Judge:
@@ -512,17 +492,6 @@ def _action_rules(v: _Judge, obj: Mapping[str, Any], action: str) -> None:
         for key in ("until", "for"):
             if key in obj:
                 v.fail(key, "is only allowed with pause or resume")
-
-
-def json_type_name(value: Any) -> str:
-    """The JSON name of a value's type, for messages (``object``, ``list``, ``number``...)."""
-    names = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
-    if value is None:
-        return "null"
-    for type_, name in names.items():
-        if type(value) is type_:
-            return name
-    return "object" if isinstance(value, Mapping) else type(value).__name__
 
 
 def _show(value: str, limit: int = 64) -> str:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ciqueue.app.commands import json_type_name, load_json_object
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.jsontext import json_type_name, load_json_object
 from ciqueue.limits import MAX_EVENT_RECORDS
 
 if TYPE_CHECKING:

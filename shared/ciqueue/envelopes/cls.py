@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.app.commands import json_type_name
 from ciqueue.envelopes.base import Record, error_record, text_record, validate
 from ciqueue.errors import InvalidInput
+from ciqueue.jsontext import json_type_name
 from ciqueue.limits import MAX_CLS_DATA_CHARS, MAX_CLS_DECOMPRESSED_BYTES, MAX_EVENT_RECORDS
 
 SOURCE = "cls"
