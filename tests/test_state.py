@@ -21,11 +21,11 @@ from ciqueue.state.document import (
     cancel_override,
     expired_overrides,
     new_override,
-    open_store,
     prune_expired,
     record_applied,
 )
 from ciqueue.state.file import FileStateStore
+from ciqueue.state.location import open_store
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
 QID = "p" + "0" * 31 + "1"
@@ -351,4 +351,4 @@ def test_open_store_by_location(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="state: must be file:///path or cos://<bucket-appid>/<key>"):
         open_store("s3://bucket/key")
     with pytest.raises(InvalidInput, match="region: is required for a cos:// state location"):
-        open_store("cos://ops-1250000000/ciqueue/state.json")
+        open_store("cos://ops-1250000000/ciqueue/state.json", environ={})

@@ -7,6 +7,7 @@ import hashlib
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,8 @@ from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.errors import InvalidInput, ServiceError, StateConflict, StateCorrupt
 from ciqueue.state.cos import CosStateStore
-from ciqueue.state.document import StateDocument, add_override, new_override, open_store
+from ciqueue.state.document import StateDocument, add_override, new_override
+from ciqueue.state.location import open_store
 from conftest import EmuAdmin
 
 BUCKET = "ops-1250000000"
@@ -188,6 +190,62 @@ def test_without_an_endpoint_the_store_talks_to_the_cos_host() -> None:
     assert store.client.base_url == f"https://{COS_HOST}" and store.host == COS_HOST
     opened = open_store(f"cos://{BUCKET}/{KEY}", region=REGION, credentials=DEMO)
     assert isinstance(opened, CosStateStore) and (opened.bucket, opened.key) == (BUCKET, KEY)
+
+
+def test_a_config_with_cos_state_opens_it_and_round_trips_an_override(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, tmp_path: Path
+) -> None:
+    """settings.state: cos://... with the region from TENCENTCLOUD_REGION, as on SCF (issue 7)."""
+    from ciqueue.app.runtime import Runtime
+
+    config = tmp_path / "ciqueue.yml"
+    config.write_text(
+        "version: 1\ntimezone: UTC\n"
+        f"settings: {{state: 'cos://{BUCKET}/{KEY}'}}\n"
+        f"targets: {{pics: {{bucket: demo-1250000000, region: {REGION}, kind: pic, name_pattern: '*'}}}}\n"
+        "windows: [{name: w, targets: [pics], periods: [{start: '02:00', end: '04:00'}]}]\n"
+    )
+    env = {
+        "CIQUEUE_CONFIG": str(config),
+        "CIQUEUE_ENDPOINT": emulator.endpoint,
+        "TENCENTCLOUD_SECRETID": DEMO_SECRET_ID,
+        "TENCENTCLOUD_SECRETKEY": DEMO_SECRET_KEY,
+        "TENCENTCLOUD_REGION": REGION,
+    }
+    runtime = Runtime.from_env(env)
+    assert isinstance(runtime.state, CosStateStore)
+    assert (runtime.state.bucket, runtime.state.region, runtime.state.key) == (BUCKET, REGION, KEY)
+
+    saved = runtime.state.update(lambda doc: add_override(doc, override(1)))
+
+    stored = emulator.cos.get(BUCKET, REGION, KEY)
+    assert stored is not None and StateDocument.from_json(stored.body, "emulator") == saved
+    again, _ = Runtime.from_env(env).state.load()
+    assert [o.id for o in again.overrides] == ["ovr-1"]
+    assert cos_requests(emu_admin) == [
+        ("GET", "/ciqueue/state.json", 404, "NoSuchKey"),
+        ("PUT", "/ciqueue/state.json", 200, None),
+        ("GET", "/ciqueue/state.json", 200, None),
+    ]
+
+
+def test_state_locations_take_the_region_from_the_location_then_the_environment() -> None:
+    from ciqueue.state.location import StateLocation, location_from_env, parse_location
+
+    both = {"CIQUEUE_STATE_REGION": "ap-beijing", "TENCENTCLOUD_REGION": REGION}
+    assert parse_location(f"cos://{BUCKET}/{KEY}?region=ap-shanghai", environ=both).region == "ap-shanghai"
+    assert parse_location(f"cos://{BUCKET}/{KEY}", environ=both).region == "ap-beijing"
+    assert parse_location(f"cos://{BUCKET}", environ={"TENCENTCLOUD_REGION": REGION}) == StateLocation(
+        "cos", bucket=BUCKET, key="ciqueue/state.json", region=REGION
+    )
+    with pytest.raises(InvalidInput, match=r"settings.state: a cos:// location takes only \?region="):
+        location_from_env({}, f"cos://{BUCKET}/{KEY}?regoin=x")
+    # The bucket setting and a cos:// location name the same store.
+    from_bucket = location_from_env({"CIQUEUE_STATE_BUCKET": BUCKET, "TENCENTCLOUD_REGION": REGION})
+    assert from_bucket == parse_location(f"cos://{BUCKET}/{KEY}", environ={"TENCENTCLOUD_REGION": REGION})
+    assert location_from_env({"CIQUEUE_STATE_FILE": "/tmp/x.json"}, f"cos://{BUCKET}") == StateLocation(
+        "file", path="/tmp/x.json"
+    )
 
 
 # --- the emulator's COS objects -----------------------------------------------------------------

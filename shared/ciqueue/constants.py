@@ -24,6 +24,7 @@ ENV_STATE_FILE = "CIQUEUE_STATE_FILE"  # local state file when no state bucket i
 ENV_STATE_REGION = "CIQUEUE_STATE_REGION"  # region of the state bucket (default: TENCENTCLOUD_REGION)
 ENV_INVOKER = "CIQUEUE_INVOKER"  # fan-out: "scf" (Invoke API) or "inprocess" (threads; local, tests)
 DEFAULT_STATE_FILE = "/tmp/ciqueue-state.json"
+DEFAULT_STATE_KEY = "ciqueue/state.json"  # the state object when no key is named
 DEFAULT_WORKER_FUNCTION = "ciqueue-worker"
 # Local mode and rehearsals only: the simulated current time (ISO 8601, e.g. 2026-03-01T02:00:00Z)
 # that Runtime.from_env uses as its clock; never set on SCF.

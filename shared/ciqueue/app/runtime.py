@@ -19,7 +19,6 @@ from ciqueue.app.invoker import InProcessInvoker, Invoker, ScfInvoker
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import Deadline
 from ciqueue.constants import (
-    DEFAULT_STATE_FILE,
     DEFAULT_WORKER_FUNCTION,
     ENV_CONFIG,
     ENV_ENDPOINT,
@@ -28,10 +27,6 @@ from ciqueue.constants import (
     ENV_REGION,
     ENV_SCF_FUNCTION_NAME,
     ENV_SCF_RUNENV,
-    ENV_STATE_BUCKET,
-    ENV_STATE_FILE,
-    ENV_STATE_KEY,
-    ENV_STATE_REGION,
     ENV_WORKER_FUNCTION,
 )
 from ciqueue.errors import CredentialsMissing, InvalidInput
@@ -104,10 +99,10 @@ class Runtime:
         """Build from the environment; keyword arguments replace any part (e.g. ``config=...``).
 
         ``CIQUEUE_CONFIG``: a file path or ``cos://bucket-appid/key?region=...`` (unset: no config).
-        State: ``CIQUEUE_STATE_BUCKET`` (+ ``CIQUEUE_STATE_KEY``, region ``CIQUEUE_STATE_REGION`` or
-        ``TENCENTCLOUD_REGION``), else ``CIQUEUE_STATE_FILE``, else the config's ``settings.state``,
-        else ``/tmp/ciqueue-state.json``. ``CIQUEUE_INVOKER``: ``scf`` or ``inprocess`` (default:
-        scf on SCF, else inprocess). ``CIQUEUE_NOW`` (local mode only): a simulated clock.
+        State: as ``ciqueue.state.location`` chooses (``CIQUEUE_STATE_BUCKET``, else
+        ``CIQUEUE_STATE_FILE``, else the config's ``settings.state``, else a /tmp file).
+        ``CIQUEUE_INVOKER``: ``scf`` or ``inprocess`` (default: scf on SCF, else inprocess).
+        ``CIQUEUE_NOW`` (local mode only): a simulated clock.
         """
         env = os.environ if environ is None else environ
         endpoint = overrides.pop("endpoint", None) or env.get(ENV_ENDPOINT, "").strip() or None
@@ -184,24 +179,11 @@ def invoker_from_env(environ: Mapping[str, str]) -> Invoker:
 def state_from_env(
     environ: Mapping[str, str], config: Config | None, credentials: Credentials | None, endpoint: str | None
 ) -> StateStore:
-    from ciqueue.state.document import open_store
-    from ciqueue.state.file import FileStateStore
+    """The state store the environment (then the config's ``settings.state``) chooses."""
+    from ciqueue.state.location import store_from_env
 
-    bucket = environ.get(ENV_STATE_BUCKET, "").strip()
-    if bucket:
-        region = environ.get(ENV_STATE_REGION, "").strip() or environ.get(ENV_REGION, "").strip()
-        if not region:
-            raise InvalidInput(ENV_STATE_REGION, f"is required with {ENV_STATE_BUCKET} (or set {ENV_REGION})")
-        from ciqueue.state.cos import DEFAULT_STATE_KEY, CosStateStore
-
-        key = environ.get(ENV_STATE_KEY, "").strip() or DEFAULT_STATE_KEY
-        return CosStateStore(bucket, region, key, credentials=credentials, endpoint=endpoint)
-    path = environ.get(ENV_STATE_FILE, "").strip()
-    if path:
-        return FileStateStore(path)
-    if config is not None and config.settings.state:
-        return open_store(config.settings.state, credentials=credentials, endpoint=endpoint)
-    return FileStateStore(DEFAULT_STATE_FILE)
+    setting = config.settings.state if config is not None else None
+    return store_from_env(environ, setting, credentials=credentials, endpoint=endpoint)
 
 
 def load_config_location(

@@ -22,11 +22,11 @@ import requests
 from ciqueue.ci.client import CIClient
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import Clock, Deadline, Rand, RetryPolicy, Sleep
+from ciqueue.constants import DEFAULT_STATE_KEY
 from ciqueue.errors import InvalidInput, ServiceError, StateConflict
 from ciqueue.limits import MAX_COS_KEY_BYTES
 from ciqueue.state.document import StateDocument, VersionedStateStore
 
-DEFAULT_STATE_KEY = "ciqueue/state.json"
 HEADER_COS_REQUEST_ID = "x-cos-request-id"
 
 

@@ -3,8 +3,9 @@
 A store is versioned: ``load`` returns the document and a version token, ``save`` writes only if
 the stored version still equals the one read (else ``StateConflict``), and ``update`` runs
 load -> mutate -> save and, on a conflict, reloads and re-applies the mutation. Two writers racing
-therefore never lose each other's change. Backends: ``state_file`` (local file, the test fake)
-and ``state_cos`` (one COS object, conditional writes).
+therefore never lose each other's change. Backends: ``ciqueue.state.file`` (local file, the test
+fake) and ``ciqueue.state.cos`` (one COS object, conditional writes); this module imports neither,
+and ``ciqueue.state.location`` is the one place that chooses and builds one.
 
 The persisted shapes mirror ``engine.Override`` and ``engine.LastApplied`` (``to_engine`` /
 ``from_engine`` convert); ``engine`` is imported lazily so that adding an override stays a cheap
@@ -24,7 +25,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Literal, Protocol
-from urllib.parse import unquote, urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -35,7 +35,6 @@ from ciqueue.errors import InvalidInput, Problem, StateConflict, StateCorrupt
 from ciqueue.limits import MAX_ACTOR_LENGTH, MAX_REASON_LENGTH
 
 if TYPE_CHECKING:
-    from ciqueue.ci.credentials import Credentials
     from ciqueue.schedule import engine
 
 log = logging.getLogger("ciqueue.state")
@@ -400,33 +399,3 @@ def prune_expired(doc: StateDocument, now: datetime) -> StateDocument:
 def record_applied(doc: StateDocument, key: str, record: LastAppliedRecord) -> StateDocument:
     """``doc`` with the last applied decision of queue ``key`` (``bucket/region/kind/queue_id``) set."""
     return doc.model_copy(update={"last_applied": {**doc.last_applied, key: record}})
-
-
-# --- opening a store by location -------------------------------------------------------------------
-
-
-def open_store(
-    location: str,
-    *,
-    region: str | None = None,
-    credentials: Credentials | None = None,
-    endpoint: str | None = None,
-) -> StateStore:
-    """``file:///path/state.json`` (or a plain path) or ``cos://<bucket-appid>/<key>`` (needs ``region``)."""
-    parts = urlsplit(location)
-    if parts.scheme in ("", "file"):
-        from ciqueue.state.file import FileStateStore
-
-        path = unquote(parts.path) if parts.scheme == "file" else location
-        if not path:
-            raise InvalidInput("state", "must name a file, e.g. file:///tmp/ciqueue-state.json")
-        return FileStateStore(path)
-    if parts.scheme == "cos":
-        from ciqueue.state.cos import CosStateStore
-
-        if not region:
-            raise InvalidInput("region", "is required for a cos:// state location")
-        return CosStateStore(
-            parts.netloc, region, parts.path.lstrip("/"), credentials=credentials, endpoint=endpoint
-        )
-    raise InvalidInput("state", "must be file:///path or cos://<bucket-appid>/<key>")
