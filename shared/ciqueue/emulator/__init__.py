@@ -1,19 +1,8 @@
 """A local CI (Cloud Infinite) queue API emulator, split the moto way.
 
 ``models`` holds the state and rules, ``responses`` answers one CI action per method, ``routing``
-maps Host and path to an action, ``faults`` injects failures, and ``server`` serves HTTP.
-Start one with ``EmulatorServer`` (tests, demo) or ``ciqueue emulator`` (command line).
+maps Host and path to an action, ``faults`` injects failures, ``jobs`` and ``cos_objects`` play the
+processing jobs and COS objects of local mode, and ``server`` serves HTTP. Start one with
+``ciqueue.emulator.server.EmulatorServer`` (tests, demo) or ``ciqueue emulator`` (command line).
+May import only ``ciqueue.ci`` and the foundation. This face holds no logic.
 """
-
-from __future__ import annotations
-
-__all__ = ["EmulatorServer", "main"]
-
-
-def __getattr__(name: str) -> object:
-    # Lazy, so that importing ciqueue.emulator.models does not start pulling in the HTTP server.
-    if name in __all__:
-        from ciqueue.emulator import server
-
-        return getattr(server, name)
-    raise AttributeError(name)
