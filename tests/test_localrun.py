@@ -1,5 +1,6 @@
-"""The local SCF runtime (ciqueue.dev.localrun): contexts, sample events, in-process invocation against the
-emulator, the Function URL server over real HTTP, and timers on a simulated clock."""
+"""The local SCF runtime (ciqueue.dev: events, invoke, clock, servers, livelog, stack): contexts,
+sample events, in-process invocation against the emulator, the Function URL server over real HTTP,
+and timers on a simulated clock."""
 
 from __future__ import annotations
 
@@ -17,20 +18,18 @@ import requests
 from ciqueue.api.auth import token_entry
 from ciqueue.app.runtime import deadline_from_context
 from ciqueue.cli import main as cli
-from ciqueue.dev import localrun
-from ciqueue.dev.localrun import (
-    FunctionUrlServer,
-    LiveLog,
-    LocalStack,
-    SimClock,
-    TimerRunner,
-    TimerSpec,
+from ciqueue.dev.clock import SimClock, TimerRunner, TimerSpec, timers_from_serverless
+from ciqueue.dev.events import (
     function_url_event,
     integration_response,
-    invoke,
     sample_event,
     scf_context,
+    timer_event,
 )
+from ciqueue.dev.invoke import invoke, scoped_env
+from ciqueue.dev.livelog import LiveLog
+from ciqueue.dev.servers import FunctionUrlServer
+from ciqueue.dev.stack import LocalStack, local_env
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.envelopes.base import records_for
 from ciqueue.envelopes.detect import detect_source
@@ -72,7 +71,7 @@ def seeded(emulator: EmulatorServer, emu_admin: EmuAdmin) -> EmuAdmin:
 def env(emulator: EmulatorServer, tmp_path: Path) -> dict[str, str | None]:
     config = tmp_path / "schedule.yaml"
     config.write_text(SCHEDULE, encoding="utf-8")
-    return localrun.local_env(
+    return local_env(
         emulator.endpoint,
         config=str(config),
         state_file=str(tmp_path / "state.json"),
@@ -231,7 +230,7 @@ def test_ciqueue_invoke_prints_the_json_result(
     context = tmp_path / "context.json"
     context.write_text(json.dumps(scf_context("scheduler", 300, 256)))
     scoped = {k: v for k, v in env.items() if k not in ("CIQUEUE_ENDPOINT", "CIQUEUE_CONFIG")}
-    with localrun.scoped_env(scoped):
+    with scoped_env(scoped):
         code = cli.main(
             [
                 "invoke",
@@ -397,7 +396,7 @@ def test_timers_fire_per_cron_as_the_clock_moves() -> None:
     runner = TimerRunner(
         [every5, daily],
         clock.now,
-        lambda t, at: fired.append((t.name, localrun.timer_event(t.name, at, t.argument))),
+        lambda t, at: fired.append((t.name, timer_event(t.name, at, t.argument))),
     )
 
     assert runner.run_due() == [] and fired == []
@@ -430,7 +429,7 @@ def test_a_timer_far_behind_fires_only_its_latest_edge() -> None:
 
 
 def test_serverless_timers_are_the_enabled_ones() -> None:
-    timers = localrun.timers_from_serverless(REPO)
+    timers = timers_from_serverless(REPO)
     assert TimerSpec("scheduler", "reconcile", "0 */5 * * * * *", "", "Asia/Shanghai") in timers
     assert all(t.name not in ("edge-pause-0200", "edge-resume-0400") for t in timers)  # enable: false
 

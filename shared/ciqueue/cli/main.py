@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "emulator", help="run the local CI emulator (see: ciqueue emulator --help)", add_help=False
     )
-    # -- invoke, local, demo (ciqueue.dev.localrun, ciqueue.dev.rehearsal) --
+    # -- invoke, local, demo (ciqueue.dev.invoke, ciqueue.dev.stack, ciqueue.dev.rehearsal) --
     demo = commands.add_parser("demo", help="rehearse a maintenance night locally (--cli: the CLI tour)")
     demo.add_argument("--cli", action="store_true", help="the guided tour of the queues commands instead")
     commands.add_parser("invoke", help="run a function in-process (ciqueue invoke --help)", add_help=False)
@@ -129,10 +129,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ciqueue.emulator.server import main as emulator_main
 
         return int(emulator_main(args_list[1:]) or 0)
-    if args_list[:1] in (["invoke"], ["local"]):  # ciqueue.dev.localrun parses its own options
-        from ciqueue.dev.localrun import invoke_main, local_main
+    if args_list[:1] == ["invoke"]:  # ciqueue.dev.invoke parses its own options
+        from ciqueue.dev.invoke import invoke_main
 
-        return int((invoke_main if args_list[0] == "invoke" else local_main)(args_list[1:]))
+        return int(invoke_main(args_list[1:]))
+    if args_list[:1] == ["local"]:  # ciqueue.dev.stack parses its own options
+        from ciqueue.dev.stack import local_main
+
+        return int(local_main(args_list[1:]))
     if args_list[:1] == ["package"]:
         from ciqueue.deploy.packaging import main as package_main
 

@@ -38,20 +38,12 @@ from zoneinfo import ZoneInfo
 import requests
 
 from ciqueue.constants import DEMO_APPID
-from ciqueue.dev.localrun import (
-    BackgroundServer,
-    FunctionUrlServer,
-    LiveLog,
-    SimClock,
-    TimerRunner,
-    TimerSpec,
-    find_functions_dir,
-    invoke,
-    local_env,
-    scf_context,
-    timer_event,
-    timers_from_serverless,
-)
+from ciqueue.dev.clock import SimClock, TimerRunner, TimerSpec, timers_from_serverless
+from ciqueue.dev.events import scf_context, timer_event
+from ciqueue.dev.invoke import find_functions_dir, invoke
+from ciqueue.dev.livelog import LiveLog
+from ciqueue.dev.servers import BackgroundServer, FunctionUrlServer
+from ciqueue.dev.stack import local_env
 from ciqueue.errors import CiQueueError
 
 

@@ -27,7 +27,7 @@ from ciqueue.constants import (
     ENV_SECRET_KEY,
     ENV_SESSION_TOKEN,
 )
-from ciqueue.dev.localrun import scoped_env
+from ciqueue.dev.invoke import scoped_env
 
 BUCKET = f"demo-{DEMO_APPID}"
 REGION = "ap-guangzhou"

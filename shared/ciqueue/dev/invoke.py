@@ -1,0 +1,197 @@
+"""Invoking a function in this process, as SCF would: ``ciqueue invoke`` and the stack use it.
+
+Rules:
+- a handler is ``functions/<name>/index.py:main_handler(event, context)``, loaded afresh per
+  invocation (a new SCF instance: module-level caches start empty);
+- the environment of an invocation is applied for the call and restored afterwards; it is
+  process-wide, so invocations are serialised (``invoke_lock``);
+- simulated time: ``now`` becomes ``CIQUEUE_NOW``, which the runtime the handler builds reads as
+  its clock; timer events also get ``TRIGGER_SRC=timer``;
+- the handler's exceptions propagate, as SCF records a failed invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+from ciqueue.constants import ENV_CONFIG, ENV_ENDPOINT, ENV_NOW
+from ciqueue.dev.events import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, SAMPLE_KINDS, sample_event, scf_context
+from ciqueue.errors import InvalidInput
+from ciqueue.timefmt import iso_z, parse_instant
+
+FUNCTIONS = ("scheduler", "http_toggle", "automation", "worker")
+UTC = timezone.utc
+
+invoke_lock = threading.RLock()
+
+
+def find_functions_dir(explicit: str | Path | None = None) -> Path:
+    """``functions/`` of the checkout: the given folder, ``./functions`` or the one beside ``shared/``."""
+    candidates = (
+        [Path(explicit)]
+        if explicit
+        else [Path.cwd() / "functions", Path(__file__).resolve().parents[2] / "functions"]
+    )
+    for candidate in candidates:
+        if (candidate / "scheduler" / "index.py").is_file():
+            return candidate
+    raise InvalidInput(
+        "functions", f"no functions/<name>/index.py found (looked in {', '.join(map(str, candidates))})"
+    )
+
+
+def load_handler(function: str, functions_dir: str | Path | None = None) -> Callable[[Any, Any], Any]:
+    """A fresh import of ``functions/<function>/index.py`` and its ``main_handler``."""
+    if function not in FUNCTIONS:
+        raise InvalidInput("function", f"must be one of {', '.join(FUNCTIONS)} (got {function!r})")
+    path = find_functions_dir(functions_dir) / function / "index.py"
+    # A new module per call, as a new SCF instance would load it: module-level caches start empty.
+    spec = importlib.util.spec_from_file_location(f"ciqueue_local_{function}_{uuid.uuid4().hex[:8]}", path)
+    if spec is None or spec.loader is None:
+        raise InvalidInput("function", f"cannot load {path}")
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler = getattr(module, "main_handler", None)
+    if not callable(handler):
+        raise InvalidInput("function", f"{path} has no main_handler(event, context)")
+    return handler  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def scoped_env(env: Mapping[str, str | None]) -> Iterator[None]:
+    """``os.environ`` with ``env`` applied (None unsets), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in env}
+    try:
+        _set_env(env)
+        yield
+    finally:
+        _set_env(saved)
+
+
+def _set_env(env: Mapping[str, str | None]) -> None:
+    for name, value in env.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def invoke(
+    function: str,
+    event: Any,
+    context: Mapping[str, Any] | None = None,
+    env: Mapping[str, str | None] | None = None,
+    *,
+    now: datetime | None = None,
+    functions_dir: str | Path | None = None,
+) -> Any:
+    """Call ``functions/<function>/index.py:main_handler(event, context)`` in this process.
+
+    ``env`` is applied for the call and restored afterwards; ``now`` (simulated time) becomes
+    ``CIQUEUE_NOW`` and the runtime's clock. Timer events also get ``TRIGGER_SRC=timer`` as on
+    SCF. The handler's exceptions propagate, as SCF would record a failed invocation.
+    """
+    handler = load_handler(function, functions_dir)
+    ctx = (
+        dict(context)
+        if context is not None
+        else scf_context(function, *function_limits(function, functions_dir))
+    )
+    scoped: dict[str, str | None] = dict(env or {})
+    if now is not None:
+        scoped[ENV_NOW] = iso_z(now)
+    is_timer = isinstance(event, Mapping) and str(event.get("Type", "")).lower() == "timer"
+    scoped.setdefault("TRIGGER_SRC", "timer" if is_timer else None)
+    # Runtime.from_env() reads CIQUEUE_NOW at every clock call, so the handler follows it.
+    with invoke_lock, scoped_env(scoped):
+        return handler(event, ctx)
+
+
+def function_limits(function: str, functions_dir: str | Path | None) -> tuple[float, int]:
+    """(timeout s, memory MB) from the function's serverless.yml, else the defaults."""
+    try:
+        import yaml
+
+        path = find_functions_dir(functions_dir) / function / "serverless.yml"
+        inputs = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("inputs") or {}
+        return float(inputs.get("timeout") or DEFAULT_TIMEOUT_S), int(
+            inputs.get("memorySize") or DEFAULT_MEMORY_MB
+        )
+    except Exception:  # the limits are a nicety; a missing or odd file must not stop a local run
+        return DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB
+
+
+def parse_start(text: str | None, field_name: str = "--start") -> datetime:
+    if not text:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        value = parse_instant(text)
+    except ValueError:
+        raise InvalidInput(
+            field_name, f"must be an ISO date-time such as 2026-03-01T01:55:00+08:00 (got {text!r})"
+        ) from None
+    if value.tzinfo is None:
+        raise InvalidInput(field_name, "must carry a UTC offset or Z")
+    return value
+
+
+def invoke_main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """``ciqueue invoke FUNCTION (--event FILE | --sample KIND)``: print the handler's JSON result."""
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(
+        prog="ciqueue invoke", description="Invoke a function's handler in-process."
+    )
+    parser.add_argument("function", help=f"one of {', '.join(FUNCTIONS)}")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--event", metavar="FILE", help="the event as a JSON file ('-' = stdin)")
+    source.add_argument("--sample", help=f"a sample event: {', '.join(SAMPLE_KINDS)}")
+    parser.add_argument("--context", metavar="FILE", help="the context dict as a JSON file")
+    parser.add_argument("--endpoint", help=f"CI endpoint, e.g. the emulator (env {ENV_ENDPOINT})")
+    parser.add_argument("--config", help=f"schedule config file (env {ENV_CONFIG})")
+    parser.add_argument("--now", help="simulated current time, ISO with offset (default: real time)")
+    args = parser.parse_args(argv)
+    try:
+        now = parse_start(args.now, "--now") if args.now else None
+        event = _read_json(args.event, "--event") if args.event else sample_event(args.sample, now=now)
+        context = _read_json(args.context, "--context") if args.context else None
+        if context is not None and not isinstance(context, dict):
+            raise InvalidInput("--context", "must hold a JSON object")
+        env: dict[str, str | None] = {}
+        if args.endpoint:
+            env[ENV_ENDPOINT] = args.endpoint
+        if args.config:
+            env[ENV_CONFIG] = str(Path(args.config).resolve())
+        # The function's own output (audit lines, logs) goes to stderr; stdout carries the result.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = invoke(args.function, event, context, env, now=now)
+    except InvalidInput as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the handler failed: SCF records the error type and message
+        print(f"error: the handler raised {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, ensure_ascii=False, indent=2, default=str), file=out)
+    return 0
+
+
+def _read_json(path: str, field_name: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(field_name, f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise InvalidInput(field_name, f"must be JSON ({exc})") from None
