@@ -383,7 +383,7 @@ def test_unknown_route_is_401_before_404(call: Handler) -> None:
         (f"{QUEUE}/{PIC_DEFAULT_ID}/pause", '{"dry_run": "yes"}', "dry_run", "must be true or false"),
         (f"{QUEUE}/{PIC_DEFAULT_ID}/resume", '{"reason": "a\\nb"}', "reason", "control characters"),
         (f"/queues/{DEMO_BUCKET}/{DEMO_REGION}/video/{PIC_DEFAULT_ID}/pause", "", "kind", "must be one of"),
-        (f"/queues/NoSuchBucket/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}/pause", "", "bucket", "bucket name"),
+        (f"/queues/NoSuchBucket/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}/pause", "", "bucket", "<name>-<appid>"),
         (
             f"{QUEUE}/{PIC_DEFAULT_ID}/callback",
             '{"type": "Url", "url": "http://10.0.0.8/cb", "event": "TaskFinish"}',

@@ -314,6 +314,11 @@ def test_unreachable_endpoint_is_one_line(
             "error: bucket: must be <name>-<appid>",
         ),
         (
+            # One DNS label of the host: the client used to send it on (ciqueue.ci.identifiers).
+            ["queues", "pause", PIC_CALLBACK_ID, *WHERE[:3], "ap-" + "a" * 61],
+            "error: region: must be a region such as ap-guangzhou",
+        ),
+        (
             ["queues", "pause", PIC_CALLBACK_ID, "--region", DEMO_REGION],
             "error: the following arguments are required: --bucket",
         ),

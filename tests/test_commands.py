@@ -16,6 +16,7 @@ from ciqueue.app.commands import (
     parse_duration,
     resolve_expiry,
 )
+from ciqueue.ci.identifiers import BUCKET_RULE, QUEUE_ID_RULE, REGION_RULE
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.limits import MAX_COMMAND_BYTES
@@ -148,9 +149,9 @@ def test_queue_field_rules() -> None:
     bad = {"bucket": "Demo", "region": "guangzhou", "queue_id": "p/1", "colour": "red"}
     assert [str(p) for p in problems({"action": "pause", "queues": [bad]})] == [
         "queues[0].colour: is not a known field (known: bucket, region, kind, queue_id)",
-        "queues[0].bucket: must be a bucket name with its APPID, like demo-1250000000 (got 'Demo')",
-        "queues[0].region: must be a region like ap-guangzhou (got 'guangzhou')",
-        "queues[0].queue_id: must be a queue id of letters, digits, _ or - (1-64) (got 'p/1')",
+        f"queues[0].bucket: {BUCKET_RULE} (got 'Demo')",
+        f"queues[0].region: {REGION_RULE} (got 'guangzhou')",
+        f"queues[0].queue_id: {QUEUE_ID_RULE} (got 'p/1')",
     ]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ciqueue.ci.identifiers import BUCKET_RULE
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.schedule.config import config_json_schema, load_config, match_targets, parse_config
 
@@ -146,7 +147,7 @@ rotations:
         (
             "targets.a.kind",
             "img",
-            "targets.a.kind: must be one of pic, media, doc, asr, ai or file (got 'img')",
+            "targets.a.kind: must be one of pic, media, doc, asr, ai, file (got 'img')",
         ),
         ("version", 2, "version: must be 1 (got 2)"),
         ("version", ..., "version: is required"),
@@ -198,7 +199,7 @@ rotations:
         (
             "targets.a.bucket",
             "Media",
-            "targets.a.bucket: must look like name-appid, e.g. media-1250000000 (got 'Media')",
+            f"targets.a.bucket: {BUCKET_RULE} (got 'Media')",
         ),
         (
             "windows.0.strat",
@@ -246,7 +247,7 @@ def test_all_problems_are_reported_together() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_config(data)
     assert caught.value.problems == [
-        Problem("targets.a.kind", "must be one of pic, media, doc, asr, ai or file (got 'img')"),
+        Problem("targets.a.kind", "must be one of pic, media, doc, asr, ai, file (got 'img')"),
         Problem("windows[1].periods[0].end", "must be HH:MM (got '25:00')"),
     ]
 

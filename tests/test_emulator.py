@@ -12,6 +12,7 @@ import requests
 import xmltodict
 from ciqueue.ci import models
 from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.identifiers import QUEUE_ID_RULE
 from ciqueue.ci.kinds import KIND_SPECS
 from ciqueue.ci.signing import authorize
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
@@ -722,7 +723,7 @@ def test_seed_is_validated_whole(emulator: EmulatorServer, emu_admin: EmuAdmin) 
                 "kinds": ["pic"],
                 "queues": [
                     {"kind": "media", "queue_id": MEDIA_ID},
-                    {"kind": "pic", "queue_id": "q123"},
+                    {"kind": "pic", "queue_id": "q/123"},
                     {"kind": "pic", "extra": {"Name": "x"}},
                 ],
             }
@@ -731,7 +732,7 @@ def test_seed_is_validated_whole(emulator: EmulatorServer, emu_admin: EmuAdmin) 
     error = emu_admin.call("POST", "seed", body, expect=400)["error"]
     assert error == (
         "buckets[0].queues[0].kind: media must be listed in the bucket's kinds; "
-        "buckets[0].queues[1].queue_id: must be p followed by 32 lowercase hex digits; "
+        f"buckets[0].queues[1].queue_id: {QUEUE_ID_RULE} (got 'q/123'); "
         "buckets[0].queues[2].extra.Name: is a known element; set it by its own field"
     )
     assert emu_admin.state()["buckets"] == []

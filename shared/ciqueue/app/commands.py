@@ -8,13 +8,13 @@ every broken rule. Rules that need the clock (is ``until`` in the future?) live 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ciqueue.ci.kinds import QueueKind, parse_kind
+from ciqueue.ci.identifiers import QueueKind, bucket_problem, parse_kind, queue_id_problem, region_problem
 from ciqueue.constants import MQ_MODES, MQ_REGIONS, NOTIFY_EVENTS, NOTIFY_TYPES, RESULT_FORMATS
 from ciqueue.errors import InvalidInput, Problem, key_path
 from ciqueue.jsontext import json_type_name, load_json_object
@@ -31,10 +31,6 @@ ACTIONS: tuple[Action, ...] = ("pause", "resume", "set_callback", "cancel_overri
 OVERRIDE_ACTIONS = ("pause", "resume")
 
 
-_BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?-[0-9]{5,12}$")
-_REGION_RE = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+){1,3}$")
-# CI ids are "p" + 32 hex today; older docs show other ids, so only what is safe in a URL path.
-_QUEUE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _DURATION_RE = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,4})h)?(?:(\d{1,5})m)?$")
@@ -257,6 +253,19 @@ class _Judge:
             return None
         return value
 
+    def identifier(
+        self, obj: Mapping[str, Any], key: str, problem_of: Callable[[object, str], Problem | None], name: str
+    ) -> str | None:
+        """A string judged by a rule of ``ciqueue.ci.identifiers`` (its own wording, our field path)."""
+        value = self.string(obj, key, name)
+        if value is None:
+            return None
+        problem = problem_of(value, self.path(name))
+        if problem is not None:
+            self.problems.append(problem)
+            return None
+        return value
+
     def pattern(
         self, obj: Mapping[str, Any], key: str, regex: re.Pattern[str], rule: str, name: str | None = None
     ) -> str | None:
@@ -294,14 +303,14 @@ def _queues(v: _Judge, value: Any) -> list[QueueRef]:
             if key not in _QUEUE_FIELDS:
                 v.fail(key_path(name, key), f"is not a known field (known: {', '.join(_QUEUE_FIELDS)})")
         fields: dict[str, str | None] = {}
-        for key, regex, rule in (
-            ("bucket", _BUCKET_RE, "must be a bucket name with its APPID, like demo-1250000000"),
-            ("region", _REGION_RE, "must be a region like ap-guangzhou"),
-            ("queue_id", _QUEUE_ID_RE, "must be a queue id of letters, digits, _ or - (1-64)"),
+        for key, problem_of in (
+            ("bucket", bucket_problem),
+            ("region", region_problem),
+            ("queue_id", queue_id_problem),
         ):
             if item.get(key) is None:
                 v.fail(f"{name}.{key}", "is required")
-            fields[key] = v.pattern(item, key, regex, rule, f"{name}.{key}")
+            fields[key] = v.identifier(item, key, problem_of, f"{name}.{key}")
         kind = QueueKind.PIC
         kind_text = v.string(item, "kind", f"{name}.kind")
         if kind_text is not None:

@@ -1,4 +1,7 @@
-"""CIClient: sign, send, retry and parse the CI queue APIs over one pooled HTTP session."""
+"""CIClient: sign, send, retry and parse the CI queue APIs over one pooled HTTP session.
+
+The bucket, region and queue ids are judged by ``ciqueue.ci.identifiers`` before anything is sent.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from requests.adapters import HTTPAdapter
 
 from ciqueue.ci import models, signing
 from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.identifiers import bucket_problem, queue_id_problem, region_problem
 from ciqueue.ci.kinds import QueueKind, spec_for
 from ciqueue.ci.retry import (
     Clock,
@@ -48,12 +52,6 @@ from ciqueue.limits import MAX_LIST_PAGES, MAX_QUEUE_IDS_PER_REQUEST
 
 log = logging.getLogger("ciqueue.client")
 
-# COS naming: lowercase letters, digits and '-', not starting or ending with '-', then -<APPID>.
-_BUCKET_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+$")
-MAX_BUCKET_LENGTH = 50
-_REGION_RE = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+)+$")
-# Queue ids go into the path and the comma-separated queueIds parameter.
-_QUEUE_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 POOL_SIZE = 16
 
 
@@ -409,23 +407,13 @@ def _wire_name(name: str) -> str:
 
 
 def _check_bucket(bucket: object) -> list[Problem]:
-    if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
-        return [
-            Problem(
-                "bucket",
-                "must be <name>-<appid>: lowercase letters, digits and '-' (not at either end), "
-                "then '-' and the numeric APPID, e.g. examplebucket-1250000000",
-            )
-        ]
-    if len(bucket) > MAX_BUCKET_LENGTH:
-        return [Problem("bucket", f"must be at most {MAX_BUCKET_LENGTH} characters including -<appid>")]
-    return []
+    problem = bucket_problem(bucket)
+    return [problem] if problem else []
 
 
 def _check_region(region: object) -> list[Problem]:
-    if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
-        return [Problem("region", "must be a region name such as ap-guangzhou")]
-    return []
+    problem = region_problem(region)
+    return [problem] if problem else []
 
 
 def _check_endpoint(endpoint: str) -> list[Problem]:
@@ -472,11 +460,9 @@ def _check_queue_ids(queue_ids: Iterable[str], field: str = "queue_ids") -> list
     ids: list[str] = []
     problems: list[Problem] = []
     for index, queue_id in enumerate(queue_ids):
-        if not isinstance(queue_id, str) or not _QUEUE_ID_RE.fullmatch(queue_id):
-            name = field if field == "queue_id" else f"{field}[{index}]"
-            problems.append(
-                Problem(name, "must be a queue id: letters, digits, '_' or '-' (e.g. p + 32 hex)")
-            )
+        problem = queue_id_problem(queue_id, field if field == "queue_id" else f"{field}[{index}]")
+        if problem is not None:
+            problems.append(problem)
         elif queue_id not in ids:
             ids.append(queue_id)
     if problems:

@@ -24,7 +24,6 @@ import hmac
 import json
 import os
 import random
-import re
 import sqlite3
 import threading
 import time
@@ -36,6 +35,7 @@ from typing import Any, Protocol
 
 from ciqueue.ci import models as ci_models
 from ciqueue.ci.credentials import mask
+from ciqueue.ci.identifiers import bucket_problem, queue_id_problem, region_problem
 from ciqueue.ci.kinds import KIND_SPECS, QueueKind, parse_kind, spec_for
 from ciqueue.ci.signing import parse_authorization, verify
 from ciqueue.constants import (
@@ -55,7 +55,6 @@ MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 10
 DEFAULT_MAX_SIZE = 10000
 DEFAULT_MAX_CONCURRENT = 10
-QUEUE_ID = re.compile(r"^p[0-9a-f]{32}$")
 CHINA_TIME = timezone(timedelta(hours=8))
 NON_EXIST_SHAPES: tuple[ci_models.NonExistShape, ...] = (
     "repeated",
@@ -84,6 +83,7 @@ def time_text(ts: float) -> str:
 
 
 def new_queue_id() -> str:
+    """A fresh id in the shape CI mints (``p`` + 32 hex); seeds may hold any valid queue id."""
     return "p" + os.urandom(16).hex()
 
 
@@ -637,9 +637,6 @@ def _check_record(queue: QueueRecord, where: str) -> None:
 
 # -- seed parsing -------------------------------------------------------------------------------
 
-_BUCKET = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+$")
-_REGION = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-
 
 def _parse_seed(body: Mapping[str, Any], now: float) -> tuple[list[BucketRecord], list[KeyRecord]]:
     problems: list[Problem] = []
@@ -656,13 +653,14 @@ def _parse_seed(body: Mapping[str, Any], now: float) -> tuple[list[BucketRecord]
             problems.append(Problem(where, "must be an object"))
             continue
         bucket, region = raw.get("bucket"), raw.get("region")
-        if not isinstance(bucket, str) or not _BUCKET.match(bucket):
-            problems.append(Problem(f"{where}.bucket", "must look like name-appid, e.g. demo-1250000000"))
-            bucket = ""
-        if not isinstance(region, str) or not _REGION.match(region):
-            problems.append(Problem(f"{where}.region", "must be a region such as ap-guangzhou"))
-            region = ""
-        record = BucketRecord(bucket, region)
+        bad = [
+            p
+            for p in (bucket_problem(bucket, f"{where}.bucket"), region_problem(region, f"{where}.region"))
+            if p
+        ]
+        problems += bad
+        # Judged good above, so both are strings; a bad seed is refused whole below anyway.
+        record = BucketRecord(str(bucket or ""), str(region or "")) if not bad else BucketRecord("", "")
         kinds = raw.get("kinds", [])
         if not isinstance(kinds, list):
             problems.append(Problem(f"{where}.kinds", "must be a list of kinds"))
@@ -730,8 +728,9 @@ def _parse_seed_queue(raw: Any, where: str, bucket: BucketRecord, now: float, n:
     if kind not in bucket.kinds:
         problems.append(Problem(f"{where}.kind", f"{kind.value} must be listed in the bucket's kinds"))
     queue_id = raw.get("queue_id") or new_queue_id()
-    if not isinstance(queue_id, str) or not QUEUE_ID.match(queue_id):
-        problems.append(Problem(f"{where}.queue_id", "must be p followed by 32 lowercase hex digits"))
+    bad_id = queue_id_problem(queue_id, f"{where}.queue_id")
+    if bad_id is not None:
+        problems.append(bad_id)
     strings = {}
     for name, default in (
         ("name", f"queue-{kind.value}-{n}"),

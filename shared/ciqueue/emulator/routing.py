@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ciqueue.ci.identifiers import bucket_problem, region_problem
 from ciqueue.ci.kinds import KIND_SPECS, QueueKind, kind_for_path
 
 ADMIN_PREFIX = "/_emulator/"
@@ -14,11 +15,10 @@ DESCRIBE_QUEUES = "describe_queues"
 UPDATE_QUEUE = "update_queue"
 ACTIVATE_BUCKET = "activate_bucket"
 
-# <name>-<appid>.ci.<region>.myqcloud.com; a bucket name is lowercase letters, digits and hyphens.
-_HOST = re.compile(
-    r"^(?P<bucket>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+)\.ci\.(?P<region>[a-z0-9]+(?:-[a-z0-9]+)*)"
-    r"\.myqcloud\.com(?::[0-9]{1,5})?$"
-)
+# <bucket>.ci.<region>.myqcloud.com[:port]; the bucket and region follow ciqueue.ci.identifiers.
+_HOST_SUFFIX = ".myqcloud.com"
+_CI_LABEL = ".ci."
+_PORT = re.compile(r":[0-9]{1,5}")
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,17 @@ def parse_host(host: str | None) -> BucketHost | None:
     """The bucket and region of a CI bucket host, or None for any other host."""
     if not host:
         return None
-    match = _HOST.match(host.strip().lower())
-    if match is None:
+    name = host.strip().lower()
+    head, colon, port = name.rpartition(":")
+    if colon and _PORT.fullmatch(colon + port):
+        name = head
+    if not name.endswith(_HOST_SUFFIX):
         return None
-    return BucketHost(match["bucket"], match["region"])
+    # A bucket holds no '.', so the first ".ci." ends it.
+    bucket, found, region = name[: -len(_HOST_SUFFIX)].partition(_CI_LABEL)
+    if not found or bucket_problem(bucket) or region_problem(region):
+        return None
+    return BucketHost(bucket, region)
 
 
 def route(method: str, path: str) -> Route:

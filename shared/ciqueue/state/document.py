@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ciqueue.ci.kinds import parse_kind
+from ciqueue.ci.identifiers import bucket_problem, parse_kind, queue_id_problem, region_problem
 from ciqueue.ci.retry import Clock, Rand, Sleep, full_jitter
 from ciqueue.constants import QUEUE_STATES
 from ciqueue.errors import InvalidInput, Problem, StateConflict, StateCorrupt
@@ -45,9 +45,6 @@ DEFAULT_UPDATE_ATTEMPTS = 5
 CONFLICT_BACKOFF_BASE_S = 0.05
 CONFLICT_BACKOFF_CAP_S = 1.0
 
-_BUCKET = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+$")
-_REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+)+$")
-_QUEUE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _OVERRIDE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -316,20 +313,15 @@ def new_override(
     override_id: str | None = None,
 ) -> OverrideRecord:
     """An override from a user's request; InvalidInput naming every broken field."""
-    problems: list[Problem] = []
-    if not isinstance(bucket, str) or not _BUCKET.fullmatch(bucket):
-        problems.append(Problem("bucket", "must be <name>-<appid>, e.g. examplebucket-1250000000"))
-    if not isinstance(region, str) or not _REGION.fullmatch(region):
-        problems.append(Problem("region", "must be a region name such as ap-guangzhou"))
+    problems = [p for p in (bucket_problem(bucket), region_problem(region)) if p]
     kind_text = str(kind)
     try:
         kind_text = parse_kind(kind, "kind").value
     except InvalidInput as exc:
         problems.extend(exc.problems)
-    if not isinstance(queue_id, str) or not _QUEUE_ID.fullmatch(queue_id):
-        problems.append(
-            Problem("queue_id", "must be a queue id: letters, digits, '_' or '-' (e.g. p + 32 hex)")
-        )
+    problem = queue_id_problem(queue_id)
+    if problem is not None:
+        problems.append(problem)
     if state not in QUEUE_STATES:
         problems.append(Problem("state", f"must be Active or Paused (got {state!r})"))
     problems += _text_problems("reason", reason, MAX_REASON_LENGTH)

@@ -1,0 +1,125 @@
+"""The identifiers of a CI queue: bucket, region, kind and queue id. The one home of their rules.
+
+Every door judges these values here (the client, the state document, commands from the HTTP API,
+timers and events, the config file, the emulator), so one input gets one verdict and one wording
+everywhere. Each ``*_problem`` function returns the broken rule as a ``Problem`` naming the field
+(or None); each ``check_*`` raises it as ``InvalidInput`` and returns the value.
+
+The rules, and why each is what it is:
+
+- **bucket** is ``<name>-<APPID>``. The name is lowercase letters, digits and ``-``, not ``-`` at
+  either end (COS bucket naming). The APPID is the account's numeric id: one or more digits. The
+  reference (ci-api.md) shows APPIDs only in examples (``1250000000``, ``1234567890``) and states no
+  digit count, so none is imposed: ``x-123`` is a bucket at every door (the client always sent it).
+  The whole ``name-APPID`` is at most ``MAX_BUCKET_LENGTH`` (50) characters: it is the first label
+  of the host ``<bucket>.ci.<region>.myqcloud.com``, which DNS bounds at 63, and 50 is the bound
+  the client has always enforced.
+- **region** is lowercase letters, then one or more ``-``-joined parts of lowercase letters or
+  digits (``ap-guangzhou``, ``na-siliconvalley``, ``ap-shanghai-fsi``). The number of parts is not
+  bounded (new regions appear); the length is: the region is one DNS label of the host, so at most
+  ``MAX_REGION_LENGTH`` (63) characters. A longer one is bad input, refused before any request.
+- **kind** is one of ``ciqueue.ci.kinds.KIND_NAMES``; ``kinds.parse_kind`` is its one rule (it
+  lives beside the table it reads) and is re-exported here.
+- **queue id** is 1-64 letters, digits, ``_`` or ``-``. CI mints ``p`` + 32 hex digits today, but
+  older docs show other ids, so only what is safe in the URL path and in the comma-separated
+  ``queueIds`` parameter is required.
+
+Values are judged exactly as given: no stripping, no case folding (``Demo-1`` is refused, not
+lowered), and a trailing newline is not a match (``fullmatch``, not ``match`` with ``$``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ciqueue.ci.kinds import KIND_NAMES, QueueKind, parse_kind
+from ciqueue.errors import InvalidInput, Problem
+
+__all__ = [
+    "BUCKET_RULE",
+    "KIND_NAMES",
+    "MAX_BUCKET_LENGTH",
+    "MAX_QUEUE_ID_LENGTH",
+    "MAX_REGION_LENGTH",
+    "QUEUE_ID_RULE",
+    "REGION_RULE",
+    "QueueKind",
+    "bucket_problem",
+    "check_bucket",
+    "check_queue_id",
+    "check_region",
+    "parse_kind",
+    "queue_id_problem",
+    "region_problem",
+]
+
+MAX_BUCKET_LENGTH = 50
+MAX_REGION_LENGTH = 63  # one DNS label
+MAX_QUEUE_ID_LENGTH = 64
+
+_BUCKET_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+")
+_REGION_RE = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
+_QUEUE_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+BUCKET_RULE = (
+    "must be <name>-<appid>: lowercase letters, digits and '-' (not at either end), then '-' and "
+    f"the numeric APPID, at most {MAX_BUCKET_LENGTH} characters in all, e.g. examplebucket-1250000000"
+)
+REGION_RULE = (
+    "must be a region such as ap-guangzhou: lowercase letters, then '-' and lowercase letters or "
+    f"digits, at most {MAX_REGION_LENGTH} characters"
+)
+QUEUE_ID_RULE = (
+    f"must be a queue id: 1-{MAX_QUEUE_ID_LENGTH} letters, digits, '_' or '-' (CI's are p + 32 hex)"
+)
+
+# A value shown in a message is cut here, so a huge input cannot flood a log line.
+_SHOWN_LENGTH = 64
+
+
+def bucket_problem(value: object, field: str = "bucket") -> Problem | None:
+    """The broken bucket rule under ``field``, or None when ``value`` is a bucket."""
+    ok = isinstance(value, str) and len(value) <= MAX_BUCKET_LENGTH and _BUCKET_RE.fullmatch(value)
+    return None if ok else Problem(field, f"{BUCKET_RULE} {_got(value)}")
+
+
+def region_problem(value: object, field: str = "region") -> Problem | None:
+    """The broken region rule under ``field``, or None when ``value`` is a region."""
+    ok = isinstance(value, str) and len(value) <= MAX_REGION_LENGTH and _REGION_RE.fullmatch(value)
+    return None if ok else Problem(field, f"{REGION_RULE} {_got(value)}")
+
+
+def queue_id_problem(value: object, field: str = "queue_id") -> Problem | None:
+    """The broken queue-id rule under ``field``, or None when ``value`` is a queue id."""
+    ok = isinstance(value, str) and len(value) <= MAX_QUEUE_ID_LENGTH and _QUEUE_ID_RE.fullmatch(value)
+    return None if ok else Problem(field, f"{QUEUE_ID_RULE} {_got(value)}")
+
+
+def check_bucket(value: object, field: str = "bucket") -> str:
+    """``value`` when it is a bucket; InvalidInput naming ``field`` and the rule otherwise."""
+    return _checked(value, bucket_problem(value, field))
+
+
+def check_region(value: object, field: str = "region") -> str:
+    """``value`` when it is a region; InvalidInput naming ``field`` and the rule otherwise."""
+    return _checked(value, region_problem(value, field))
+
+
+def check_queue_id(value: object, field: str = "queue_id") -> str:
+    """``value`` when it is a queue id; InvalidInput naming ``field`` and the rule otherwise."""
+    return _checked(value, queue_id_problem(value, field))
+
+
+def _checked(value: object, problem: Problem | None) -> str:
+    if problem is not None:
+        raise InvalidInput(problem)
+    assert isinstance(value, str)  # no problem means a string matched
+    return value
+
+
+def _got(value: object) -> str:
+    """``(got 'x-')``: the value, shortened; for a non-string only its type (it may be anything)."""
+    if not isinstance(value, str):
+        return f"(got {'null' if value is None else type(value).__name__})"
+    shown = value if len(value) <= _SHOWN_LENGTH else value[:_SHOWN_LENGTH] + "…"
+    return f"(got {shown!r})"
