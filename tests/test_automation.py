@@ -163,7 +163,8 @@ def test_cls_batch_names_the_bad_field(runtime: Runtime, emu_admin: EmuAdmin) ->
 
 def test_unknown_queue_is_404_and_final(runtime: Runtime, emu_admin: EmuAdmin) -> None:
     report = process_event(cmq_event(command("pause", "p" + "f" * 32, **{"for": "1h"})), runtime)
-    assert summary(report) == [("cmq:m-0", False, 404, None)]
+    # The field is queue_id, as the HTTP API always said (errors.QueueNotFound.report_fields).
+    assert summary(report) == [("cmq:m-0", False, 404, "queue_id")]
     assert report.results[0].error is not None and report.results[0].error["code"] == "QueueNotFound"
     assert report.retry is False
     assert overrides(runtime) == [] and emu_admin.put_paths() == []

@@ -177,7 +177,8 @@ def test_error_bodies() -> None:
     assert resp.status == 400
     assert json.loads(resp.to_integration_response()["body"]) == {
         "error": {
-            "code": "BadRequest",
+            # One code for bad input at every door (the router said "BadRequest", routes "InvalidInput").
+            "code": "InvalidInput",
             "message": "queues[0].kind: must be one of pic, media",
             "field": "queues[0].kind",
             "request_id": "req-9",

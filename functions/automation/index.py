@@ -3,6 +3,7 @@
 Thin on purpose: ``ciqueue.app.automation.process_event`` carries out each record's command. Bad input
 is final and the handler returns normally; when a record failed transiently the handler raises
 so that SCF delivers the event again (records already carried out do nothing the second time).
+Which failure is which is ``ciqueue.errors.describe``'s verdict.
 """
 
 from __future__ import annotations
@@ -28,8 +29,17 @@ _RUNTIME: Runtime | None = None  # built on first use, kept for the container's 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
     from ciqueue.app.audit import redact
     from ciqueue.app.automation import RetryDelivery, process_event
+    from ciqueue.errors import describe
 
-    report = process_event(event, _runtime(), context=context)
+    try:
+        runtime = _runtime()
+    except Exception as exc:  # broken settings are final; a passing failure (COS config) retries
+        failure = describe(exc)
+        if failure.transient:
+            raise
+        log.error("the runtime cannot be built: %s %s", failure.code, failure.message)
+        return {"ok": False, "status": failure.status, "error": failure.to_dict()}
+    report = process_event(event, runtime, context=context)
     summary = report.to_dict()
     # The log line goes through the audit redaction: callback URLs may carry a token in their query.
     line = json.dumps(redact(summary), ensure_ascii=False, separators=(",", ":"), default=str)

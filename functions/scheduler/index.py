@@ -6,7 +6,8 @@
 Failure policy. SCF retries an async invocation (timers included) when the handler raises, so:
 bad input (a Message that is no valid command, a broken config) is RETURNED as an error result
 and never raised, or SCF would retry an input that can never succeed; transient failures
-(throttling, 5xx, network, deadline, a state write race) RAISE so that SCF's retry helps. The
+(throttling, 5xx, network, deadline, a state write race) RAISE so that SCF's retry helps.
+Which is which is ``ciqueue.errors.describe``'s verdict, never this file's. The
 work is idempotent (reconcile converges; a retried command reuses its override id), so a retry
 after a partial success is safe.
 
@@ -18,8 +19,10 @@ between warm invocations.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+log = logging.getLogger("ciqueue.scheduler")
 _RUNTIME: Any = None
 
 
@@ -32,7 +35,6 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
     from ciqueue.app.executor import execute
     from ciqueue.app.runtime import actor_from_context, deadline_from_context
     from ciqueue.envelopes import timer
-    from ciqueue.errors import InvalidInput
 
     try:
         record = timer.records(event)[0]
@@ -40,8 +42,8 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
             raise record.error
         command = parse_command(record.payload or {}, field_prefix=record.field)
         runtime = get_runtime()
-    except InvalidInput as exc:
-        return bad_input(exc)
+    except Exception as exc:
+        return failed(exc)
     outcome = execute(
         command,
         runtime,
@@ -71,10 +73,15 @@ def get_runtime() -> Any:
     return _RUNTIME
 
 
-def bad_input(exc: Any) -> dict[str, Any]:
-    problems = [{"field": p.field, "rule": p.rule} for p in exc.problems]
-    return {
-        "ok": False,
-        "status": 400,
-        "error": {"code": "InvalidInput", "message": str(exc), "field": exc.field, "problems": problems},
-    }
+def failed(exc: BaseException) -> dict[str, Any]:
+    """An error result for a failure before the command ran; raises when it is transient."""
+    from ciqueue.errors import describe
+
+    report = describe(exc)
+    if report.transient:
+        raise TransientFailure(
+            f"{report.code} [RequestId: {report.fields.get('request_id') or '-'}]; SCF will retry"
+        ) from exc
+    if not report.expected:
+        log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+    return {"ok": False, "status": report.status, "error": report.to_dict()}

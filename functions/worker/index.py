@@ -6,12 +6,15 @@ the worker observes and decides only those (bucket, region) pairs, at the schedu
 
 Same failure policy as the scheduler: a malformed payload or config is returned as an error
 result (a retry cannot fix it); transient failures raise so that SCF retries the invocation.
+Which is which is ``ciqueue.errors.describe``'s verdict (each report entry's ``transient``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+log = logging.getLogger("ciqueue.worker")
 _RUNTIME: Any = None
 
 
@@ -21,17 +24,20 @@ class TransientFailure(RuntimeError):
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
     from ciqueue.app.reconcile import handle_shard
-    from ciqueue.errors import InvalidInput
+    from ciqueue.errors import describe
 
     try:
         result = handle_shard(event, get_runtime(), context=context)
-    except InvalidInput as exc:
-        problems = [{"field": p.field, "rule": p.rule} for p in exc.problems]
-        return {
-            "ok": False,
-            "status": 400,
-            "error": {"code": "InvalidInput", "message": str(exc), "field": exc.field, "problems": problems},
-        }
+    except Exception as exc:
+        report = describe(exc)
+        if report.transient:
+            raise TransientFailure(
+                f"shard failed with {report.code} [RequestId: {report.fields.get('request_id') or '-'}]; "
+                "SCF will retry"
+            ) from exc
+        if not report.expected:
+            log.error("unhandled %s", type(exc).__name__, exc_info=exc)
+        return {"ok": False, "status": report.status, "error": report.to_dict()}
     transient = [e for e in result.get("errors", []) if e.get("transient")]
     if transient:
         first = transient[0]

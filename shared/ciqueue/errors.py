@@ -1,19 +1,115 @@
-"""Exceptions: one class per kind of failure, each with a message safe to show a user.
+"""Exceptions and the error model: what every door (HTTP API, executor, reconcile, automation,
+retries, the four handlers) says about a failure is read from the exception's class, here, once.
 
-No exception text ever carries a secret: messages are built from field names, rules, CI
-codes and request ids only.
+Rules:
+- Each class carries ``http_status`` (what a remote caller is answered), ``code`` (a stable name;
+  a class's own name unless it sets one) and ``transient`` (a later attempt of the same work may
+  succeed, so a retry or a redelivery is worth it). ``describe(exc)`` turns ANY exception into an
+  ``ErrorReport``; no door decides a status, a code or "transient?" on its own.
+- Messages are safe to show: built from field names, rules, CI codes and request ids, never a
+  secret. An exception ciqueue did not raise on purpose is reported as ``500 InternalError`` with
+  the message "internal error" (its text may quote data; the door logs it with its trace).
+- The verdicts (status, code, transient) and why:
+
+  - InvalidInput 400 InvalidInput, no: the caller's input; retrying cannot fix it.
+  - CredentialsMissing 500 CredentialsMissing, no: the function runs without a role or keys. That
+    is the deployment's fault, never the caller's, on every route; only an operator can fix it.
+  - QueueNotFound 404, no: the id names no queue.
+  - ConflictError 409 Conflict, no: someone else changed the queue between our write and our
+    verifying read; a blind retry could overwrite their change (never clobber).
+  - StateConflict 409, yes: our own state write lost a race with another invocation; the
+    update re-applies cleanly on the fresh document.
+  - StateCorrupt 500, no: the state document needs a person.
+  - ServiceError 502 with CI's Code, transient for CI 5xx, 429 or a throttling code
+    (``transient_answer``). Always 502, CI's status never passed through: a CI 403, 404 or 400
+    is about OUR request or role, and passed through it would blame the caller or look like an
+    unknown route. CI's status, Code and RequestId are in the fields.
+  - MalformedResponse 502, no: a complete answer we cannot read (CI changed its format, a proxy
+    rewrote it); the same request gets the same bytes. The next tick tries anyway, while a
+    redelivery would only hammer CI. (A cut-off body is a TransportError.)
+  - TransportError 502, yes: no answer at all (reset, refused, timed out).
+  - DeadlineExceeded 504, yes: our time ran out; a new invocation has more.
+  - PayloadTooLarge 413, no: a body over its limit, refused unread.
+  - anything else 500 InternalError, no: a bug. A ConnectionError or TimeoutError raised raw
+    counts as a TransportError (502, yes).
+
+  "Transient" is judged once; ``ci.retry.is_retryable`` reads it (and only adds that a
+  DeadlineExceeded is never retried under the deadline that ran out).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from typing import Any
 
 from ciqueue.constants import RETRYABLE_STATUSES, THROTTLING_CODES
 
+INTERNAL_ERROR_CODE = "InternalError"
+INTERNAL_ERROR_MESSAGE = "internal error"
+
 
 class CiQueueError(Exception):
-    """Base class of every error ciqueue raises on purpose."""
+    """Base class of every error ciqueue raises on purpose: a 500, not transient, unless a
+    subclass says otherwise. ``code`` defaults to the subclass's own name."""
+
+    http_status: int = 500
+    code: str = "CiQueueError"
+    transient: bool = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            cls.code = cls.__name__
+
+    def report_message(self) -> str:
+        """The message a report carries (safe to show by this module's rule)."""
+        return str(self)
+
+    def report_fields(self) -> dict[str, Any]:
+        """What else a report carries: the field concerned, request ids, CI's own status."""
+        return {}
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """One failure as every door tells it: HTTP ``status``, ``code``, ``message``, whether it is
+    ``transient`` and the extra ``fields`` (``field``, ``problems``, ``request_id``, ...).
+    ``expected`` is False for an exception ciqueue did not raise on purpose (log it with a trace)."""
+
+    status: int
+    code: str
+    message: str
+    transient: bool
+    fields: Mapping[str, Any] = dataclass_field(default_factory=dict)
+    expected: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"code", "message", **fields}``: the error object of an outcome, record or answer."""
+        return {"code": self.code, "message": self.message, **self.fields}
+
+
+def describe(exc: BaseException) -> ErrorReport:
+    """The one verdict on ``exc``: status, code, message, transient, fields (see the table above)."""
+    if isinstance(exc, CiQueueError):
+        return ErrorReport(
+            exc.http_status, exc.code, exc.report_message(), bool(exc.transient), exc.report_fields()
+        )
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        # Raised raw (not wrapped by the client): no answer came, exactly like TransportError.
+        message = f"{type(exc).__name__} (no answer)"
+        return ErrorReport(TransportError.http_status, TransportError.code, message, TransportError.transient)
+    return ErrorReport(500, INTERNAL_ERROR_CODE, INTERNAL_ERROR_MESSAGE, False, {}, expected=False)
+
+
+def transient_answer(status: int | None, code: str | None) -> bool:
+    """Whether an error answer from CI may pass on its own: 5xx, 429, or a throttling code
+    whatever its status (constants.THROTTLING_CODES); never another 4xx."""
+    if code is not None and code in THROTTLING_CODES:
+        return True
+    return status is not None and status in RETRYABLE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -43,6 +139,8 @@ def key_path(parent: str, key: object) -> str:
 class InvalidInput(CiQueueError):
     """Bad input from a user: arguments, config, events, HTTP bodies. Nothing was changed."""
 
+    http_status = 400
+
     def __init__(self, problems: list[Problem] | Problem | str, rule: str | None = None) -> None:
         if isinstance(problems, str):
             problems = [Problem(problems, rule or "is invalid")]
@@ -59,9 +157,39 @@ class InvalidInput(CiQueueError):
     def rule(self) -> str:
         return self.problems[0].rule
 
+    def report_fields(self) -> dict[str, Any]:
+        return {"field": self.field, "problems": [{"field": p.field, "rule": p.rule} for p in self.problems]}
+
+
+class CredentialsMissing(InvalidInput):
+    """No credentials were given and the environment holds none.
+
+    Still an InvalidInput to a library caller (the argument and the environment are its input),
+    but reported as 500: to anyone calling a deployed function it is the deployment's fault.
+    """
+
+    http_status = 500
+
+
+class PayloadTooLarge(CiQueueError):
+    """A body over its limit; refused before it is read."""
+
+    http_status = 413
+
+    def __init__(self, what: str, limit: int, size: int) -> None:
+        self.what = what
+        self.limit = limit
+        self.size = size
+        super().__init__(f"the {what} must be at most {limit} bytes (got {size})")
+
+    def report_fields(self) -> dict[str, Any]:
+        return {"field": self.what, "limit": self.limit}
+
 
 class MalformedResponse(CiQueueError):
     """The service (or something in between) answered with a body we cannot read."""
+
+    http_status = 502
 
     def __init__(self, what: str, status: int | None = None, request_id: str | None = None) -> None:
         self.status = status
@@ -69,9 +197,18 @@ class MalformedResponse(CiQueueError):
         extra = f" (HTTP {status}, RequestId: {request_id or '-'})" if status is not None else ""
         super().__init__(f"malformed response: {what}{extra}")
 
+    def report_fields(self) -> dict[str, Any]:
+        return _ci_fields(self.request_id, ci_status=self.status)
+
 
 class ServiceError(CiQueueError):
-    """CI answered with an error body: HTTP status, Code, Message and RequestId."""
+    """CI answered with an error body: HTTP status, Code, Message and RequestId.
+
+    ``code`` is CI's Code; ``transient`` is computed from CI's status and code
+    (``transient_answer``); the HTTP status we answer with is always 502 (see the module table).
+    """
+
+    http_status = 502
 
     def __init__(
         self,
@@ -86,36 +223,50 @@ class ServiceError(CiQueueError):
         self.message = message
         self.request_id = request_id
         self.trace_id = trace_id
+        self.transient = transient_answer(status, code)
         super().__init__(f"{code} (HTTP {status}): {message} [RequestId: {request_id or '-'}]")
 
     @property
     def retryable(self) -> bool:
-        """5xx, 429 or a throttling code: the same call may succeed later."""
-        return self.status in RETRYABLE_STATUSES or self.code in THROTTLING_CODES
+        """The same as ``transient`` (the older name)."""
+        return self.transient
+
+    def report_fields(self) -> dict[str, Any]:
+        return {"http_status": self.status, "ci_code": self.code, **_ci_fields(self.request_id)}
 
 
 class QueueNotFound(CiQueueError):
     """The queue id is not in the bucket (CI listed it in NonExistPIDs or returned no queue)."""
 
-    code = "QueueNotFound"
+    http_status = 404
 
     def __init__(self, queue_id: str, request_id: str | None = None) -> None:
         self.queue_id = queue_id
         self.request_id = request_id
         super().__init__(f"QueueNotFound: queue {queue_id} does not exist [RequestId: {request_id or '-'}]")
 
+    def report_fields(self) -> dict[str, Any]:
+        return {"field": "queue_id", "queue_id": self.queue_id, **_ci_fields(self.request_id)}
+
 
 class TransportError(CiQueueError):
     """The request never got an HTTP answer (connection refused, reset, timed out)."""
+
+    http_status = 502
+    transient = True
 
 
 class DeadlineExceeded(CiQueueError):
     """The caller's deadline (e.g. the function's remaining time) ran out before success."""
 
+    http_status = 504
+    transient = True
+
 
 class ConflictError(CiQueueError):
     """The queue changed under us between our read and our verification read."""
 
+    http_status = 409
     code = "Conflict"
 
     def __init__(self, queue_id: str, detail: str, request_id: str | None = None) -> None:
@@ -124,9 +275,8 @@ class ConflictError(CiQueueError):
         self.request_id = request_id
         super().__init__(f"Conflict: queue {queue_id} changed concurrently: {detail}")
 
-
-class CredentialsMissing(InvalidInput):
-    """No credentials were given and the environment holds none."""
+    def report_fields(self) -> dict[str, Any]:
+        return {"queue_id": self.queue_id, **_ci_fields(self.request_id)}
 
 
 class PackagingError(CiQueueError):
@@ -136,10 +286,21 @@ class PackagingError(CiQueueError):
 class StateConflict(CiQueueError):
     """The state document changed between our read and our conditional write (someone else wrote)."""
 
-    code = "StateConflict"
+    http_status = 409
+    transient = True
 
 
 class StateCorrupt(CiQueueError):
     """The stored state document cannot be read (not JSON, or a field breaks its rule)."""
 
-    code = "StateCorrupt"
+
+def _ci_fields(request_id: str | None, *, ci_status: int | None = None) -> dict[str, Any]:
+    """CI's RequestId under both names the doors use: ``request_id`` (reports, audit lines) and
+    ``ci_request_id`` (the HTTP API, whose own ``request_id`` names the API call)."""
+    fields: dict[str, Any] = {}
+    if ci_status is not None:
+        fields["http_status"] = ci_status
+    if request_id:
+        fields["request_id"] = request_id
+        fields["ci_request_id"] = request_id
+    return fields

@@ -3,6 +3,12 @@
 ``parse_http_event`` reads a Function URL event or a legacy API Gateway event into one neutral
 ``HttpRequest``; ``HttpResponse.to_integration_response()`` gives the SCF integration-response
 dict both accept. Route handlers are plain functions ``handler(request, **path_params)``.
+
+Errors: the HTTP-only failures (401, 403, 404 route, 405) are ``HttpError`` classes that carry
+their status like every library error does; ``error_response`` answers ANY exception from
+``errors.describe`` (status, code, message, fields), so no status is decided in this module.
+A body over ``limits.MAX_API_BODY_BYTES`` is refused with 413 (errors.PayloadTooLarge), as every
+route refuses one.
 """
 
 from __future__ import annotations
@@ -13,18 +19,16 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import unquote
 
 from ciqueue.errors import (
     CiQueueError,
-    ConflictError,
-    DeadlineExceeded,
+    ErrorReport,
     InvalidInput,
+    PayloadTooLarge,
     Problem,
-    QueueNotFound,
-    ServiceError,
-    TransportError,
+    describe,
 )
 from ciqueue.limits import MAX_API_BODY_BYTES
 
@@ -114,10 +118,10 @@ class HttpResponse:
 
 
 class HttpError(CiQueueError):
-    """An error answer: status, code, a message safe to show, and the field it concerns."""
+    """An error answer: status, code, a message safe to show, the field it concerns, headers."""
 
-    status: ClassVar[int] = 500
-    code: str = "InternalError"
+    http_status = 500
+    code = "InternalError"
 
     def __init__(
         self,
@@ -132,21 +136,31 @@ class HttpError(CiQueueError):
         if code is not None:
             self.code = code
         self.headers: dict[str, str] = dict(headers or {})
-        super().__init__(f"{self.status} {self.code}: {message}")
+        super().__init__(f"{self.http_status} {self.code}: {message}")
+
+    @property
+    def status(self) -> int:
+        """The HTTP status (``http_status``, the name every error class uses)."""
+        return self.http_status
+
+    def report_message(self) -> str:
+        return self.message
+
+    def report_fields(self) -> dict[str, Any]:
+        return {"field": self.field}
 
     def error_body(self, request_id: str | None = None) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "field": self.field}
-        if request_id:
-            error["request_id"] = request_id
-        return {"error": error}
+        return error_body(describe(self), request_id)
 
     def to_response(self, request_id: str | None = None) -> HttpResponse:
-        return HttpResponse(self.status, self.error_body(request_id), dict(self.headers))
+        return error_response(self, request_id)
 
 
 class BadRequest(HttpError):
-    status = 400
-    code = "BadRequest"
+    """400 for input the HTTP layer itself refuses; the code is the library's ``InvalidInput``."""
+
+    http_status = InvalidInput.http_status
+    code = InvalidInput.code
 
     def __init__(self, field: str, rule: str, problems: list[Problem] | None = None) -> None:
         self.problems = problems or [Problem(field, rule)]
@@ -156,21 +170,12 @@ class BadRequest(HttpError):
     def from_invalid(cls, exc: InvalidInput) -> BadRequest:
         return cls(exc.field, exc.rule, exc.problems)
 
-    def error_body(self, request_id: str | None = None) -> dict[str, Any]:
-        body = super().error_body(request_id)
-        body["error"]["problems"] = [{"field": p.field, "rule": p.rule} for p in self.problems]
-        return body
-
-
-class PayloadTooLarge(HttpError):
-    """413: a body over MAX_API_BODY_BYTES, refused unread wherever it is measured."""
-
-    status = 413
-    code = "PayloadTooLarge"
+    def report_fields(self) -> dict[str, Any]:
+        return {"field": self.field, "problems": [{"field": p.field, "rule": p.rule} for p in self.problems]}
 
 
 class Unauthorized(HttpError):
-    status = 401
+    http_status = 401
     code = "Unauthorized"
 
     def __init__(self, message: str, *, challenge: str = BEARER_CHALLENGE) -> None:
@@ -178,17 +183,17 @@ class Unauthorized(HttpError):
 
 
 class Forbidden(HttpError):
-    status = 403
+    http_status = 403
     code = "Forbidden"
 
 
 class NotFound(HttpError):
-    status = 404
+    http_status = 404
     code = "NotFound"
 
 
 class MethodNotAllowed(HttpError):
-    status = 405
+    http_status = 405
     code = "MethodNotAllowed"
 
     def __init__(self, method: str, allowed: list[str]) -> None:
@@ -200,42 +205,68 @@ class MethodNotAllowed(HttpError):
 
 
 class Conflict(HttpError):
-    status = 409
+    http_status = 409
     code = "Conflict"
 
 
 class InternalServerError(HttpError):
-    status = 500
+    http_status = 500
     code = "InternalError"
 
 
 class BadGateway(HttpError):
-    status = 502
+    http_status = 502
     code = "BadGateway"
 
 
 class GatewayTimeout(HttpError):
-    status = 504
+    http_status = 504
     code = "GatewayTimeout"
 
 
+class ReportedError(HttpError):
+    """A library error as the HttpError to answer with: everything from its ErrorReport."""
+
+    def __init__(self, report: ErrorReport) -> None:
+        self.report = report
+        self.http_status = report.status
+        self.transient = report.transient
+        super().__init__(report.message, field=report.fields.get("field"), code=report.code)
+
+    def report_fields(self) -> dict[str, Any]:
+        return {"field": None, **self.report.fields}
+
+
 def http_error_for(exc: Exception) -> HttpError:
-    """Map any exception to the HttpError to answer with (internals never reach the body)."""
+    """The HttpError to answer ``exc`` with, from ``errors.describe`` (internals never reach the body)."""
     if isinstance(exc, HttpError):
         return exc
-    if isinstance(exc, InvalidInput):
+    if isinstance(exc, InvalidInput) and type(exc) is InvalidInput:
         return BadRequest.from_invalid(exc)
-    if isinstance(exc, QueueNotFound):
-        return NotFound(str(exc), field="queue_id", code=QueueNotFound.code)
-    if isinstance(exc, ConflictError):
-        return Conflict(str(exc))
-    if isinstance(exc, ServiceError):
-        return BadGateway(str(exc), code=exc.code)
-    if isinstance(exc, DeadlineExceeded):
-        return GatewayTimeout(str(exc) or "the deadline ran out")
-    if isinstance(exc, TransportError):
-        return BadGateway(str(exc) or "CI could not be reached", code="TransportError")
-    return InternalServerError("internal error")
+    return ReportedError(describe(exc))
+
+
+def error_body(report: ErrorReport, request_id: str | None = None) -> dict[str, Any]:
+    """``{"error": {"code", "message", "field", ...fields, "request_id"}}`` of a report."""
+    return error_body_of(report.to_dict(), request_id)
+
+
+def error_body_of(error: Mapping[str, Any], request_id: str | None = None) -> dict[str, Any]:
+    """An error object (``ErrorReport.to_dict()``, as outcomes carry it) as the API answers it:
+    ``field`` always present, ``request_id`` naming this API call (CI's own id, when CI failed,
+    is ``ci_request_id``)."""
+    shown: dict[str, Any] = {"field": None, **error}
+    shown.pop("request_id", None)
+    if request_id:
+        shown["request_id"] = request_id
+    return {"error": shown}
+
+
+def error_response(exc: BaseException, request_id: str | None = None) -> HttpResponse:
+    """The answer to ``exc``: status and body from ``errors.describe``, an HttpError's headers."""
+    headers = dict(exc.headers) if isinstance(exc, HttpError) else {}
+    report = describe(exc)
+    return HttpResponse(report.status, error_body(report, request_id), headers)
 
 
 # Parsing events -----------------------------------------------------------------------------
@@ -282,9 +313,7 @@ def build_request(
     else:
         data = raw.encode("utf-8")
     if len(data) > MAX_API_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"the body must be at most {MAX_API_BODY_BYTES} bytes (got {len(data)})", field="body"
-        )
+        raise PayloadTooLarge("body", MAX_API_BODY_BYTES, len(data))
     return HttpRequest(
         method=method.upper(),
         path=path or "/",
@@ -373,10 +402,9 @@ class Router:
             route, params = self.match(request.method, request.path)
             return _to_response(route.handler(request, **params))
         except Exception as exc:
-            error = http_error_for(exc)
-            if isinstance(error, InternalServerError) and not isinstance(exc, HttpError):
+            if not describe(exc).expected:
                 logger.exception("unhandled error for %s %s", request.method, request.path)
-            return error.to_response(request.request_id)
+            return error_response(exc, request.request_id)
 
 
 def _compile(pattern: str) -> re.Pattern[str]:

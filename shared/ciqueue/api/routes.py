@@ -4,7 +4,8 @@ Every route needs a bearer token (or a trusted CAM identity): GETs need the ``re
 changes need ``operate``. The caller is authenticated before anything else is looked at, so an
 unauthenticated call learns nothing (not even whether a route exists) and changes nothing. Bodies
 are judged by ``commands.parse_command``, so HTTP, timers and events share one set of rules and
-messages. The reference is docs/http-api.md.
+messages. Every failure is answered by ``error_response`` from ``errors.describe`` (status, code,
+message, fields): a route decides no status of its own. The reference is docs/http-api.md.
 """
 
 from __future__ import annotations
@@ -16,19 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ciqueue.api import http
 from ciqueue.api.auth import ApiToken, Principal, authenticate_request
 from ciqueue.api.http import (
     BadRequest,
-    Conflict,
     Forbidden,
     HttpError,
     HttpRequest,
     HttpResponse,
     InternalServerError,
     NotFound,
-    PayloadTooLarge,
     Router,
-    http_error_for,
 )
 from ciqueue.app.commands import (
     Command,
@@ -37,16 +36,7 @@ from ciqueue.app.commands import (
 )
 from ciqueue.ci.kinds import parse_kind
 from ciqueue.constants import ENV_API_TOKENS, ENV_TRUST_CAM
-from ciqueue.errors import (
-    ConflictError,
-    InvalidInput,
-    Problem,
-    QueueNotFound,
-    ServiceError,
-    StateConflict,
-    StateCorrupt,
-    key_path,
-)
+from ciqueue.errors import InvalidInput, PayloadTooLarge, Problem, describe, key_path
 from ciqueue.jsontext import json_type_name
 from ciqueue.limits import MAX_API_BODY_BYTES, MAX_PLAN_DAYS_HTTP
 from ciqueue.timefmt import parse_instant
@@ -71,7 +61,7 @@ _TOGGLE_FIELDS = ("reason", "until", "for", "dry_run", "id")
 class InvalidRequest(BadRequest):
     """400 for bad input, with the code ``InvalidInput`` (the library's name for it)."""
 
-    code = "InvalidInput"
+    code = InvalidInput.code
 
 
 class Misconfigured(InternalServerError):
@@ -288,8 +278,9 @@ class HttpApi:
             command, self.runtime, actor=call.actor, deadline=call.deadline, dry_run=dry_run
         )
         body = outcome.to_dict()
-        if not outcome.ok and isinstance(body.get("error"), dict) and call.request.request_id:
-            body["error"].setdefault("request_id", call.request.request_id)
+        if not outcome.ok and isinstance(body.get("error"), dict):
+            # As in every error answer: request_id names this call, CI's id is ci_request_id.
+            body["error"] = http.error_body_of(body["error"], call.request.request_id)["error"]
         return HttpResponse(outcome.status, body)
 
     def _listing_scopes(self, query: Mapping[str, str], config: Config | None) -> list[tuple[str, str, str]]:
@@ -422,24 +413,10 @@ def override_dict(override: OverrideRecord) -> dict[str, Any]:
     return data
 
 
-def error_response(exc: Exception, request: HttpRequest) -> HttpResponse:
-    """The error answer for ``exc``: library errors by class, anything else a bare 500."""
-    if isinstance(exc, StateConflict):
-        error: HttpError = Conflict(str(exc), code=StateConflict.code)
-    elif isinstance(exc, StateCorrupt):
-        error = InternalServerError(str(exc), code=StateCorrupt.code)
-    else:
-        error = http_error_for(exc)
-    if isinstance(error, BadRequest) and not isinstance(error, InvalidRequest):
-        error = InvalidRequest(error.field or "body", error.problems[0].rule, error.problems)
-    response = error.to_response(request.request_id)
-    body = response.body
-    if isinstance(exc, ServiceError):
-        body["error"].update(ci_code=exc.code, ci_request_id=exc.request_id, status=exc.status)
-    elif isinstance(exc, (QueueNotFound, ConflictError)):
-        body["error"]["ci_request_id"] = exc.request_id
-    if isinstance(error, InternalServerError) and not isinstance(exc, (HttpError, StateCorrupt)):
-        # The type and where it happened; the message may quote data, so it stays out of the answer.
+def error_response(exc: BaseException, request: HttpRequest) -> HttpResponse:
+    """The error answer for ``exc`` (``errors.describe``); an unexpected one is logged with its
+    trace and answered as a bare 500 (its text may quote data, so it stays out of the answer)."""
+    if not describe(exc).expected:
         log.error(
             "unhandled %s on %s %s request_id=%s",
             type(exc).__name__,
@@ -448,7 +425,7 @@ def error_response(exc: Exception, request: HttpRequest) -> HttpResponse:
             request.request_id or "-",
             exc_info=exc,
         )
-    return response
+    return http.error_response(exc, request.request_id)
 
 
 # --- input ---------------------------------------------------------------------------------------
@@ -469,9 +446,7 @@ def json_object(request: HttpRequest) -> dict[str, Any]:
     """The body as a JSON object (empty body: ``{}``); 413 when too big, 400 when not an object."""
     size = len(request.body)
     if size > MAX_API_BODY_BYTES:
-        raise PayloadTooLarge(
-            f"the body must be at most {MAX_API_BODY_BYTES} bytes (got {size})", field="body"
-        )
+        raise PayloadTooLarge("body", MAX_API_BODY_BYTES, size)
     value = request.json_body("body")
     if not isinstance(value, dict):
         raise InvalidRequest("body", f"must be a JSON object (got {json_type_name(value)})")

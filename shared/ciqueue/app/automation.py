@@ -3,9 +3,11 @@
 Each record is judged and carried out on its own, so a bad record never blocks the others. Bad
 input is final (retrying cannot fix it); a record that failed for a passing reason (CI answered
 5xx, the network or the deadline failed) makes ``AutomationReport.retry`` true, and the handler
-then raises so that SCF delivers the event again. Redelivery is safe: operations write nothing
-when a queue is already as asked, and an override is keyed by the command's ``id`` (or, without
-one, by the record's id, which the trigger keeps across deliveries), so it is stored once.
+then raises so that SCF delivers the event again. What is bad input and what is passing is
+``errors.describe``'s verdict (the record's ``status`` and ``retryable``), never this module's.
+Redelivery is safe: operations write nothing when a queue is already as asked, and an override
+is keyed by the command's ``id`` (or, without one, by the record's id, which the trigger keeps
+across deliveries), so it is stored once.
 """
 
 from __future__ import annotations
@@ -18,15 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.app.commands import Command, parse_command
-from ciqueue.errors import (
-    CiQueueError,
-    DeadlineExceeded,
-    InvalidInput,
-    QueueNotFound,
-    ServiceError,
-    StateConflict,
-    TransportError,
-)
+from ciqueue.errors import CiQueueError, InvalidInput, ServiceError, describe
 from ciqueue.limits import MAX_COMMAND_BYTES
 
 if TYPE_CHECKING:
@@ -123,7 +117,7 @@ def process_event(
         source, records = records_for(event)
     except InvalidInput as exc:
         report = AutomationReport(detect_source(event))
-        report.results.append(RecordResult("event", False, 400, error=invalid_dict(exc)))
+        report.results.append(failure_result("event", exc))
         return report
     report = AutomationReport(source)
     for record in records:
@@ -143,7 +137,7 @@ def process_record(
     from ciqueue.app import executor
 
     if record.error is not None:
-        return RecordResult(record.record_id, False, 400, error=invalid_dict(record.error))
+        return failure_result(record.record_id, record.error)
     try:
         payload: Any = (
             fetch_command_object(record, runtime, deadline) if record.needs_fetch else record.payload
@@ -160,9 +154,7 @@ def process_record(
             idempotency_key=idempotency_key(command, record),
             context=context,
         )
-    except InvalidInput as exc:
-        return RecordResult(record.record_id, False, 400, error=invalid_dict(exc))
-    except Exception as exc:
+    except Exception as exc:  # bad input (400) included: errors.describe tells them all
         return failure_result(record.record_id, exc)
     return RecordResult(
         record.record_id,
@@ -212,29 +204,10 @@ def fetch_command_object(record: Record, runtime: Runtime, deadline: Deadline | 
     return body
 
 
-def failure_result(record_id: str, exc: Exception) -> RecordResult:
-    """A record that failed outside the executor (fetching its COS object), told like the executor."""
-    status, code, message, retryable = 500, "InternalError", "internal error", False
-    if isinstance(exc, ServiceError):
-        status, code, message, retryable = 502, exc.code, str(exc), exc.retryable
-    elif isinstance(exc, QueueNotFound):
-        status, code, message = 404, exc.code, str(exc)
-    elif isinstance(exc, TransportError):
-        status, code, message, retryable = 502, "TransportError", str(exc) or "no answer", True
-    elif isinstance(exc, DeadlineExceeded):
-        status, code, message, retryable = 504, "DeadlineExceeded", str(exc) or "no time left", True
-    elif isinstance(exc, StateConflict):
-        status, code, message, retryable = 409, exc.code, str(exc), True
-    else:
+def failure_result(record_id: str, exc: BaseException) -> RecordResult:
+    """A record that failed outside the executor (judging it, fetching its COS object), told by
+    ``errors.describe`` exactly as the executor tells its failures."""
+    report = describe(exc)
+    if not report.expected:
         log.error("unhandled %s for record %s", type(exc).__name__, record_id, exc_info=exc)
-    error = {"code": code, "message": message}
-    return RecordResult(record_id, False, status, error=error, retryable=retryable)
-
-
-def invalid_dict(exc: InvalidInput) -> dict[str, Any]:
-    return {
-        "code": "InvalidInput",
-        "field": exc.field,
-        "message": str(exc),
-        "problems": [{"field": p.field, "rule": p.rule} for p in exc.problems],
-    }
+    return RecordResult(record_id, False, report.status, error=report.to_dict(), retryable=report.transient)

@@ -10,11 +10,14 @@ override (if any), then change the queues. A validation failure therefore change
 - ``set_callback`` changes NotifyConfig only (a rotation may switch it at its next edge).
 - ``cancel_override`` removes the override and reconciles that queue against the schedule.
 - ``reconcile`` runs the scheduler tick (only the named queues when ``queues`` is given).
+
+A failure's status, code and "retryable" are ``errors.describe``'s verdict, never decided here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,20 +27,14 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.app.commands import Command, QueueRef, resolve_expiry
-from ciqueue.app.reconcile import describe_error
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.errors import (
     CiQueueError,
-    ConflictError,
-    CredentialsMissing,
     DeadlineExceeded,
     InvalidInput,
-    MalformedResponse,
     Problem,
     QueueNotFound,
-    ServiceError,
-    StateConflict,
-    TransportError,
+    describe,
 )
 
 if TYPE_CHECKING:
@@ -46,6 +43,8 @@ if TYPE_CHECKING:
     from ciqueue.ci.operations import OperationResult
     from ciqueue.ci.retry import Deadline
     from ciqueue.state.document import OverrideRecord
+
+log = logging.getLogger("ciqueue.executor")
 
 # NotifyConfig element -> the command's callback field, for error paths a caller recognises.
 _CALLBACK_FIELDS = {
@@ -63,13 +62,20 @@ _CALLBACK_FIELDS = {
 class NothingMatched(CiQueueError):
     """A target group's name pattern matches no queue."""
 
+    http_status = 404
     code = "NoQueueMatched"
+
+    def report_fields(self) -> dict[str, Any]:
+        return {"field": "target"}
 
 
 class OverrideNotFound(CiQueueError):
     """No override has the id given."""
 
-    code = "OverrideNotFound"
+    http_status = 404
+
+    def report_fields(self) -> dict[str, Any]:
+        return {"field": "override_id"}
 
 
 @dataclass
@@ -102,37 +108,9 @@ class CommandOutcome:
         return data
 
 
-def status_for(exc: BaseException) -> int:
-    """The HTTP status that describes ``exc`` to a caller."""
-    if isinstance(exc, CredentialsMissing):
-        return 500  # the deployment lacks a role, not the caller's fault
-    if isinstance(exc, InvalidInput):
-        return 400
-    if isinstance(exc, (QueueNotFound, NothingMatched, OverrideNotFound)):
-        return 404
-    if isinstance(exc, (ConflictError, StateConflict)):
-        return 409
-    if isinstance(exc, DeadlineExceeded):
-        return 504
-    if isinstance(exc, (ServiceError, TransportError, MalformedResponse)):
-        return 502
-    return 500
-
-
 def error_body(exc: BaseException) -> dict[str, Any]:
-    """``{"code", "message", "field"?, "problems"?, "request_id"?, "http_status"?}``."""
-    info = describe_error(exc)
-    info.pop("transient", None)
-    if isinstance(exc, InvalidInput):
-        info["code"] = "InvalidInput" if type(exc) is InvalidInput else type(exc).__name__
-        info["problems"] = [{"field": p.field, "rule": p.rule} for p in exc.problems]
-    if isinstance(exc, QueueNotFound):
-        info["queue_id"] = exc.queue_id
-    if isinstance(exc, OverrideNotFound):
-        info["field"] = "override_id"
-    if isinstance(exc, NothingMatched):
-        info["field"] = "target"
-    return info
+    """``{"code", "message", "field"?, "problems"?, "request_id"?, "http_status"?}`` (errors.describe)."""
+    return describe(exc).to_dict()
 
 
 def execute(
@@ -179,13 +157,18 @@ class _Call:
 
 
 def failure(action: str, exc: BaseException, *, dry_run: bool = False) -> CommandOutcome:
+    """The outcome of a command that failed as a whole: status, error and retryable from
+    ``errors.describe`` (an unexpected exception is logged with its trace, answered plainly)."""
+    report = describe(exc)
+    if not report.expected:
+        log.error("unhandled %s running %s", type(exc).__name__, action, exc_info=exc)
     return CommandOutcome(
         ok=False,
-        status=status_for(exc),
+        status=report.status,
         action=action,
-        error=error_body(exc),
+        error=report.to_dict(),
         dry_run=dry_run,
-        retryable=bool(describe_error(exc)["transient"]),
+        retryable=report.transient,
     )
 
 
@@ -482,15 +465,16 @@ def _outcome(
         )
     if first_error is not None:
         errors = [o for _, o in outcomes if isinstance(o, BaseException)]
+        report = describe(first_error)
         return CommandOutcome(
             ok=False,
-            status=status_for(first_error),
+            status=report.status,
             action=call.command.action,
             results=results,
             override=override,
-            error=error_body(first_error),
+            error=report.to_dict(),
             dry_run=call.dry_run,
-            retryable=any(describe_error(e)["transient"] for e in errors),
+            retryable=any(describe(e).transient for e in errors),
         )
     return CommandOutcome(
         ok=True,
@@ -561,9 +545,10 @@ def _reconcile_queues(call: _Call, keys: list[str] | None) -> CommandOutcome:
     error = None
     status = 200
     if report.errors:
+        # Each entry was told by errors.describe (reconcile.error_entry): its status travels with it.
         first = report.errors[0]
-        error = {k: v for k, v in first.items() if k != "transient"}
-        status = _status_of_code(first)
+        error = {k: v for k, v in first.items() if k not in ("status", "transient")}
+        status = int(first["status"])
     return CommandOutcome(
         ok=report.ok,
         status=status,
@@ -574,17 +559,3 @@ def _reconcile_queues(call: _Call, keys: list[str] | None) -> CommandOutcome:
         report=report.to_dict(decisions=False),
         retryable=report.transient,
     )
-
-
-def _status_of_code(entry: dict[str, Any]) -> int:
-    code = entry.get("code")
-    if entry.get("http_status"):
-        return 502
-    return {
-        "QueueNotFound": 404,
-        "Conflict": 409,
-        "StateConflict": 409,
-        "DeadlineExceeded": 504,
-        "TransportError": 502,
-        "MalformedResponse": 502,
-    }.get(str(code), 500)

@@ -4,7 +4,8 @@ One pass: list every (bucket, region, kind) the targets cover (bounded thread po
 state (overrides, last applied), ``engine.decide``, carry out the decisions that change something
 (bounded thread pool, one task per queue so its two aspects never race), then ONE state update
 that records what was carried out. A failed operation records nothing, so the next tick retries.
-Running twice at the same instant changes nothing the second time.
+Running twice at the same instant changes nothing the second time. Every failure becomes an
+entry told by ``errors.describe`` (``error_entry``): the tick judges no status or "transient?".
 
 When the covered queues outnumber ``settings.shard_size``, the tick instead packs whole
 (bucket, region) groups into shards and hands each to the worker function (``handle_shard``).
@@ -20,15 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci.kinds import QueueKind
-from ciqueue.errors import (
-    CiQueueError,
-    DeadlineExceeded,
-    InvalidInput,
-    MalformedResponse,
-    ServiceError,
-    StateConflict,
-    TransportError,
-)
+from ciqueue.errors import DeadlineExceeded, InvalidInput, describe
 from ciqueue.schedule.engine import (
     NOTIFY_ATTRS,
     Decision,
@@ -233,24 +226,13 @@ def parse_shard_event(event: Any) -> tuple[list[Pair], datetime | None, bool | N
     return pairs, now, dry_run
 
 
-def describe_error(exc: BaseException) -> dict[str, Any]:
-    """An error as a report entry: code, message, request id, HTTP status, transient or not."""
-    transient = isinstance(exc, (TransportError, DeadlineExceeded, StateConflict, MalformedResponse)) or (
-        isinstance(exc, ServiceError) and exc.retryable
-    )
-    info: dict[str, Any] = {
-        "code": getattr(exc, "code", None) or type(exc).__name__,
-        "message": str(exc) if isinstance(exc, CiQueueError) else f"{type(exc).__name__} (unexpected)",
-        "transient": transient,
-    }
-    if isinstance(exc, ServiceError):
-        info["http_status"] = exc.status
-    request_id = getattr(exc, "request_id", None)
-    if request_id:
-        info["request_id"] = request_id
-    if isinstance(exc, InvalidInput):
-        info["field"] = exc.field
-    return info
+def error_entry(exc: BaseException, **where: Any) -> dict[str, Any]:
+    """An error as a report entry: ``errors.describe``'s code, message and fields, plus its
+    ``status`` and ``transient``, plus where it happened (``stage``, ``scope``, ``queue``...)."""
+    report = describe(exc)
+    if not report.expected:
+        log.error("unhandled %s in the tick", type(exc).__name__, exc_info=exc)
+    return {**report.to_dict(), "status": report.status, "transient": report.transient, **where}
 
 
 def pack_shards(sizes: Mapping[Pair, int], shard_size: int) -> list[list[Pair]]:
@@ -324,9 +306,8 @@ def _observe(
             try:
                 observed.extend(future.result())
             except Exception as exc:  # one bucket's failure must not stop the others
-                entry = describe_error(exc)
-                entry.update(stage="observe", scope=f"{scope.bucket}/{scope.region}/{scope.kind}")
-                report.errors.append(entry)
+                where = f"{scope.bucket}/{scope.region}/{scope.kind}"
+                report.errors.append(error_entry(exc, stage="observe", scope=where))
                 log.warning("observing %s/%s/%s failed: %s", scope.bucket, scope.region, scope.kind, exc)
     return observed
 
@@ -380,8 +361,7 @@ def _dispatch(
         try:
             entry["invocation"] = runtime.invoker.invoke_async(function, payload)
         except Exception as exc:
-            error = describe_error(exc)
-            error.update(stage="dispatch", shard=entry["shard"])
+            error = error_entry(exc, stage="dispatch", shard=entry["shard"])
             report.errors.append(error)
             entry["error"] = error["code"]
         report.shards.append(entry)
@@ -423,8 +403,7 @@ def _apply(
         for decision, outcome in outcomes:
             key = decision.key
             if isinstance(outcome, BaseException):
-                entry = describe_error(outcome)
-                entry.update(stage="apply", queue=key.text, action=decision.action)
+                entry = error_entry(outcome, stage="apply", queue=key.text, action=decision.action)
                 report.errors.append(entry)
                 audit(
                     "queue.failed",
@@ -545,9 +524,7 @@ def _remember(
         saved = runtime.state.update(mutate)
         report.state_written = saved.updated_at != before
     except Exception as exc:  # the queues are right; only the memory of it failed
-        entry = describe_error(exc)
-        entry["stage"] = "state"
-        report.errors.append(entry)
+        report.errors.append(error_entry(exc, stage="state"))
         return
     if removed:
         from ciqueue.app.audit import OVERRIDE_EXPIRED, audit

@@ -3,6 +3,11 @@
 A deadline (absolute monotonic instant), a policy (attempts and backoff bounds), full-jitter
 backoff, a retry condition, a retry quota, and one loop that joins them. Clock, sleep and
 randomness are injected so every piece is unit-testable without waiting.
+
+The retry condition is not decided here: an error is retried when ``errors.describe`` calls it
+transient (an answer's status and code by ``errors.transient_answer``), with one addition of
+this module's own: a DeadlineExceeded is never retried, since the deadline that ran out is the
+same one the next attempt would run under.
 """
 
 from __future__ import annotations
@@ -14,8 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ciqueue.constants import RETRYABLE_STATUSES, THROTTLING_CODES
-from ciqueue.errors import DeadlineExceeded, ServiceError, TransportError
+from ciqueue.errors import DeadlineExceeded, ServiceError, TransportError, describe, transient_answer
 
 T = TypeVar("T")
 
@@ -86,14 +90,11 @@ def full_jitter(attempt: int, base: float, cap: float, rand: Rand = random.rando
 
 
 def is_retryable(status: int | None, code: str | None, exc: BaseException | None) -> bool:
-    """5xx, 429 and throttling codes, connection errors and timeouts; never another 4xx."""
+    """``exc`` when given, else an answer's ``status`` and ``code``: transient by the error model
+    (5xx, 429, throttling codes, no answer); never another 4xx, never a DeadlineExceeded."""
     if exc is not None:
-        if isinstance(exc, ServiceError):
-            return is_retryable(exc.status, exc.code, None)
-        return isinstance(exc, (TransportError, ConnectionError, TimeoutError))
-    if code is not None and code in THROTTLING_CODES:
-        return True
-    return status is not None and status in RETRYABLE_STATUSES
+        return describe(exc).transient and not isinstance(exc, DeadlineExceeded)
+    return transient_answer(status, code)
 
 
 def error_code(exc: BaseException) -> str:

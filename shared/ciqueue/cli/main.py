@@ -471,9 +471,9 @@ def _reconcile_command(args: argparse.Namespace) -> int:
 def _shard_result(result: Any) -> dict[str, Any]:
     if isinstance(result, dict):
         return result
-    from ciqueue.app.reconcile import describe_error
+    from ciqueue.app.reconcile import error_entry
 
-    error = {**describe_error(result), "stage": "worker"}
+    error = error_entry(result, stage="worker")
     return {"ok": False, "decisions": [], "errors": [error], "counts": {}}
 
 
