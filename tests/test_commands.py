@@ -11,15 +11,14 @@ from ciqueue.app.commands import (
     Callback,
     Command,
     QueueRef,
-    format_duration,
     parse_command,
-    parse_duration,
     resolve_expiry,
 )
 from ciqueue.ci.identifiers import BUCKET_RULE, QUEUE_ID_RULE, REGION_RULE
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.limits import MAX_COMMAND_BYTES
+from ciqueue.timefmt import format_duration, parse_duration
 
 QID = "p8366c460c67b4c65a9bf81b41eaa3c4b"
 QUEUE = {"bucket": "demo-1250000000", "region": "ap-guangzhou", "kind": "pic", "queue_id": QID}
@@ -216,11 +215,13 @@ def test_id_and_override_id_rules() -> None:
 
 
 def test_for_rules() -> None:
-    assert only(pause(**{"for": "soon"})) == "for: must be a duration like 30m, 2h or 1h30m (got 'soon')"
-    assert only(pause(**{"for": 30})) == "for: must be a duration like 30m, 2h or 1h30m (got number)"
-    assert only(pause(**{"for": "0m"})) == "for: must be longer than 0m (got '0m')"
+    assert only(pause(**{"for": "soon"})) == "for: must be a duration like 30m, 2h, 1h30m or 45s (got 'soon')"
+    assert only(pause(**{"for": 30})) == "for: must be a duration like 30m, 2h, 1h30m or 45s (got number)"
+    assert only(pause(**{"for": "0m"})) == "for: must be longer than 0s (got '0m')"
     assert only(pause(**{"for": "7d1m"})) == "for: must be at most 7d (got '7d1m')"
-    assert only(pause(**{"for": "30m2h"})) == "for: must be a duration like 30m, 2h or 1h30m (got '30m2h')"
+    assert (
+        only(pause(**{"for": "30m2h"})) == "for: must be a duration like 30m, 2h, 1h30m or 45s (got '30m2h')"
+    )
 
 
 def test_until_rules() -> None:
@@ -273,9 +274,20 @@ def test_resolve_expiry_refuses_past_and_far_until() -> None:
 def test_duration_text() -> None:
     assert parse_duration("2h") == timedelta(hours=2)
     assert parse_duration("1d2h3m") == timedelta(days=1, hours=2, minutes=3)
-    assert parse_duration("") is None and parse_duration("1h 30m") is None and parse_duration("90s") is None
+    assert parse_duration("") is None and parse_duration("1h 30m") is None
+    # Seconds are part of the one grammar (timefmt.parse_duration), as for a window's duration.
+    assert parse_duration("90s") == timedelta(seconds=90)
     assert format_duration(timedelta(minutes=90)) == "1h30m"
     assert format_duration(timedelta(days=2)) == "2d"
+
+
+def test_for_takes_seconds_like_a_window_duration() -> None:
+    command = parse_command(pause(**{"for": "30s"}))
+    assert command.for_ == timedelta(seconds=30)
+    assert resolve_expiry(command, NOW) == NOW + timedelta(seconds=30)
+    # The JSON form keeps the seconds: parse_command(cmd.to_dict()) == cmd.
+    assert command.to_dict()["for"] == "30s" and parse_command(command.to_dict()) == command
+    assert parse_command(pause(**{"for": "1h30m15s"})).for_ == timedelta(hours=1, minutes=30, seconds=15)
 
 
 # --- callback -------------------------------------------------------------------------------
@@ -376,7 +388,7 @@ def test_prefix_joins_every_path() -> None:
     data = {"action": "pause", "queues": [dict(QUEUE, kind="video")], "for": "soon"}
     assert [str(p) for p in problems(data, prefix="Records[2].CMQ.msgBody")] == [
         "Records[2].CMQ.msgBody.queues[0].kind: must be one of pic, media, doc, asr, ai, file (got 'video')",
-        "Records[2].CMQ.msgBody.for: must be a duration like 30m, 2h or 1h30m (got 'soon')",
+        "Records[2].CMQ.msgBody.for: must be a duration like 30m, 2h, 1h30m or 45s (got 'soon')",
     ]
 
 

@@ -154,7 +154,7 @@ rotations:
         (
             "windows.0.duration",
             "90 minutes",
-            "windows[0].duration: must be a duration like 90m, 2h or 1h30m (got '90 minutes')",
+            "windows[0].duration: must be a duration like 30m, 2h, 1h30m or 45s (got '90 minutes')",
         ),
         ("windows.0.end", "0 0 4 * * * *", "windows[0]: start needs exactly one of end (cron) or duration"),
         (
@@ -374,3 +374,25 @@ def test_a_blank_or_odd_key_gets_a_readable_field_path() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_config({"version": 1, " ": None})
     assert [p.field for p in caught.value.problems] == ["[' ']"]
+
+
+@pytest.mark.parametrize(
+    "text", ["30s", "90m", "1h30m15s", "0d3h", "0m", "90 minutes", "1h 30m", "2H", "30m2h"]
+)
+def test_a_duration_gets_one_verdict_in_a_window_and_in_a_pause(text: str) -> None:
+    """``timefmt.parse_duration`` is the grammar of both; each keeps its own bounds (both refuse 0)."""
+    from ciqueue.app.commands import parse_command
+
+    def verdict(call: Any) -> str | None:
+        try:
+            call()
+        except InvalidInput as exc:
+            return exc.rule
+        return None
+
+    window = verdict(lambda: parse_config(with_change("windows.0.duration", text)))
+    queue = {"bucket": "demo-1250000000", "region": "ap-guangzhou", "queue_id": QID}
+    pause = verdict(lambda: parse_command({"action": "pause", "queues": [queue], "for": text}))
+    assert window == pause
+    if window is not None:
+        assert window.startswith(("must be a duration like 30m, 2h, 1h30m or 45s", "must be longer than 0s"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from ciqueue.timefmt import iso_z, parse_instant
+from ciqueue.timefmt import DURATION_RULE, format_duration, iso_z, parse_duration, parse_instant
 
 UTC = timezone.utc
 
@@ -25,3 +25,30 @@ def test_no_offset_stays_naive_and_garbage_raises() -> None:
 def test_iso_z_writes_utc_to_the_second() -> None:
     shanghai = timezone(timedelta(hours=8))
     assert iso_z(datetime(2026, 3, 1, 10, 0, 5, 123456, tzinfo=shanghai)) == "2026-03-01T02:00:05Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("90m", 5400), ("1h30m", 5400), ("7d", 604800), ("1d2h3m4s", 93784), ("0m", 0)],
+)
+def test_one_duration_grammar(text: str, seconds: int) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+    assert parse_duration(format_duration(timedelta(seconds=seconds))) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "h", "1h 30m", " 2h", "2h\n", "2H", "30m2h", "1w", "1.5h", "1234567d", None]
+)
+def test_not_a_duration(text: object) -> None:
+    assert parse_duration(text) is None
+
+
+def test_duration_text_is_shortest() -> None:
+    assert [format_duration(timedelta(seconds=s)) for s in (0, 45, 90, 3600, 93784)] == [
+        "0s",
+        "45s",
+        "1m30s",
+        "1h",
+        "1d2h3m4s",
+    ]
+    assert DURATION_RULE == "must be a duration like 30m, 2h, 1h30m or 45s"

@@ -1,8 +1,24 @@
-"""ISO 8601 instants as text: read with a trailing ``Z``, written with one."""
+"""Time as text, the one home of its grammars: ISO 8601 instants and durations.
+
+- Instants: ``parse_instant`` is the only ISO 8601 reader (it also reads a trailing ``Z``, which
+  Python 3.10 does not); ``iso_z`` writes one with a ``Z``.
+- Durations: ``parse_duration`` is the only duration grammar, for a pause's ``for``, a window's
+  ``duration`` and a rotation's ``every`` alike: ``[<n>d][<n>h][<n>m][<n>s]`` in that order, at
+  least one part, lowercase, no spaces, each ``n`` at most 6 digits (so any value fits a timedelta
+  and a datetime sum stays computable). Seconds are allowed at every door: ``30s`` means the same
+  thing to a pause as to a window. Bounds (at most 7 days for a pause, more than zero) belong to
+  each door, as named limits in ``ciqueue.limits`` or beside the field that applies them.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import re
+from datetime import datetime, timedelta, timezone
+
+_DURATION_RE = re.compile(r"(?:([0-9]{1,6})d)?(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,6})s)?")
+_DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+# One wording for a text that is not a duration, at every door.
+DURATION_RULE = "must be a duration like 30m, 2h, 1h30m or 45s"
 
 
 def parse_instant(text: str) -> datetime:
@@ -26,3 +42,24 @@ def as_utc(instant: datetime) -> datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError("an aware datetime is required (got a naive one)")
     return instant.astimezone(timezone.utc)
+
+
+def parse_duration(text: object) -> timedelta | None:
+    """``"90m"``, ``"2h"``, ``"1h30m"``, ``"7d"``, ``"45s"`` as a timedelta (``"0m"`` is zero);
+    None when ``text`` is not that shape. Judged as written: no stripping, no upper case."""
+    match = _DURATION_RE.fullmatch(text) if isinstance(text, str) else None
+    if match is None or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest ``parse_duration`` text of ``value`` in whole seconds (``1h30m``, ``45s``)."""
+    rest = int(value.total_seconds())
+    parts = []
+    for unit, size in _DURATION_UNITS:
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts) or "0s"

@@ -24,7 +24,7 @@ from ciqueue.limits import (
     MAX_QUEUES_PER_COMMAND,
     MAX_REASON_LENGTH,
 )
-from ciqueue.timefmt import parse_instant
+from ciqueue.timefmt import DURATION_RULE, format_duration, parse_duration, parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "cancel_override", "reconcile"]
 ACTIONS: tuple[Action, ...] = ("pause", "resume", "set_callback", "cancel_override", "reconcile")
@@ -33,7 +33,6 @@ OVERRIDE_ACTIONS = ("pause", "resume")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-_DURATION_RE = re.compile(r"^(?:(\d{1,4})d)?(?:(\d{1,4})h)?(?:(\d{1,5})m)?$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 _FIELDS = ("action", "queues", "target", "reason", "until", "for", "callback", "override_id", "id")
@@ -185,24 +184,6 @@ def resolve_expiry(command: Command, now: datetime) -> datetime | None:
     if command.until - now > MAX_OVERRIDE_DURATION:
         raise InvalidInput("until", f"must be at most {format_duration(MAX_OVERRIDE_DURATION)} ahead")
     return command.until
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """``"30m"``, ``"2h"``, ``"1h30m"``, ``"7d"`` as a timedelta; None when not that shape."""
-    match = _DURATION_RE.match(text)
-    if not text or match is None:
-        return None
-    days, hours, minutes = (int(g) if g else 0 for g in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes)
-
-
-def format_duration(value: timedelta) -> str:
-    """The shortest ``parse_duration`` text of a whole number of minutes (``1h30m``)."""
-    minutes = int(value.total_seconds()) // 60
-    days, rest = divmod(minutes, 24 * 60)
-    hours, mins = divmod(rest, 60)
-    text = "".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (mins, "m")) if n)
-    return text or "0m"
 
 
 class _Judge:
@@ -371,7 +352,7 @@ def _until(v: _Judge, value: Any) -> datetime | None:
 def _duration(v: _Judge, value: Any) -> timedelta | None:
     if value is None:
         return None
-    rule = "must be a duration like 30m, 2h or 1h30m"
+    rule = DURATION_RULE
     if not isinstance(value, str):
         v.fail("for", f"{rule} (got {json_type_name(value)})")
         return None
@@ -380,7 +361,7 @@ def _duration(v: _Judge, value: Any) -> timedelta | None:
         v.fail("for", f"{rule} (got {_show(value)})")
         return None
     if duration <= timedelta(0):
-        v.fail("for", f"must be longer than 0m (got {_show(value)})")
+        v.fail("for", f"must be longer than 0s (got {_show(value)})")
         return None
     if duration > MAX_OVERRIDE_DURATION:
         v.fail("for", f"must be at most {format_duration(MAX_OVERRIDE_DURATION)} (got {_show(value)})")

@@ -29,7 +29,7 @@ from ciqueue.ci.identifiers import KIND_NAMES, bucket_problem, parse_kind, queue
 from ciqueue.constants import MQ_REGIONS, NOTIFY_EVENTS
 from ciqueue.errors import InvalidInput, Problem, key_path
 from ciqueue.schedule.cron import cron_rule
-from ciqueue.timefmt import parse_instant
+from ciqueue.timefmt import DURATION_RULE, parse_duration, parse_instant
 
 CONFIG_VERSION = 1
 DEFAULT_TIMEZONE = "UTC"
@@ -40,21 +40,10 @@ DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.we
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _HHMM_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # --- value parsers (shared with ciqueue.schedule.windows) ----------------------------------------------
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """``"90m"``, ``"2h"``, ``"1h30m"``, ``"1d"``, ``"45s"`` as a positive timedelta, else None."""
-    match = _DURATION_RE.match(text.strip()) if isinstance(text, str) else None
-    if not match or not any(match.groups()):
-        return None
-    d, h, m, s = (int(g) if g else 0 for g in match.groups())
-    value = timedelta(days=d, hours=h, minutes=m, seconds=s)
-    return value if value > timedelta(0) else None
 
 
 def parse_clock(text: str, *, allow_24: bool = False) -> tuple[int, int, int] | None:
@@ -124,6 +113,17 @@ def _identifier(value: Any, problem_of: Callable[[object, str], Problem | None],
         if problem is not None:
             raise ValueError(index + problem.rule)
     return value
+
+
+def _check_duration(value: str | None) -> None:
+    """The one duration grammar (``ciqueue.timefmt``); a window or rotation step must be positive."""
+    if value is None:
+        return
+    length = parse_duration(value)
+    if length is None:
+        raise ValueError(f"{DURATION_RULE} (got {value!r})")
+    if length <= timedelta(0):
+        raise ValueError(f"must be longer than 0s (got {value!r})")
 
 
 def _check_name(value: str) -> str:
@@ -276,8 +276,7 @@ class Window(_Model):
     @field_validator("duration")
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
-        if value is not None and parse_duration(value) is None:
-            raise ValueError(f"must be a duration like 90m, 2h or 1h30m (got {value!r})")
+        _check_duration(value)
         return value
 
     @field_validator("exclude")
@@ -366,8 +365,7 @@ class Rotation(_Model):
     @field_validator("every")
     @classmethod
     def _every(cls, value: str | None) -> str | None:
-        if value is not None and parse_duration(value) is None:
-            raise ValueError(f"must be a duration like 12h or 7d (got {value!r})")
+        _check_duration(value)
         return value
 
     @field_validator("anchor")

@@ -29,12 +29,11 @@ from ciqueue.schedule.config import (
     Window,
     parse_clock,
     parse_days,
-    parse_duration,
     parse_local_datetime,
     zone,
 )
 from ciqueue.schedule.cron import UTC, parse_cron, wall_time, wall_to_instant
-from ciqueue.timefmt import as_utc
+from ciqueue.timefmt import as_utc, parse_duration
 
 # Instants at or after this mean "never" (a window whose end cron never fires again).
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
