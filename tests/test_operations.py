@@ -13,6 +13,7 @@ from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.operations import (
     FieldChange,
     apply_change,
+    change_queue,
     pause_queue,
     resume_queue,
     set_callback,
@@ -296,3 +297,45 @@ def test_result_to_dict_is_json_ready(client: CIClient, emu_admin: EmuAdmin, leg
     assert data["after"]["NotifyConfig"]["KafkaConfig"] == LEGACY_NOTIFY["KafkaConfig"]
     assert data["after"]["Limits"] == LEGACY_EXTRA["Limits"]
     assert len(data["request_ids"]) == 3
+
+
+# --- change_queue: the one action -> operation dispatch ------------------------------------------
+
+
+def test_change_queue_carries_out_each_action_as_its_operation(
+    client: CIClient, emu_admin: EmuAdmin, demo_bucket: Any
+) -> None:
+    from conftest import PIC_DEFAULT_ID
+
+    paused = change_queue(client, "pic", PIC_DEFAULT_ID, "pause", actor="t")
+    assert (paused.action, paused.changed, emu_admin.queue(PIC_DEFAULT_ID)["State"]) == (
+        "pause",
+        True,
+        "Paused",
+    )
+    resumed = change_queue(client, "pic", PIC_DEFAULT_ID, "resume", actor="t")
+    assert (resumed.action, emu_admin.queue(PIC_DEFAULT_ID)["State"]) == ("resume", "Active")
+    off = models.requested_notify_config(state="Off")
+    called = change_queue(client, "pic", PIC_CALLBACK_ID, "set_callback", notify=off, actor="t")
+    assert (
+        called.action == "set-callback"  # OperationResult names it as the CLI does
+        and emu_admin.queue(PIC_CALLBACK_ID)["NotifyConfig"]["State"] == "Off"
+    )
+    assert len(emu_admin.put_paths()) == 3
+
+
+def test_change_queue_starts_nothing_once_the_deadline_ran_out(
+    client: CIClient, emu_admin: EmuAdmin, demo_bucket: Any
+) -> None:
+    emu_admin.clear_requests()
+    with pytest.raises(DeadlineExceeded, match=f"no time left to pause queue {PIC_PAUSED_ID}"):
+        change_queue(client, "pic", PIC_PAUSED_ID, "pause", deadline=Deadline.after(0))
+    assert emu_admin.requests() == []
+
+
+@pytest.mark.parametrize(("action", "notify"), [("reconcile", None), ("set_callback", None)])
+def test_change_queue_refuses_an_action_it_cannot_carry_out(
+    client: CIClient, action: str, notify: None
+) -> None:
+    with pytest.raises(ValueError):
+        change_queue(client, "pic", PIC_PAUSED_ID, action, notify=notify)

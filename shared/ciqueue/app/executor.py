@@ -30,7 +30,6 @@ from ciqueue.app.commands import Command, QueueRef, resolve_expiry
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.errors import (
     CiQueueError,
-    DeadlineExceeded,
     InvalidInput,
     Problem,
     QueueNotFound,
@@ -192,23 +191,18 @@ def _change(call: _Call) -> CommandOutcome:
         override["dry_run"] = call.dry_run
 
     def run(ref: QueueRef) -> OperationResult:
-        from ciqueue.ci import operations
+        from ciqueue.ci.operations import change_queue
 
-        if call.deadline is not None and call.deadline.expired():
-            raise DeadlineExceeded(f"no time left to {call.command.action} queue {ref.queue_id}")
         client = call.runtime.client_for(ref.bucket, ref.region)
-        kind, queue_id = ref.kind, ref.queue_id
-        if call.command.action == "pause":
-            return operations.pause_queue(
-                client, kind, queue_id, dry_run=call.dry_run, deadline=call.deadline, actor=call.actor
-            )
-        if call.command.action == "resume":
-            return operations.resume_queue(
-                client, kind, queue_id, dry_run=call.dry_run, deadline=call.deadline, actor=call.actor
-            )
-        assert notify is not None
-        return operations.set_callback(
-            client, kind, queue_id, notify, dry_run=call.dry_run, deadline=call.deadline, actor=call.actor
+        return change_queue(
+            client,
+            ref.kind,
+            ref.queue_id,
+            call.command.action,
+            notify=notify,
+            dry_run=call.dry_run,
+            deadline=call.deadline,
+            actor=call.actor,
         )
 
     outcomes = _run_all(call.runtime, refs, run)

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci.kinds import QueueKind
-from ciqueue.errors import DeadlineExceeded, InvalidInput, describe
+from ciqueue.errors import InvalidInput, describe
 from ciqueue.schedule.engine import (
     NOTIFY_ATTRS,
     Decision,
@@ -386,8 +386,6 @@ def _apply(
         outcomes: list[tuple[Decision, Any]] = []
         for decision in decisions:
             try:
-                if deadline is not None and deadline.expired():
-                    raise DeadlineExceeded(f"no time left to {decision.action} queue {key.queue_id}")
                 outcomes.append((decision, carry_out(runtime, decision, deadline, actor)))
             except Exception as exc:
                 outcomes.append((decision, exc))
@@ -442,15 +440,14 @@ def _apply(
 
 
 def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, actor: str) -> OperationResult:
-    """The operation a changing decision asks for (read, change one aspect, write, verify)."""
-    from ciqueue.ci import operations
+    """The operation a changing decision asks for (``operations.change_queue``: read, change one
+    aspect, write, verify); a set_callback decision's NotifyConfig is built from its fields."""
+    from ciqueue.ci.operations import change_queue
 
+    if not decision.changes:
+        raise ValueError(f"decision {decision.action!r} changes nothing")
     key = decision.key
-    client = runtime.client_for(key.bucket, key.region)
-    if decision.action == "pause":
-        return operations.pause_queue(client, key.kind, key.queue_id, deadline=deadline, actor=actor)
-    if decision.action == "resume":
-        return operations.resume_queue(client, key.kind, key.queue_id, deadline=deadline, actor=actor)
+    notify = None
     if decision.action == "set_callback" and decision.desired_callback is not None:
         from ciqueue.ci.models import requested_notify_config
 
@@ -465,8 +462,10 @@ def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, a
             mq_region=wanted.get("mq_region"),
             mq_name=wanted.get("mq_name"),
         )
-        return operations.set_callback(client, key.kind, key.queue_id, notify, deadline=deadline, actor=actor)
-    raise ValueError(f"decision {decision.action!r} changes nothing")
+    client = runtime.client_for(key.bucket, key.region)
+    return change_queue(
+        client, key.kind, key.queue_id, decision.action, notify=notify, deadline=deadline, actor=actor
+    )
 
 
 def _audit_skip(decision: Decision, actor: str, context: Any) -> None:

@@ -4,6 +4,10 @@ The CI update API replaces the whole queue configuration, so every operation sta
 the service holds (unknown elements included), changes one thing, and writes the rest back as
 it was. Asking for what is already there writes nothing. After a write, a second read must
 show exactly what was written; anything else is a concurrent change and raises ConflictError.
+
+``change_queue`` is the one place an action name (``pause``, ``resume``, ``set_callback``) becomes
+its operation, for every caller that carries out actions (the executor, the scheduler tick, the
+command line); it refuses to start once the deadline has run out.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci import models
 from ciqueue.ci.kinds import QueueKind, parse_kind
-from ciqueue.errors import ConflictError
+from ciqueue.errors import ConflictError, DeadlineExceeded
 
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient
@@ -85,6 +89,39 @@ class OperationResult:
             "after": queue_to_dict(self.after),
             "request_ids": list(self.request_ids),
         }
+
+
+ACTIONS = ("pause", "resume", "set_callback")
+
+
+def change_queue(
+    client: CIClient,
+    kind: str | QueueKind,
+    queue_id: str,
+    action: str,
+    *,
+    notify: models.NotifyConfig | None = None,
+    dry_run: bool = False,
+    deadline: Deadline | None = None,
+    actor: str | None = None,
+) -> OperationResult:
+    """Carry out ``action`` on one queue: ``pause``, ``resume`` or ``set_callback`` (``notify``).
+
+    DeadlineExceeded, before anything is read, when ``deadline`` has already run out: starting a
+    read-modify-write that cannot finish would only leave a half-done change to verify.
+    ValueError for another action or a ``set_callback`` without ``notify`` (a caller's bug).
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"action {action!r} changes no queue (known: {', '.join(ACTIONS)})")
+    if deadline is not None and deadline.expired():
+        raise DeadlineExceeded(f"no time left to {action} queue {queue_id}")
+    if action == "pause":
+        return pause_queue(client, kind, queue_id, dry_run=dry_run, deadline=deadline, actor=actor)
+    if action == "resume":
+        return resume_queue(client, kind, queue_id, dry_run=dry_run, deadline=deadline, actor=actor)
+    if notify is None:
+        raise ValueError("set_callback needs the NotifyConfig to set")
+    return set_callback(client, kind, queue_id, notify, dry_run=dry_run, deadline=deadline, actor=actor)
 
 
 def pause_queue(

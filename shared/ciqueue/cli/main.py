@@ -203,16 +203,18 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "show":
         return _show(client, kind, args)
 
-    from ciqueue.ci import operations
+    from ciqueue.ci.operations import change_queue
 
-    if args.action == "pause":
-        result = operations.pause_queue(client, kind, args.queue_id, dry_run=args.dry_run, actor="cli")
-    elif args.action == "resume":
-        result = operations.resume_queue(client, kind, args.queue_id, dry_run=args.dry_run, actor="cli")
-    else:
-        result = operations.set_callback(
-            client, kind, args.queue_id, notify, dry_run=args.dry_run, actor="cli"
-        )
+    action = args.action.replace("-", "_")  # set-callback on the command line
+    result = change_queue(
+        client,
+        kind,
+        args.queue_id,
+        action,
+        notify=notify if action == "set_callback" else None,
+        dry_run=args.dry_run,
+        actor="cli",
+    )
     _print_result(result, args.json)
     return EXIT_OK
 
