@@ -8,6 +8,7 @@ import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -196,6 +197,20 @@ def demo_seed() -> list[dict[str, Any]]:
     ]
 
 
+OTHER_BUCKET = "other-1250000000"
+
+
+def queue_id(n: int) -> str:
+    """The ``n``-th made-up pic queue id (``p`` and 32 hex digits)."""
+    return f"p{n:032x}"
+
+
+def seed_queues(emu_admin: EmuAdmin, queues: list[dict[str, Any]]) -> None:
+    """Seed ``OTHER_BUCKET`` (pic activated) with ``queues`` and empty the request log."""
+    emu_admin.seed([{"bucket": OTHER_BUCKET, "region": DEMO_REGION, "kinds": ["pic"], "queues": queues}])
+    emu_admin.clear_requests()
+
+
 @pytest.fixture
 def demo_bucket(emulator: EmulatorServer, emu_admin: EmuAdmin) -> DemoBucket:
     emu_admin.seed(demo_seed())
@@ -266,5 +281,46 @@ def make_client(emulator: EmulatorServer) -> Callable[..., Any]:
         kwargs.setdefault("credentials", Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY))
         kwargs.setdefault("endpoint", emulator.endpoint)
         return CIClient(bucket, region, **kwargs)
+
+    return make
+
+
+# --- the night schedule: a runtime on the demo bucket at a chosen instant ------------------------
+
+PICS_TARGET = {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "queue_ids": [PIC_DEFAULT_ID, PIC_CALLBACK_ID]}
+# A one-off window 02:00-04:00 (UTC: no timezone given) on 2026-03-01 over PICS_TARGET.
+NIGHT_SCHEDULE = {
+    "version": 1,
+    "targets": {"pics": PICS_TARGET},
+    "windows": [
+        {
+            "name": "night",
+            "targets": ["pics"],
+            "dates": [{"start": "2026-03-01T02:00", "end": "2026-03-01T04:00"}],
+        }
+    ],
+}
+NOON_UTC = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)  # hours after the night window closed
+SECRET_CALLBACK_URL = "https://hooks.example.com/ci?token=s3cr3t-value"
+
+
+def pic_ref(queue_id: str) -> dict[str, str]:
+    """A command's reference to a pic queue of the demo bucket."""
+    return {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kind": "pic", "queue_id": queue_id}
+
+
+@pytest.fixture
+def night_runtime(
+    demo_bucket: DemoBucket, emulator_runtime: Callable[..., Runtime]
+) -> Callable[[datetime], Runtime]:
+    """``night_runtime(now)``: a Runtime on the demo bucket with NIGHT_SCHEDULE, an in-process
+    invoker and its clock stopped at ``now``."""
+    from ciqueue.app.invoker import InProcessInvoker
+    from ciqueue.schedule.config import parse_config
+
+    schedule = parse_config(NIGHT_SCHEDULE)
+
+    def make(now: datetime) -> Runtime:
+        return emulator_runtime(config=schedule, invoker=InProcessInvoker(), clock=lambda: now)
 
     return make

@@ -11,11 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.api.auth import hash_token
+from ciqueue.api.auth import ApiToken, hash_token
+from ciqueue.api.http import HttpRequest
+from ciqueue.api.routes import HttpApi
+from ciqueue.app.runtime import Runtime
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from conftest import (
     DEMO_BUCKET,
     DEMO_REGION,
+    MEDIA_ID,
+    MEDIA_SPEED_ID,
+    NOON_UTC,
     PIC_CALLBACK_ID,
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
@@ -187,6 +193,23 @@ def test_list_queues_without_a_bucket_uses_the_config_targets(call: Handler) -> 
     assert body["count"] == 3  # the targets' bucket, region and kind: all pic queues of the bucket
     status, _, body = call("GET", "/queues", token=READ_TOKEN, query={"kind": "media"})
     assert (status, body["count"]) == (200, 0)
+
+
+def test_listing_media_queues_includes_every_category(night_runtime: Callable[[datetime], Runtime]) -> None:
+    # Media queues come in categories and CI lists only Transcoding unless asked for all; the
+    # listing used to miss the others.
+    api = HttpApi(night_runtime(NOON_UTC), [ApiToken("ops", hash_token(READ_TOKEN), frozenset({"read"}))])
+    request = HttpRequest(
+        "GET",
+        "/queues",
+        query={"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kind": "media"},
+        headers={"authorization": f"Bearer {READ_TOKEN}"},
+    )
+
+    response = api.handle(request)
+
+    assert response.status == 200, response.body
+    assert sorted(q["queue_id"] for q in response.body["queues"]) == [MEDIA_ID, MEDIA_SPEED_ID]
 
 
 def test_show_one_queue_and_unknown_queue(call: Handler) -> None:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from ciqueue.app import audit as audit_module
 from ciqueue.app.audit import FIELD_ORDER, audit, audit_logger, audit_operation, redact
+from ciqueue.app.commands import parse_command
+from ciqueue.app.executor import execute
+from ciqueue.app.runtime import Runtime
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.ci.models import Queue
 from ciqueue.ci.operations import FieldChange, OperationResult
 from ciqueue.errors import QueueNotFound, ServiceError
+from conftest import NOON_UTC, PIC_CALLBACK_ID, SECRET_CALLBACK_URL, pic_ref
 
 T0 = datetime(2025, 3, 1, 8, 0, 0, 123000, tzinfo=timezone.utc)
 QID = "p" + "0" * 31 + "1"
@@ -186,6 +191,24 @@ def test_audit_operation_events_for_dry_runs_and_no_ops(capsys: pytest.CaptureFi
     )
     assert same["queue"] == f"demo-1250000000/-/pic/{QID}"
     assert len(lines(capsys)) == 2
+
+
+def test_the_audit_line_of_a_callback_change_leaves_out_the_url_query(
+    night_runtime: Callable[[datetime], Runtime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The audit line of a callback change used to carry the callback URL's query string.
+    callback = {"type": "Url", "url": SECRET_CALLBACK_URL, "event": "TaskFinish", "format": "JSON"}
+    command = parse_command(
+        {"action": "set_callback", "queues": [pic_ref(PIC_CALLBACK_ID)], "callback": callback}
+    )
+
+    outcome = execute(command, night_runtime(NOON_UTC), actor="carol")
+
+    assert outcome.ok, outcome.error
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [changed] = [line for line in lines if line["event"] == "queue.callback_changed"]
+    assert changed["after"]["NotifyConfig.Url"] == "https://hooks.example.com/ci?…"
+    assert "s3cr3t" not in json.dumps(lines)
 
 
 def test_logger_is_installed_once_and_does_not_propagate(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ import base64
 import gzip
 import json
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,14 @@ from ciqueue.schedule.config import load_config
 from conftest import (
     DEMO_BUCKET,
     DEMO_REGION,
+    NOON_UTC,
     PIC_CALLBACK_ID,
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
+    SECRET_CALLBACK_URL,
     EmuAdmin,
     load_function,
+    pic_ref,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -245,3 +249,22 @@ def test_handler_returns_normally_for_bad_input(runtime: Runtime, emu_admin: Emu
         "Records[1].CMQ.msgBody.queues[0].queue_id",
     ]
     assert emu_admin.put_paths() == []
+
+
+def test_the_automation_log_line_leaves_out_the_url_query(
+    night_runtime: Callable[[datetime], Runtime], caplog: pytest.LogCaptureFixture
+) -> None:
+    # The automation function's log line used to carry the callback URL's query string.
+    automation = load_function("automation")
+    automation._RUNTIME = night_runtime(NOON_UTC)
+    callback = {"type": "Url", "url": SECRET_CALLBACK_URL, "event": "TaskFinish"}
+    body = json.dumps({"action": "set_callback", "queues": [pic_ref(PIC_CALLBACK_ID)], "callback": callback})
+    event = {"Records": [{"CMQ": {"msgId": "m-1", "msgBody": body}}]}
+
+    with caplog.at_level("INFO", logger="ciqueue.automation"):
+        summary = automation.main_handler(event, {"request_id": "r-1", "time_limit_in_ms": 30000})
+
+    assert summary["ok"], summary
+    logged = [r.getMessage() for r in caplog.records if r.name == "ciqueue.automation"]
+    assert logged and "hooks.example.com/ci?…" in logged[0]
+    assert "s3cr3t" not in "\n".join(logged)

@@ -258,6 +258,22 @@ def test_unreachable_endpoint_is_one_line(
     assert re.fullmatch(r"error: .*TransportError.*|error: .+ \[RequestId: -\]", one_error_line(err))
 
 
+def test_cli_bad_endpoint_is_one_usage_line(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An endpoint that is no URL is bad input: exit 2 and one line naming the field.
+    monkeypatch.setenv(ENV_SECRET_ID, DEMO_SECRET_ID)
+    monkeypatch.setenv(ENV_SECRET_KEY, DEMO_SECRET_KEY)
+    monkeypatch.delenv(ENV_SESSION_TOKEN, raising=False)
+    monkeypatch.delenv(ENV_REGION, raising=False)
+    monkeypatch.setenv(ENV_ENDPOINT, "http://[::1")
+    code = cli.main(["queues", "list", "--bucket", DEMO_BUCKET, "--region", DEMO_REGION])
+    assert (code, capsys.readouterr().err) == (
+        2,
+        "error: endpoint: must be an http(s) URL such as http://127.0.0.1:9000\n",
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [

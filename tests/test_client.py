@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from ciqueue.ci import models
 from ciqueue.ci.client import CIClient, QueueListing, _service_error
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.models import QueueUpdate
@@ -23,7 +24,18 @@ from ciqueue.errors import (
     ServiceError,
     TransportError,
 )
-from conftest import DEMO_HOST, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
+from conftest import (
+    DEMO_BUCKET,
+    DEMO_HOST,
+    DEMO_REGION,
+    OTHER_BUCKET,
+    PIC_CALLBACK_ID,
+    PIC_DEFAULT_ID,
+    PIC_PAUSED_ID,
+    EmuAdmin,
+    queue_id,
+    seed_queues,
+)
 
 MakeClient = Callable[..., CIClient]
 
@@ -32,10 +44,6 @@ BIG_HOST = f"{BIG_BUCKET}.ci.ap-guangzhou.myqcloud.com"
 TEMP_ID = "AKIDtempTEMPtempTEMPtempTEMPtemp0001"
 TEMP_KEY = "tempSecretKeyValueThatMustNeverLeak01"
 TEMP_TOKEN = "tempSessionTokenValueThatMustNeverLeak"
-
-
-def queue_id(n: int) -> str:
-    return f"p{n:032x}"
 
 
 def seed_big_bucket(emu_admin: EmuAdmin, count: int) -> list[str]:
@@ -81,6 +89,20 @@ class RecordingSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+class CannedSession(requests.Session):
+    """Answers every request with one canned response (CI without RequestId in the update body)."""
+
+    def __init__(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        super().__init__()
+        self.canned = (status, body, headers)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = requests.Response()
+        response.status_code, response._content, headers = self.canned
+        response.headers.update(headers)
+        return response
+
+
 # -- construction ---------------------------------------------------------------------------
 
 
@@ -119,6 +141,42 @@ def test_bucket_of_exactly_fifty_characters_is_accepted() -> None:
     assert isinstance(adapter, requests.adapters.HTTPAdapter)
     assert adapter.poolmanager.connection_pool_kw["maxsize"] == 16
     assert adapter.max_retries.total == 0
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "rule"),
+    [
+        ("http://[::1", "must be an http(s) URL"),
+        ("http://127.0.0.1:99999", "must have a port between 1 and 65535"),
+        ("http://127.0.0.1:abc", "must have a port between 1 and 65535"),
+        ("http://127.0.0.1:0", "must have a port between 1 and 65535"),
+        ("http://exa mple.com", "must be an http(s) URL"),
+    ],
+)
+def test_bad_endpoint_names_the_field(endpoint: str, rule: str) -> None:
+    # These used to escape as ValueError / requests.InvalidURL, or retry a port-0 connection.
+    with pytest.raises(InvalidInput) as caught:
+        CIClient(DEMO_BUCKET, DEMO_REGION, Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY), endpoint)
+    assert caught.value.field == "endpoint" and caught.value.rule.startswith(rule)
+
+
+@pytest.mark.parametrize(
+    ("credentials", "field"),
+    [
+        (Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY, "SessionTokenSecret\n"), "credentials.token"),
+        (Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY, "SessionToken秘密"), "credentials.token"),
+        (Credentials("AKID secret id", DEMO_SECRET_KEY), "credentials.secret_id"),
+        (Credentials(DEMO_SECRET_ID, ""), "credentials.secret_key"),
+    ],
+)
+def test_credentials_that_cannot_be_sent_are_refused_without_showing_them(
+    credentials: Credentials, field: str
+) -> None:
+    # requests used to raise InvalidHeader quoting the header value, i.e. the session token.
+    with pytest.raises(InvalidInput) as caught:
+        CIClient(DEMO_BUCKET, DEMO_REGION, credentials)
+    assert caught.value.field == field
+    assert "Secret" not in str(caught.value) and "secret id" not in str(caught.value)
 
 
 def test_credentials_default_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,6 +247,16 @@ def test_queue_ids_go_in_batches_of_ten(make_client: MakeClient, emu_admin: EmuA
     assert len(listing.request_ids) == 3
 
 
+def test_queue_ids_search_with_a_small_page_size_ends(make_client: MakeClient, emu_admin: EmuAdmin) -> None:
+    # CI answers a queueIds search whole (no paging); the walk used to ask for page after page of
+    # the same queues until MAX_PAGES (1000 requests).
+    ids = [queue_id(100 + n) for n in range(6)]
+    seed_queues(emu_admin, [{"kind": "pic", "queue_id": i} for i in ids])
+    listing = make_client(bucket=OTHER_BUCKET).list_queues("pic", queue_ids=ids, page_size=5)
+    assert [q.queue_id for q in listing.queues] == ids
+    assert [e["query"]["pageNumber"] for e in emu_admin.requests()] == ["1", "2"]
+
+
 def test_bad_queue_id_is_refused_before_any_request(make_client: MakeClient, emu_admin: EmuAdmin) -> None:
     with pytest.raises(InvalidInput, match=r"^queue_ids\[1\]: must be a queue id"):
         make_client().list_queues("pic", queue_ids=[PIC_DEFAULT_ID, "a,b"])
@@ -214,6 +282,12 @@ def test_get_queue_not_found(make_client: MakeClient, demo_bucket: Any, emu_admi
     assert str(caught.value) == f"QueueNotFound: queue {queue_id(7)} does not exist [RequestId: {request_id}]"
 
 
+def test_get_queue_names_the_queue_id_field(make_client: MakeClient, emu_admin: EmuAdmin) -> None:
+    with pytest.raises(InvalidInput, match=r"^queue_id: must be a queue id"):
+        make_client().get_queue("pic", "no such/id")
+    assert emu_admin.requests() == []
+
+
 def test_update_round_trip(make_client: MakeClient, demo_bucket: Any, emu_admin: EmuAdmin) -> None:
     client = make_client()
     queue, _ = client.get_queue("pic", PIC_CALLBACK_ID)
@@ -227,6 +301,16 @@ def test_update_round_trip(make_client: MakeClient, demo_bucket: Any, emu_admin:
     assert stored["SomeNewElement"] == "v"  # the extra element we read went back unchanged
     assert stored["NotifyConfig"]["Url"] == "https://cb.example.com/ci"
     assert client.get_queue("pic", PIC_CALLBACK_ID)[0].state == "Paused"
+
+
+def test_update_result_takes_the_request_id_from_the_header() -> None:
+    body = b"<Response><Queue><QueueId>%s</QueueId><State>Paused</State></Queue></Response>" % (
+        PIC_DEFAULT_ID.encode()
+    )
+    session = CannedSession(200, body, {"x-ci-request-id": "rid-header"})
+    client = CIClient(DEMO_BUCKET, DEMO_REGION, Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY), session=session)
+    update = models.QueueUpdate(name="q", state="Paused", notify_config=models.notify_config_off())
+    assert client.update_queue("pic", PIC_DEFAULT_ID, update).request_id == "rid-header"
 
 
 def test_activate_creates_the_default_queue(
@@ -414,6 +498,21 @@ def test_backoff_never_sleeps_past_the_deadline(
     assert isinstance(caught.value.__cause__, ServiceError)
     assert now[0] == pytest.approx(100.2)
     assert len(emu_admin.requests()) == 2
+
+
+def test_deadline_running_out_before_the_send_is_deadline_exceeded(
+    make_client: MakeClient, demo_bucket: Any, emu_admin: EmuAdmin
+) -> None:
+    # The retry loop sees 10 s left; by the time the request is built none is left. urllib3 used to
+    # refuse the zero timeout with a bare ValueError.
+    readings = iter([0.0])
+
+    def monotonic() -> float:
+        return next(readings, 10.0)
+
+    with pytest.raises(DeadlineExceeded, match=r"^deadline exceeded before attempt 1 of GET /picqueue$"):
+        make_client().list_queues("pic", deadline=Deadline(10.0, monotonic))
+    assert emu_admin.requests() == []
 
 
 # -- temporary credentials ------------------------------------------------------------------

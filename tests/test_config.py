@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 from ciqueue.ci.identifiers import BUCKET_RULE
+from ciqueue.cli.main import main as cli_main
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.schedule.config import config_json_schema, load_config, match_targets, parse_config
+from ciqueue.schedule.config import Config, config_json_schema, load_config, match_targets, parse_config
+from ciqueue.schedule.windows import windows_state
+from conftest import NOON_UTC, PICS_TARGET
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "schedule.yaml"
 QID = "p" + "a" * 32
@@ -367,6 +370,32 @@ def test_a_window_opening_and_closing_too_often_is_refused_at_load() -> None:
     data["windows"][0]["start"] = "0 0 * * * * *"
     data["windows"][0]["end"] = "0 30 * * * * *"  # hourly half-hour windows are fine
     assert parse_config(data).windows[0].end == "0 30 * * * * *"
+
+
+def test_a_window_too_dense_to_evaluate_is_reported_as_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A window too dense to evaluate used to crash the CLI; it is bad config.
+    data = {
+        "version": 1,
+        "timezone": "UTC",
+        "targets": {"pics": PICS_TARGET},
+        "windows": [{"name": "busy", "targets": ["pics"], "start": "*/2 * * * * * *", "duration": "1s"}],
+    }
+    # Loading refuses it, naming the field...
+    path = tmp_path / "busy.json"
+    path.write_text(json.dumps(data))
+    code = cli_main(["plan", "--config", str(path), "--from", "2026-03-01T00:00Z"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"{path}: windows[0].start: opens and closes more than 250 times in 8 days")
+    assert "Traceback" not in err
+    # ...and the evaluator's own bound stays as a backstop for a config built around the loader.
+    config = Config.model_validate(data)
+    with pytest.raises(InvalidInput) as caught:
+        windows_state(config.windows, NOON_UTC)
+    assert caught.value.field == "windows.busy.start"
+    assert caught.value.rule.startswith("fires too often to evaluate (more than 50000 openings")
 
 
 def test_a_blank_or_odd_key_gets_a_readable_field_path() -> None:

@@ -696,6 +696,21 @@ def test_request_log_records_requests_without_authorization(
     assert emu_admin.requests() == []
 
 
+def test_request_log_never_keeps_a_token_sent_in_the_query(
+    emulator: EmulatorServer, emu_admin: EmuAdmin
+) -> None:
+    # Session tokens sent as query parameters (as pre-signed URLs carry them) used to be logged.
+    response = requests.get(
+        f"{emulator.endpoint}/picqueue",
+        params={"state": "Active", "x-cos-security-token": "TokenInQuery", "X-Ci-Security-Token": "T2"},
+        headers={"Host": DEMO_HOST},
+        timeout=5,
+    )
+    assert response.status_code == 401
+    (entry,) = emu_admin.requests()
+    assert entry["query"] == {"state": "Active"}
+
+
 def test_patch_changes_a_queue_behind_the_clients_back(
     emulator: EmulatorServer, emu_admin: EmuAdmin, demo_bucket: DemoBucket
 ) -> None:

@@ -20,6 +20,8 @@ from ciqueue.schedule.engine import (
     expired_overrides,
     merge_last_applied,
 )
+from ciqueue.schedule.windows import windows_state
+from conftest import DEMO_BUCKET, DEMO_REGION, NOON_UTC, PIC_DEFAULT_ID, PICS_TARGET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -353,6 +355,40 @@ def test_last_applied_round_trip_and_merge() -> None:
         "Active", cst(2, 4), "nightly", 1, cst(2, 20), "on-call"
     )
     assert QueueKey.from_text(key().text) == key()
+
+
+# --- an always-open window has no invented edges ---------------------------------------------------
+
+ALWAYS = parse_config(
+    {
+        "version": 1,
+        "targets": {"pics": PICS_TARGET},
+        "windows": [{"name": "park", "targets": ["pics"], "periods": [{"start": "00:00", "end": "24:00"}]}],
+    }
+)
+
+
+def test_a_window_open_beyond_the_horizon_reports_no_invented_edges() -> None:
+    # A window open beyond the 800-day horizon used to report phantom opening and closing edges.
+    state = windows_state(ALWAYS.windows, NOON_UTC)
+
+    assert state.active
+    assert (state.opened_at, state.closes_at, state.next_open) == (None, None, None)
+    assert state.reason == "window 'park' open for more than 800 days, not closing within 800 days"
+
+
+def test_a_manual_resume_under_an_always_open_window_is_not_undone_a_day_later() -> None:
+    # A phantom edge used to undo a manual resume under an always-open window.
+    queue = ObservedQueue(DEMO_BUCKET, DEMO_REGION, "pic", PIC_DEFAULT_ID, "q", "Active")
+    [first] = decide(ALWAYS, NOON_UTC, [queue])
+    assert first.action == "pause"
+    assert first.reason == "window 'park' has been open for more than 800 days; pausing"
+    stored = {first.key: first.last_applied}
+
+    # Someone resumed it by hand; nothing in the schedule changes, so neither does the decision.
+    for later in (NOON_UTC + timedelta(hours=1), NOON_UTC + timedelta(days=1), NOON_UTC + timedelta(days=30)):
+        [decision] = decide(ALWAYS, later, [queue], (), stored)
+        assert decision.action == "skip", (later, decision.reason)
 
 
 STATES = st.sampled_from(["Active", "Paused"])

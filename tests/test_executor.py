@@ -18,7 +18,15 @@ from ciqueue.app.invoker import InProcessInvoker
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.retry import Deadline, RetryPolicy
 from ciqueue.schedule.config import Config, load_config
-from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
+from conftest import (
+    DEMO_BUCKET,
+    DEMO_REGION,
+    NOON_UTC,
+    PIC_CALLBACK_ID,
+    PIC_DEFAULT_ID,
+    PIC_PAUSED_ID,
+    EmuAdmin,
+)
 
 CST = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=CST)  # the window (02:00-04:00) is closed
@@ -111,6 +119,48 @@ def test_a_redelivered_command_stores_its_override_once(runtime: Runtime, tmp_pa
     assert first.override["id"] == again.override["id"]
     assert [o["id"] for o in state(tmp_path)["overrides"]] == [first.override["id"]]
     assert again.results[0]["changed"] is False
+
+
+def test_a_late_redelivery_neither_extends_nor_renews_its_override(
+    night_runtime: Callable[[datetime], Runtime], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A redelivered event keeps its override: the redelivery neither extends it nor creates it
+    # again (this failed before the fix).
+    command = parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "for": "30m"})
+    key = "cmq:msg-0001"
+    first = execute(command, night_runtime(NOON_UTC), actor="event:cmq", idempotency_key=key)
+    stored = (tmp_path / "state.json").read_bytes()
+    capsys.readouterr()
+
+    # SCF delivers the same event again a minute later (and up to hours later for system errors).
+    again = execute(
+        command, night_runtime(NOON_UTC + timedelta(minutes=1)), actor="event:cmq", idempotency_key=key
+    )
+
+    assert first.ok and again.ok
+    assert (tmp_path / "state.json").read_bytes() == stored  # nothing written the second time
+    assert again.override is not None and first.override is not None
+    assert again.override["expires_at"] == first.override["expires_at"] == "2026-03-01T12:30:00+00:00"
+    events = [json.loads(line)["event"] for line in capsys.readouterr().out.splitlines()]
+    assert "override.created" not in events
+
+
+def test_an_override_id_used_again_after_it_ended_starts_a_new_override(
+    night_runtime: Callable[[datetime], Runtime], tmp_path: Path
+) -> None:
+    # The other side of the redelivery fix: an id reused after its override ended is no redelivery.
+    command = parse_command(
+        {"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "for": "30m", "id": "nightly"}
+    )
+    execute(command, night_runtime(NOON_UTC), actor="event:cmq")
+    later = NOON_UTC + timedelta(days=1)
+
+    outcome = execute(command, night_runtime(later), actor="event:cmq")
+
+    assert outcome.override is not None
+    assert outcome.override["expires_at"] == (later + timedelta(minutes=30)).isoformat()
+    [override] = state(tmp_path)["overrides"]
+    assert override["expires_at"] == "2026-03-02T12:30:00Z"
 
 
 def test_a_one_off_pause_creates_no_override(runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path) -> None:

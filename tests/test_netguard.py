@@ -197,6 +197,21 @@ def test_is_private_host(host: str, private: bool) -> None:
     assert is_private_host(host) is private
 
 
+@pytest.mark.parametrize("host", ["[::ffff:0:7f00:1]", "[::ffff:0:a00:1]", "[::7f00:1:0:0]"])
+def test_reserved_ipv6_forms_are_private(host: str) -> None:
+    # ::ffff:0:a.b.c.d (SIIT "IPv4-translated") passed as public because is_global was True.
+    assert is_private_host(host)
+    with pytest.raises(InvalidInput) as caught:
+        check_callback_url(f"http://{host}/cb")
+    assert caught.value.rule.startswith("must not be a private-network address (")
+
+
+@pytest.mark.parametrize("host", ["[2400:cb00::1]", "[2001:4860:4860::8888]", "[::ffff:8.8.8.8]"])
+def test_public_ipv6_still_passes(host: str) -> None:
+    # The other side of the reserved-forms fix: public IPv6, IPv4-mapped included, is not refused.
+    assert not is_private_host(host)
+
+
 def test_private_reason() -> None:
     assert private_reason("0x7f.1") == "0x7f.1 means 127.0.0.1, which is loopback"
     assert private_reason("cb.example.com") is None

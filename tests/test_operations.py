@@ -4,6 +4,7 @@ already so, dry runs write nothing, concurrent changes are reported, request ids
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,7 +23,17 @@ from ciqueue.ci.retry import Deadline
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.errors import ConflictError, DeadlineExceeded, InvalidInput, QueueNotFound
-from conftest import DEMO_BUCKET, DEMO_NOTIFY, DEMO_REGION, PIC_CALLBACK_ID, PIC_PAUSED_ID, EmuAdmin
+from conftest import (
+    DEMO_BUCKET,
+    DEMO_NOTIFY,
+    DEMO_REGION,
+    OTHER_BUCKET,
+    PIC_CALLBACK_ID,
+    PIC_PAUSED_ID,
+    EmuAdmin,
+    queue_id,
+    seed_queues,
+)
 
 LEGACY_ID = "p00000000000000000000000000001e9a"
 DOC_ID = "p000000000000000000000000000d0c01"
@@ -212,6 +223,22 @@ def test_callback_off_keeps_settings(client: CIClient, emu_admin: EmuAdmin, demo
     again = set_callback(client, "pic", PIC_CALLBACK_ID, models.requested_notify_config(state="Off"))
     assert again.changed is False and again.reason == "already callback off; nothing written"
     assert methods(emu_admin) == ["GET"]
+
+
+def test_callback_without_state_is_already_off(
+    make_client: Callable[..., CIClient], emu_admin: EmuAdmin
+) -> None:
+    # CI's NotifyConfig.State defaults to Off: turning such a callback off must write nothing.
+    notify = {"Url": "https://cb.example.com/ci", "Type": "Url", "Event": "TaskFinish"}
+    seed_queues(emu_admin, [{"kind": "pic", "queue_id": queue_id(7), "name": "q", "notify_config": notify}])
+    result = set_callback(make_client(bucket=OTHER_BUCKET), "pic", queue_id(7), models.notify_config_off())
+    assert (result.changed, result.diff, result.reason) == (
+        False,
+        [],
+        "already callback off; nothing written",
+    )
+    assert [e["method"] for e in emu_admin.requests()] == ["GET"]
+    assert emu_admin.queue(queue_id(7))["NotifyConfig"] == notify
 
 
 def test_callback_off_refuses_legacy_settings_before_writing(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ import pytest
 from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
 from ciqueue.app.invoker import InProcessInvoker
-from ciqueue.app.reconcile import pack_shards, parse_shard_event, reconcile
+from ciqueue.app.reconcile import handle_shard, pack_shards, parse_shard_event, reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.cli import main as cli
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
@@ -28,6 +28,8 @@ CST = ZoneInfo("Asia/Shanghai")
 OPEN = datetime(2026, 3, 1, 3, 0, tzinfo=CST)  # the window is 02:00-04:00 that night
 LATER = datetime(2026, 3, 1, 3, 20, tzinfo=CST)
 CLOSED = datetime(2026, 3, 1, 5, 0, tzinfo=CST)
+NIGHT_OPEN = datetime(2026, 3, 1, 2, 30, tzinfo=timezone.utc)  # inside conftest's night window
+NIGHT_CLOSED = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)  # after it
 DAY_URL = "https://day.example.com/ci/callback"
 NIGHT_URL = "https://night.example.com/ci/callback"
 
@@ -344,6 +346,32 @@ def test_a_worker_payload_is_judged_by_field() -> None:
         parse_shard_event({"shard": [["a-1250000000", "ap-guangzhou"], ["x"]]})
     with pytest.raises(InvalidInput, match=r"now: must be an ISO time with a UTC offset"):
         parse_shard_event({"shard": [["a-1250000000", "ap-guangzhou"]], "now": "2026-03-01T03:00"})
+
+
+def test_a_worker_delivered_late_decides_at_its_own_clock(
+    night_runtime: Callable[[datetime], Runtime], emu_admin: EmuAdmin
+) -> None:
+    # A late delivery used to act on a past instant.
+    # The scheduler dispatched this shard while the window was open; SCF retried it after it closed.
+    event = {"shard": [[DEMO_BUCKET, DEMO_REGION]], "now": NIGHT_OPEN.isoformat()}
+
+    result = handle_shard(event, night_runtime(NIGHT_CLOSED))
+
+    assert result["now"] == NIGHT_CLOSED.isoformat()
+    assert result["counts"] == {"none": 2}
+    assert emu_admin.put_paths() == []
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+
+
+def test_a_worker_on_time_still_decides_at_the_schedulers_instant(
+    night_runtime: Callable[[datetime], Runtime], emu_admin: EmuAdmin
+) -> None:
+    # The other side of the late-delivery fix: a worker on time keeps the scheduler's instant.
+    event = {"shard": [[DEMO_BUCKET, DEMO_REGION]], "now": NIGHT_OPEN.isoformat()}
+
+    result = handle_shard(event, night_runtime(NIGHT_OPEN - timedelta(seconds=5)))
+
+    assert (result["now"], result["counts"]) == (NIGHT_OPEN.isoformat(), {"pause": 2})
 
 
 # --- CLI -----------------------------------------------------------------------------------------

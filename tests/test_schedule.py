@@ -14,6 +14,7 @@ from ciqueue.schedule.windows import (
     window_state,
     windows_state,
 )
+from conftest import PICS_TARGET
 
 UTC = timezone.utc
 QID = "p" + "a" * 32
@@ -212,6 +213,39 @@ def test_rotation_at_times_and_days() -> None:
         (utc(2026, 3, 3, 9), 0),
         (utc(2026, 3, 9, 9), 2),
     ]
+
+
+def test_a_switch_that_loses_at_its_instant_is_no_edge() -> None:
+    # A switch tied at its instant with one that wins used to count as a change of callback.
+    config = parse_config(
+        {
+            "version": 1,
+            "targets": {"pics": PICS_TARGET},
+            "rotations": [
+                {
+                    "name": "cb",
+                    "targets": ["pics"],
+                    "callbacks": [
+                        {"type": "Url", "url": "https://a.example.com/ci"},
+                        {"type": "Url", "url": "https://b.example.com/ci"},
+                    ],
+                    "at": [
+                        {"time": "09:00", "callback": 1, "days": "mon-fri"},
+                        {"time": "09:00", "callback": 0, "days": "fri"},  # Fridays stay on 0
+                        {"time": "18:00", "callback": 0, "days": "mon-thu"},
+                    ],
+                }
+            ],
+        }
+    )
+    rotation = config.rotations[0]
+    friday_10 = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
+
+    index, since, next_change = rotation_state(rotation, friday_10)
+
+    assert index == 0
+    assert since == datetime(2026, 3, 5, 18, 0, tzinfo=UTC)  # Thursday evening, the real switch
+    assert next_change == datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # Monday morning
 
 
 def test_rotation_at_in_dst_gap() -> None:
