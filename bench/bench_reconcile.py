@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from _emulator import Emulator, sdk_client
-from ciqueue.app.invoker import InProcessInvoker
 from ciqueue.app.reconcile import reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.credentials import Credentials
@@ -112,7 +111,6 @@ def run_ours(emulator: Emulator, concurrency: int) -> tuple[float, float, int, d
             state=FileStateStore(Path(folder) / "state.json"),
             endpoint=emulator.endpoint,
             credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
-            invoker=InProcessInvoker(),
         )
         emulator.call("DELETE", "requests")
         started, cpu = time.perf_counter(), time.process_time()

@@ -315,12 +315,14 @@ def night_runtime(
 ) -> Callable[[datetime], Runtime]:
     """``night_runtime(now)``: a Runtime on the demo bucket with NIGHT_SCHEDULE, an in-process
     invoker and its clock stopped at ``now``."""
-    from ciqueue.app.invoker import InProcessInvoker
+    from ciqueue.dev.invoke import fan_out_in_process
     from ciqueue.schedule.config import parse_config
 
     schedule = parse_config(NIGHT_SCHEDULE)
 
     def make(now: datetime) -> Runtime:
-        return emulator_runtime(config=schedule, invoker=InProcessInvoker(), clock=lambda: now)
+        runtime = emulator_runtime(config=schedule, clock=lambda: now)
+        fan_out_in_process(runtime)
+        return runtime
 
     return make

@@ -83,7 +83,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Any) -> Path:
     monkeypatch.setenv("TENCENTCLOUD_SECRETKEY", DEMO_SECRET_KEY)
     monkeypatch.setenv("CIQUEUE_CONFIG", str(config))
     monkeypatch.setenv("CIQUEUE_STATE_FILE", str(state))
-    monkeypatch.setenv("CIQUEUE_INVOKER", "inprocess")
+    monkeypatch.delenv("CIQUEUE_INVOKER", raising=False)
     return state
 
 

@@ -21,11 +21,11 @@ from ciqueue.api.routes import HttpApi
 from ciqueue.app.automation import RetryDelivery
 from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
-from ciqueue.app.invoker import InProcessInvoker
 from ciqueue.app.reconcile import reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci import operations
 from ciqueue.ci.retry import RetryPolicy, is_retryable
+from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import (
     ConflictError,
     CredentialsMissing,
@@ -160,12 +160,13 @@ def test_ci_errors_carry_cis_status_code_and_request_id() -> None:
 
 @pytest.fixture
 def runtime(emulator_runtime: Callable[..., Runtime], demo_bucket: Any) -> Runtime:
-    return emulator_runtime(
+    runtime = emulator_runtime(
         config=load_config(SCHEDULE),
-        invoker=InProcessInvoker(),
         clock=lambda: OPEN,
         client_options={"retry": RetryPolicy(max_attempts=1)},
     )
+    fan_out_in_process(runtime)
+    return runtime
 
 
 def _inject(monkeypatch: pytest.MonkeyPatch, make: Callable[[], BaseException]) -> None:

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
-from ciqueue.app.invoker import InProcessInvoker
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.retry import Deadline, RetryPolicy
+from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.schedule.config import Config, load_config
 from conftest import (
     DEMO_BUCKET,
@@ -65,12 +65,9 @@ CONFIG = load_config(
 @pytest.fixture
 def make_runtime(emulator_runtime: Callable[..., Runtime]) -> Callable[..., Runtime]:
     def make(config: Config | None = CONFIG, **kwargs: Any) -> Runtime:
-        return emulator_runtime(
-            config=config,
-            invoker=InProcessInvoker(),
-            clock=lambda: NOW,
-            **kwargs,
-        )
+        runtime = emulator_runtime(config=config, clock=lambda: NOW, **kwargs)
+        fan_out_in_process(runtime)
+        return runtime
 
     return make
 

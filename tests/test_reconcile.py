@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
-from ciqueue.app.invoker import InProcessInvoker
 from ciqueue.app.reconcile import handle_shard, pack_shards, parse_shard_event, reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.cli import main as cli
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import InvalidInput
 from ciqueue.schedule.config import Config, load_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
@@ -76,8 +76,10 @@ def schedule(
 @pytest.fixture
 def make_runtime(emulator_runtime: Callable[..., Runtime]) -> Callable[..., Runtime]:
     def make(config: Config, **kwargs: Any) -> Runtime:
-        kwargs.setdefault("invoker", InProcessInvoker())
-        return emulator_runtime(config=config, clock=lambda: OPEN, **kwargs)
+        runtime = emulator_runtime(config=config, clock=lambda: OPEN, **kwargs)
+        if "invoker" not in kwargs:
+            fan_out_in_process(runtime)
+        return runtime
 
     return make
 
@@ -282,6 +284,41 @@ def test_one_bucket_failing_to_list_does_not_stop_the_others(
     assert {emu_admin.queue(q)["State"] for q in demo_bucket.pic_ids} == {"Paused"}
 
 
+def test_without_a_fan_out_the_tick_reconciles_every_shard_itself(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    """The production default (issue 7): no invoker, no dispatch; the whole fleet is done inline."""
+    sizes = {"shard-a-1250000000": 2, "shard-b-1250000000": 1, "shard-c-1250000000": 1}
+    emu_admin.seed(
+        [
+            {
+                "bucket": bucket,
+                "region": DEMO_REGION,
+                "kinds": ["pic"],
+                "queues": [
+                    {"kind": "pic", "queue_id": f"p{index:x}{n:031x}", "name": f"q{n}"} for n in range(count)
+                ],
+            }
+            for index, (bucket, count) in enumerate(sizes.items(), start=10)
+        ]
+    )
+    targets = {b.split("-")[1]: {"bucket": b, "region": DEMO_REGION, "name_pattern": "*"} for b in sizes}
+    runtime = make_runtime(schedule(targets=targets, shard_size=2), invoker=None)
+    emu_admin.clear_requests()
+
+    report = reconcile(runtime, now=OPEN)
+
+    assert report.ok and report.shards == [] and report.counts() == {"pause": 4}
+    assert report.warnings == [
+        "4 queues exceed shard_size 2 but no fan-out is configured "
+        "(CIQUEUE_INVOKER=scf and CIQUEUE_WORKER_FUNCTION); reconciling them all here"
+    ]
+    assert len(emu_admin.put_paths()) == 4
+    states = [q["State"] for b in emu_admin.state()["buckets"] for q in b["queues"]]
+    assert states == ["Paused"] * 4
+    assert len(state_doc(tmp_path)["last_applied"]) == 4
+
+
 def test_too_many_queues_fan_out_to_workers_in_whole_buckets(
     emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
 ) -> None:
@@ -300,8 +337,8 @@ def test_too_many_queues_fan_out_to_workers_in_whole_buckets(
         ]
     )
     targets = {b.split("-")[1]: {"bucket": b, "region": DEMO_REGION, "name_pattern": "*"} for b in sizes}
-    invoker = InProcessInvoker()
-    runtime = make_runtime(schedule(targets=targets, shard_size=2), invoker=invoker)
+    runtime = make_runtime(schedule(targets=targets, shard_size=2))
+    invoker = fan_out_in_process(runtime)
 
     report = reconcile(runtime, now=OPEN)
     results = invoker.wait(timeout=30)
@@ -447,10 +484,10 @@ def test_cli_reconcile_dry_run_changes_nothing(
         "TENCENTCLOUD_SECRETID": DEMO_SECRET_ID,
         "TENCENTCLOUD_SECRETKEY": DEMO_SECRET_KEY,
         "CIQUEUE_STATE_FILE": str(tmp_path / "state.json"),
-        "CIQUEUE_INVOKER": "inprocess",
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("CIQUEUE_STATE_BUCKET", raising=False)
+    monkeypatch.delenv("CIQUEUE_INVOKER", raising=False)
 
     assert cli.main(["reconcile", "--config", str(path), "--dry-run"]) == 0
 

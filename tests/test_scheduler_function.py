@@ -13,11 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from ciqueue.app.invoker import InProcessInvoker, InvokerUnavailable, ScfInvoker
+from ciqueue.app.invoker import InvokerUnavailable, ScfInvoker
 from ciqueue.app.runtime import Runtime, actor_from_context, deadline_from_context
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import RetryPolicy
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import InvalidInput
 from ciqueue.schedule.config import Config, load_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, EmuAdmin, load_function
@@ -56,12 +57,9 @@ def event(name: str) -> dict[str, Any]:
 @pytest.fixture
 def make_runtime(emulator_runtime: Callable[..., Runtime]) -> Callable[..., Runtime]:
     def make(config: Config | None = None, **kwargs: Any) -> Runtime:
-        return emulator_runtime(
-            config=config or load_config(SCHEDULE),
-            invoker=InProcessInvoker(),
-            clock=lambda: OPEN,
-            **kwargs,
-        )
+        runtime = emulator_runtime(config=config or load_config(SCHEDULE), clock=lambda: OPEN, **kwargs)
+        fan_out_in_process(runtime)
+        return runtime
 
     return make
 
@@ -191,12 +189,12 @@ def test_the_handler_builds_its_runtime_from_the_environment(
         "TENCENTCLOUD_SECRETID": DEMO_SECRET_ID,
         "TENCENTCLOUD_SECRETKEY": DEMO_SECRET_KEY,
         "CIQUEUE_STATE_FILE": str(tmp_path / "state.json"),
-        "CIQUEUE_INVOKER": "inprocess",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     for name in (
         "CIQUEUE_STATE_BUCKET",
+        "CIQUEUE_INVOKER",
         "TENCENTCLOUD_SESSIONTOKEN",
         "TENCENTCLOUD_RUNENV",
         "SCF_FUNCTIONNAME",
@@ -218,7 +216,7 @@ def test_a_broken_config_is_reported_not_retried(
     config.write_text(SCHEDULE.replace('end: "2026-03-01T04:00"', 'end: "2026-03-01T01:00"'))
     monkeypatch.setenv("CIQUEUE_CONFIG", str(config))
     monkeypatch.setenv("CIQUEUE_STATE_FILE", str(tmp_path / "state.json"))
-    monkeypatch.setenv("CIQUEUE_INVOKER", "inprocess")
+    monkeypatch.delenv("CIQUEUE_INVOKER", raising=False)
 
     result = load_function("scheduler").main_handler(event("timer_reconcile.json"), CONTEXT)
 
@@ -267,13 +265,19 @@ def test_deadline_from_context_tolerates_missing_and_garbage() -> None:
 
 
 def test_the_invoker_follows_the_environment(tmp_path: Path) -> None:
+    """No fan-out unless CIQUEUE_INVOKER=scf (issue 7: SCF no longer implies it, inprocess is gone)."""
     base = {"CIQUEUE_STATE_FILE": str(tmp_path / "s.json")}
+    fan_out = Runtime.from_env({**base, "CIQUEUE_INVOKER": "scf", "CIQUEUE_WORKER_FUNCTION": "w-dev"})
+    assert isinstance(fan_out.invoker, ScfInvoker) and fan_out.worker_function == "w-dev"
     on_scf = Runtime.from_env({**base, "TENCENTCLOUD_RUNENV": "SCF", "CIQUEUE_WORKER_FUNCTION": "w-dev"})
-    assert isinstance(on_scf.invoker, ScfInvoker) and on_scf.worker_function == "w-dev"
+    assert on_scf.invoker is None
     local = Runtime.from_env(base)
-    assert isinstance(local.invoker, InProcessInvoker) and local.config is None and local.credentials is None
-    with pytest.raises(InvalidInput, match=r"CIQUEUE_INVOKER: must be scf or inprocess \(got 'lambda'\)"):
-        Runtime.from_env({**base, "CIQUEUE_INVOKER": "lambda"})
+    assert local.invoker is None and local.config is None and local.credentials is None
+    for choice in ("lambda", "inprocess"):
+        with pytest.raises(
+            InvalidInput, match=rf"CIQUEUE_INVOKER: must be scf, or unset for no fan-out \(got '{choice}'\)"
+        ):
+            Runtime.from_env({**base, "CIQUEUE_INVOKER": choice})
 
 
 def test_scf_fan_out_without_the_sdk_says_what_to_install() -> None:

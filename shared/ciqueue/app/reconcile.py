@@ -7,8 +7,10 @@ that records what was carried out. A failed operation records nothing, so the ne
 Running twice at the same instant changes nothing the second time. Every failure becomes an
 entry told by ``errors.describe`` (``error_entry``): the tick judges no status or "transient?".
 
-When the covered queues outnumber ``settings.shard_size``, the tick instead packs whole
-(bucket, region) groups into shards and hands each to the worker function (``handle_shard``).
+When the covered queues outnumber ``settings.shard_size`` and the runtime has a fan-out (an
+invoker and a worker function), the tick instead packs whole (bucket, region) groups into shards
+and hands each to the worker function (``handle_shard``); without one it reconciles them all
+inline and says so in a warning.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ciqueue.schedule.engine import (
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
+    from ciqueue.app.invoker import Invoker
     from ciqueue.app.runtime import Runtime
     from ciqueue.ci.operations import OperationResult
     from ciqueue.ci.retry import Deadline
@@ -140,12 +143,12 @@ def reconcile(
     report.observed = len(covered)
 
     if pairs is None and only is None and len(covered) > config.settings.shard_size:
-        if runtime.worker_function:
-            _dispatch(runtime, config, covered, now, dry, report)
+        if runtime.invoker is not None and runtime.worker_function:
+            _dispatch(runtime, runtime.invoker, config, covered, now, dry, report)
             return report
         report.warnings.append(
-            f"{len(covered)} queues exceed shard_size {config.settings.shard_size} but no worker "
-            "function is configured (CIQUEUE_WORKER_FUNCTION); reconciling them all here"
+            f"{len(covered)} queues exceed shard_size {config.settings.shard_size} but no fan-out "
+            "is configured (CIQUEUE_INVOKER=scf and CIQUEUE_WORKER_FUNCTION); reconciling them all here"
         )
 
     doc, _ = runtime.state.load()
@@ -340,6 +343,7 @@ def _covered(config: Config, queue: ObservedQueue) -> bool:
 
 def _dispatch(
     runtime: Runtime,
+    invoker: Invoker,
     config: Config,
     covered: list[ObservedQueue],
     now: datetime,
@@ -359,7 +363,7 @@ def _dispatch(
             "queues": sum(sizes[p] for p in pairs),
         }
         try:
-            entry["invocation"] = runtime.invoker.invoke_async(function, payload)
+            entry["invocation"] = invoker.invoke_async(function, payload)
         except Exception as exc:
             error = error_entry(exc, stage="dispatch", shard=entry["shard"])
             report.errors.append(error)

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from ciqueue.app.invoker import InProcessInvoker, Invoker, ScfInvoker
+from ciqueue.app.invoker import Invoker, ScfInvoker
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import Deadline
 from ciqueue.constants import (
@@ -61,18 +61,13 @@ class Runtime:
     state: StateStore
     endpoint: str | None = None
     credentials: Credentials | None = None
-    invoker: Invoker = field(default_factory=InProcessInvoker)
+    invoker: Invoker | None = None  # None: no fan-out, a tick reconciles every shard itself
     clock: Callable[[], datetime] = utc_now
     worker_function: str | None = DEFAULT_WORKER_FUNCTION
     client_options: dict[str, Any] = field(default_factory=dict)
     allow_private: bool = False  # local mode: callbacks may point at private hosts
     _clients: dict[tuple[str, str], CIClient] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        bind = getattr(self.invoker, "bind_runtime", None)
-        if callable(bind):
-            bind(self)
 
     @property
     def concurrency(self) -> int:
@@ -101,7 +96,7 @@ class Runtime:
         ``CIQUEUE_CONFIG``: a file path or ``cos://bucket-appid/key?region=...`` (unset: no config).
         State: as ``ciqueue.state.location`` chooses (``CIQUEUE_STATE_BUCKET``, else
         ``CIQUEUE_STATE_FILE``, else the config's ``settings.state``, else a /tmp file).
-        ``CIQUEUE_INVOKER``: ``scf`` or ``inprocess`` (default: scf on SCF, else inprocess).
+        ``CIQUEUE_INVOKER``: ``scf`` (fan out to ``CIQUEUE_WORKER_FUNCTION``), unset: no fan-out.
         ``CIQUEUE_NOW`` (local mode only): a simulated clock.
         """
         env = os.environ if environ is None else environ
@@ -118,12 +113,10 @@ class Runtime:
         else:
             config = load_config_location(env.get(ENV_CONFIG, "").strip(), credentials, endpoint)
         state = overrides.pop("state", None) or state_from_env(env, config, credentials, endpoint)
-        invoker = overrides.pop("invoker", None) or invoker_from_env(env)
+        invoker = overrides.pop("invoker") if "invoker" in overrides else invoker_from_env(env)
         if "clock" not in overrides:
             overrides["clock"] = clock_from_env(env)
         worker = overrides.pop("worker_function", None) or env.get(ENV_WORKER_FUNCTION, "").strip() or None
-        if worker is None and isinstance(invoker, InProcessInvoker):
-            worker = DEFAULT_WORKER_FUNCTION
         return cls(
             config=config,
             state=state,
@@ -162,18 +155,17 @@ def parse_now(text: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def invoker_from_env(environ: Mapping[str, str]) -> Invoker:
+def invoker_from_env(environ: Mapping[str, str]) -> Invoker | None:
+    """``CIQUEUE_INVOKER=scf``: SCF's Invoke API; unset or empty: None (no fan-out)."""
     choice = environ.get(ENV_INVOKER, "").strip().lower()
     if not choice:
-        choice = "scf" if on_scf(environ) else "inprocess"
+        return None
     if choice == "scf":
         return ScfInvoker(
             namespace=environ.get("SCF_NAMESPACE", "").strip() or "default",
             region=environ.get(ENV_REGION, "").strip() or None,
         )
-    if choice == "inprocess":
-        return InProcessInvoker()
-    raise InvalidInput(ENV_INVOKER, f"must be scf or inprocess (got {choice[:32]!r})")
+    raise InvalidInput(ENV_INVOKER, f"must be scf, or unset for no fan-out (got {choice[:32]!r})")
 
 
 def state_from_env(

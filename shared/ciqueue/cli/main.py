@@ -451,7 +451,6 @@ def _plan_command(args: argparse.Namespace) -> int:
 
 
 def _reconcile_command(args: argparse.Namespace) -> int:
-    from ciqueue.app.invoker import InProcessInvoker
     from ciqueue.app.reconcile import reconcile
     from ciqueue.app.runtime import Runtime
 
@@ -459,42 +458,26 @@ def _reconcile_command(args: argparse.Namespace) -> int:
     endpoint = getattr(args, "endpoint", None) or None
     runtime = Runtime.from_env(config=config, endpoint=endpoint)
     report = reconcile(runtime, dry_run=True if args.dry_run else None, actor="cli")
+    # No fan-out unless CIQUEUE_INVOKER=scf: the whole fleet is reconciled here, in this report.
     data = report.to_dict(decisions=args.json)
-    if isinstance(runtime.invoker, InProcessInvoker) and report.shards:
-        data["shard_reports"] = [_shard_result(r) for r in runtime.invoker.wait()]
     if args.json:
         _print_json(data)
     else:
         _print_reconcile(data)
-    failed = data["errors"] or any(not r.get("ok", False) for r in data.get("shard_reports", []))
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def _shard_result(result: Any) -> dict[str, Any]:
-    if isinstance(result, dict):
-        return result
-    from ciqueue.app.reconcile import error_entry
-
-    error = error_entry(result, stage="worker")
-    return {"ok": False, "decisions": [], "errors": [error], "counts": {}}
+    return EXIT_FAILED if data["errors"] else EXIT_OK
 
 
 def _print_reconcile(data: dict[str, Any]) -> None:
-    reports = [data, *data.get("shard_reports", [])]
-    for report in reports:
-        for decision in report["decisions"]:
-            if decision["action"] != "none":
-                print(f"{decision['action']:<13} {decision['queue']}  {decision['reason']}")
-        for error in report["errors"]:
-            where = error.get("queue") or error.get("scope") or error.get("stage")
-            print(f"error         {where}  {error['message']}")
+    for decision in data["decisions"]:
+        if decision["action"] != "none":
+            print(f"{decision['action']:<13} {decision['queue']}  {decision['reason']}")
+    for error in data["errors"]:
+        where = error.get("queue") or error.get("scope") or error.get("stage")
+        print(f"error         {where}  {error['message']}")
     for shard in data["shards"]:
         pairs = ", ".join("/".join(p) for p in shard["shard"])
         print(f"shard         {shard['queues']} queues -> {shard['function']}: {pairs}")
-    counts: dict[str, int] = {}
-    for report in reports:
-        for action, number in report["counts"].items():
-            counts[action] = counts.get(action, 0) + number
+    counts: dict[str, int] = data["counts"]
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to decide"
     mode = " (dry run: nothing changed)" if data["dry_run"] else ""
     print(f"{data['observed']} queues observed at {data['now']}: {summary}{mode}")

@@ -7,7 +7,10 @@ Rules:
   process-wide, so invocations are serialised (``invoke_lock``);
 - simulated time: ``now`` becomes ``CIQUEUE_NOW``, which the runtime the handler builds reads as
   its clock; timer events also get ``TRIGGER_SRC=timer``;
-- the handler's exceptions propagate, as SCF records a failed invocation.
+- the handler's exceptions propagate, as SCF records a failed invocation;
+- fan-out in-process is built explicitly (``fan_out_in_process``): the scheduler's shards run the
+  worker's logic on threads of this process behind the ``Invoker`` interface; production never
+  chooses it (``ciqueue.app.invoker``).
 """
 
 from __future__ import annotations
@@ -16,20 +19,29 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ciqueue.constants import ENV_CONFIG, ENV_ENDPOINT, ENV_NOW
 from ciqueue.dev.events import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, SAMPLE_KINDS, sample_event, scf_context
 from ciqueue.errors import InvalidInput
 from ciqueue.timefmt import iso_z, parse_instant
+
+if TYPE_CHECKING:
+    from ciqueue.app.invoker import Handler
+    from ciqueue.app.runtime import Runtime
+
+log = logging.getLogger("ciqueue.invoker")
 
 FUNCTIONS = ("scheduler", "http_toggle", "automation", "worker")
 UTC = timezone.utc
@@ -131,6 +143,71 @@ def function_limits(function: str, functions_dir: str | Path | None) -> tuple[fl
         )
     except Exception:  # the limits are a nicety; a missing or odd file must not stop a local run
         return DEFAULT_TIMEOUT_S, DEFAULT_MEMORY_MB
+
+
+# --- fan-out in this process ----------------------------------------------------------------------
+
+
+@dataclass
+class Invocation:
+    """One in-process invocation: what was sent and the future of the handler's result."""
+
+    function_name: str
+    payload: dict[str, Any]
+    future: Future[Any] = field(repr=False)
+
+
+class InProcessInvoker:
+    """An ``Invoker`` that runs ``handler(payload, context)`` on a thread pool; ``wait()`` collects
+    the results."""
+
+    def __init__(self, handler: Handler, max_workers: int = 4) -> None:
+        self.handler = handler
+        self.invocations: list[Invocation] = []
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ciqueue-worker")
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"InProcessInvoker(invocations={len(self.invocations)})"
+
+    def invoke_async(self, function_name: str, payload: Mapping[str, Any]) -> str | None:
+        with self._lock:
+            number = len(self.invocations) + 1
+            request_id = f"inprocess-{number}"
+            context = {"request_id": request_id, "function_name": function_name, "time_limit_in_ms": 60_000}
+            event = dict(payload)
+            future = self._pool.submit(self.handler, event, context)
+            self.invocations.append(Invocation(function_name, event, future))
+        return request_id
+
+    def wait(self, timeout: float | None = None) -> list[Any]:
+        """Every invocation's result so far, in order (an exception is returned, not raised)."""
+        with self._lock:
+            pending = list(self.invocations)
+        results: list[Any] = []
+        for invocation in pending:
+            try:
+                results.append(invocation.future.result(timeout=timeout))
+            except Exception as exc:  # a failed shard is reported, the others still count
+                log.warning("in-process invocation of %s failed: %s", invocation.function_name, exc)
+                results.append(exc)
+        return results
+
+
+def fan_out_in_process(runtime: Runtime, max_workers: int = 4) -> InProcessInvoker:
+    """Make ``runtime`` fan out in this process and return the invoker (``wait()`` for results).
+
+    Each shard runs ``handle_shard`` (the worker function's logic) on ``runtime`` itself, so it
+    sees the same endpoint, credentials, state store and clock as the tick that sent it.
+    """
+    from ciqueue.app.reconcile import handle_shard
+
+    def run_shard(event: dict[str, Any], context: dict[str, Any]) -> Any:
+        return handle_shard(event, runtime, context=context)
+
+    invoker = InProcessInvoker(run_shard, max_workers=max_workers)
+    runtime.invoker = invoker
+    return invoker
 
 
 def parse_start(text: str | None, field_name: str = "--start") -> datetime:

@@ -54,14 +54,14 @@ def local_env(
     state_file: str,
     api_tokens: str | None,
 ) -> dict[str, str | None]:
-    """The environment the functions run with locally: the emulator, the demo key pair, in-process
-    fan-out, a local state file and the given config and token digests."""
+    """The environment the functions run with locally: the emulator, the demo key pair, no fan-out
+    (as a deployment without ``CIQUEUE_INVOKER``), a local state file, the config and token digests."""
     return {
         ENV_ENDPOINT: endpoint,
         ENV_SECRET_ID: DEMO_SECRET_ID,
         ENV_SECRET_KEY: DEMO_SECRET_KEY,
         ENV_SESSION_TOKEN: None,
-        ENV_INVOKER: "inprocess",
+        ENV_INVOKER: None,  # no fan-out: a fleet past shard_size is reconciled inline in the tick
         ENV_STATE_BUCKET: None,
         ENV_STATE_FILE: state_file,
         ENV_CONFIG: config,
