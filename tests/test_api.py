@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from ciqueue.api.auth import ApiToken, hash_token
-from ciqueue.api.http import HttpRequest
 from ciqueue.api.routes import HttpApi
 from ciqueue.app.runtime import Runtime
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.envelopes.http import HttpRequest
 from conftest import (
     DEMO_BUCKET,
     DEMO_REGION,
@@ -392,7 +392,7 @@ def test_unknown_route_is_401_before_404(call: Handler) -> None:
 @pytest.mark.parametrize(
     ("path", "raw", "field", "rule_part"),
     [
-        (f"{QUEUE}/{PIC_DEFAULT_ID}/pause", "{not json", "body", "must be JSON"),
+        (f"{QUEUE}/{PIC_DEFAULT_ID}/pause", "{not json", "body", "must be a JSON object (invalid JSON"),
         (f"{QUEUE}/{PIC_DEFAULT_ID}/pause", "[1, 2]", "body", "must be a JSON object (got list)"),
         (f"{QUEUE}/{PIC_DEFAULT_ID}/pause", '{"colour": "red"}', "colour", "is not a known field"),
         (f"{QUEUE}/{PIC_DEFAULT_ID}/pause", '{"for": "2x"}', "for", "must be a duration like 30m"),

@@ -19,8 +19,9 @@ from ciqueue.api.auth import (
     parse_tokens,
     token_entry,
 )
-from ciqueue.api.http import Forbidden, HttpError, HttpRequest, Unauthorized
+from ciqueue.api.http import Forbidden, HttpError, Unauthorized
 from ciqueue.constants import ENV_API_TOKENS
+from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput
 
 ONCALL = "oncall-token-0123456789abcdef"

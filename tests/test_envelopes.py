@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from ciqueue.app.commands import parse_command
 from ciqueue.envelopes import ckafka, cls, cmq, cos, timer
-from ciqueue.envelopes.base import Record, records_for
-from ciqueue.envelopes.detect import detect_source
+from ciqueue.envelopes.base import Record
+from ciqueue.envelopes.detect import detect_source, records_for
 from ciqueue.errors import InvalidInput
 
 EVENTS = Path(__file__).parent / "events"

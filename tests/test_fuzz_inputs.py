@@ -17,12 +17,11 @@ from typing import Any
 
 import pytest
 from ciqueue.api.auth import ApiToken, hash_token
-from ciqueue.api.http import BadRequest, HttpRequest, parse_http_event
 from ciqueue.app.commands import Command, parse_command
 from ciqueue.ci.models import parse_describe, parse_error, parse_update, parse_update_request
 from ciqueue.ci.signing import parse_authorization
-from ciqueue.envelopes.base import records_for
-from ciqueue.envelopes.detect import detect_source
+from ciqueue.envelopes.detect import detect_source, http_request_for, records_for
+from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, MalformedResponse
 from ciqueue.schedule.config import Config, load_config, parse_config
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin
@@ -386,9 +385,9 @@ ALLOWED = {200, 400, 401, 403, 404, 405, 409, 413, 502, 504}
 
 def judge_http_event(event: Any) -> HttpRequest | None:
     try:
-        return parse_http_event(event)
-    except BadRequest as exc:
-        assert exc.problems and all(p.field and p.rule for p in exc.problems)
+        return http_request_for(event)
+    except InvalidInput as exc:
+        assert_named(exc)
         return None
 
 

@@ -12,15 +12,15 @@ from ciqueue.api.http import (
     BadRequest,
     Conflict,
     Forbidden,
-    HttpRequest,
     HttpResponse,
     MethodNotAllowed,
     NotFound,
     Router,
     Unauthorized,
     http_error_for,
-    parse_http_event,
 )
+from ciqueue.envelopes.detect import http_request_for
+from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import ConflictError, InvalidInput, Problem, QueueNotFound, ServiceError
 
 EVENTS = Path(__file__).parent / "events"
@@ -36,7 +36,7 @@ def load(name: str) -> Any:
 
 
 def test_apigw_reference_sample() -> None:
-    req = parse_http_event(load("apigw_proxy"))
+    req = http_request_for(load("apigw_proxy"))
     assert req == HttpRequest(
         method="POST",
         path="/test/value",
@@ -57,15 +57,16 @@ def test_apigw_reference_sample() -> None:
 
 
 def test_apigw_base64_body_is_decoded() -> None:
-    req = parse_http_event(load("apigw_base64"))
+    req = http_request_for(load("apigw_base64"))
     assert req.json_body() == {"action": "resume", "target": "nightly", "id": "resume-1"}
     assert req.header("Authorization") == "Bearer example-token"
 
 
 def test_apigw_bad_base64_is_a_bad_request() -> None:
-    with pytest.raises(BadRequest) as info:
-        parse_http_event(load("apigw_bad_base64"))
-    assert (info.value.field, info.value.message) == (
+    # A malformed HTTP event is bad input like any other (InvalidInput, 400 through the error model).
+    with pytest.raises(InvalidInput) as info:
+        http_request_for(load("apigw_bad_base64"))
+    assert (info.value.field, str(info.value)) == (
         "body",
         "body: must be base64 (isBase64Encoded is true)",
     )
@@ -74,11 +75,11 @@ def test_apigw_bad_base64_is_a_bad_request() -> None:
 def test_apigw_query_falls_back_to_configured_params() -> None:
     event = load("apigw_proxy")
     del event["queryString"]
-    assert parse_http_event(event).query == {"foo": "bar"}
+    assert http_request_for(event).query == {"foo": "bar"}
 
 
 def test_function_url_reference_sample() -> None:
-    req = parse_http_event(load("function_url"), {"request_id": "ctx-req-1"})
+    req = http_request_for(load("function_url"), {"request_id": "ctx-req-1"})
     assert req == HttpRequest(
         method="POST",
         path="/",
@@ -92,7 +93,7 @@ def test_function_url_reference_sample() -> None:
 
 
 def test_function_url_capture_shape() -> None:
-    req = parse_http_event(load("function_url_capture"))
+    req = http_request_for(load("function_url_capture"))
     assert (req.method, req.path, req.query) == ("GET", QUEUE_PATH, {"verbose": "1"})
     assert req.request_id == "0f1e2d3c-aaaa-bbbb-cccc-000000000001"
     assert req.source_ip == "203.0.113.9"
@@ -102,19 +103,19 @@ def test_function_url_capture_shape() -> None:
 
 def test_function_url_raw_query_and_repeated_keys() -> None:
     event = {"httpMethod": "get", "path": "/q", "rawQueryString": "a=1&b=&a=3"}
-    assert parse_http_event(event).query == {"a": "3", "b": ""}
+    assert http_request_for(event).query == {"a": "3", "b": ""}
     event = {"httpMethod": "GET", "path": "/q", "queryString": {"a": ["1", "2"], "n": 5}}
-    req = parse_http_event(event)
+    req = http_request_for(event)
     assert req.method == "GET" and req.query == {"a": "2", "n": "5"}
 
 
 def test_function_url_cam_identity() -> None:
-    assert parse_http_event(load("function_url_cam")).cam_identity == "uin:100000000001"
+    assert http_request_for(load("function_url_cam")).cam_identity == "uin:100000000001"
     event = load("function_url_cam")
     event["requestContext"]["identity"] = {"secretId": "AKIDabcdefghijklmnop1234"}
-    assert parse_http_event(event).cam_identity == "secretId:AKID***1234"
+    assert http_request_for(event).cam_identity == "secretId:AKID***1234"
     event["requestContext"]["identity"] = {"uin": ""}
-    assert parse_http_event(event).cam_identity is None
+    assert http_request_for(event).cam_identity is None
 
 
 @pytest.mark.parametrize(
@@ -127,22 +128,23 @@ def test_function_url_cam_identity() -> None:
     ],
 )
 def test_malformed_http_events_name_the_key(event: dict[str, Any], field: str) -> None:
-    with pytest.raises(BadRequest) as info:
-        parse_http_event(event)
+    with pytest.raises(InvalidInput) as info:
+        http_request_for(event)
     assert info.value.field == field
 
 
 def test_non_http_event_is_refused() -> None:
-    with pytest.raises(BadRequest) as info:
-        parse_http_event(load("timer"))
-    assert info.value.message == "event: must be a Function URL or API Gateway event (got timer)"
+    with pytest.raises(InvalidInput) as info:
+        http_request_for(load("timer"))
+    assert str(info.value) == "event: must be a Function URL or API Gateway event (got timer)"
 
 
 def test_json_body_errors() -> None:
     req = HttpRequest("POST", "/", body=b"{oops")
-    with pytest.raises(BadRequest) as info:
+    # The body is a user's JSON text like a timer Message: one decoder, one wording (jsontext).
+    with pytest.raises(InvalidInput) as info:
         req.json_body()
-    assert info.value.message == "body: must be JSON (invalid at line 1 column 2)"
+    assert str(info.value) == "body: must be a JSON object (invalid JSON at line 1 column 2)"
 
 
 def test_repr_never_shows_credentials() -> None:

@@ -31,8 +31,7 @@ from ciqueue.dev.livelog import LiveLog
 from ciqueue.dev.servers import FunctionUrlServer
 from ciqueue.dev.stack import LocalStack, local_env
 from ciqueue.emulator.server import EmulatorServer
-from ciqueue.envelopes.base import records_for
-from ciqueue.envelopes.detect import detect_source
+from ciqueue.envelopes.detect import detect_source, records_for
 from conftest import EmuAdmin
 
 REPO = Path(__file__).resolve().parents[1]

@@ -26,14 +26,15 @@ _API: HttpApi | None = None  # built on first use, kept for the container's life
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
-    from ciqueue.api.http import HttpRequest, parse_http_event
     from ciqueue.api.routes import error_response
     from ciqueue.app.runtime import deadline_from_context, request_id_from_context
+    from ciqueue.envelopes.detect import http_request_for
+    from ciqueue.envelopes.http import HttpRequest
 
     ctx = context if isinstance(context, Mapping) else None
     fallback = HttpRequest(method="?", path="?", request_id=request_id_from_context(context))
     try:
-        request = parse_http_event(event, ctx)
+        request = http_request_for(event, ctx)
     except Exception as exc:
         return error_response(exc, fallback).to_integration_response()
     try:

@@ -25,8 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ciqueue.api.http import Forbidden, HttpRequest, Unauthorized
+from ciqueue.api.http import Forbidden, Unauthorized
 from ciqueue.constants import ENV_API_TOKENS
+from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.limits import MAX_TOKEN_LENGTH
 

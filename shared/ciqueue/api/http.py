@@ -22,66 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import (
     CiQueueError,
     ErrorReport,
     InvalidInput,
-    PayloadTooLarge,
     Problem,
     describe,
 )
-from ciqueue.limits import MAX_API_BODY_BYTES
 
 logger = logging.getLogger(__name__)
 
-# Header values that may hold credentials: never shown in a repr or a log line.
-SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 JSON_CONTENT_TYPE = "application/json"
 BEARER_CHALLENGE = 'Bearer realm="ciqueue"'
-
-
-@dataclass(frozen=True)
-class HttpRequest:
-    """One HTTP call, whichever trigger carried it. Header names are lower-case."""
-
-    method: str
-    path: str
-    query: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    source_ip: str | None = None
-    request_id: str | None = None
-    source: str = "function_url"
-    # A CAM caller identity the platform put in the event (Function URL only; see auth.py).
-    cam_identity: str | None = None
-
-    def __repr__(self) -> str:
-        shown = {k: ("***" if k in SENSITIVE_HEADERS else v) for k, v in self.headers.items()}
-        return (
-            f"HttpRequest(method={self.method!r}, path={self.path!r}, query={self.query!r}, "
-            f"headers={shown!r}, body=<{len(self.body)} bytes>, source_ip={self.source_ip!r}, "
-            f"request_id={self.request_id!r}, source={self.source!r}, cam_identity={self.cam_identity!r})"
-        )
-
-    __str__ = __repr__
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return self.headers.get(name.lower(), default)
-
-    def json_body(self, field: str = "body") -> Any:
-        """The body as JSON (an empty body is ``{}``), or BadRequest naming ``field``."""
-        if not self.body.strip():
-            return {}
-        try:
-            return json.loads(self.body.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise BadRequest(field, "must be UTF-8 text") from None
-        except json.JSONDecodeError as exc:
-            raise BadRequest(
-                field, f"must be JSON (invalid at line {exc.lineno} column {exc.colno})"
-            ) from None
-        except RecursionError:
-            raise BadRequest(field, "must be JSON (nested too deeply)") from None
 
 
 @dataclass(frozen=True)
@@ -267,79 +220,6 @@ def error_response(exc: BaseException, request_id: str | None = None) -> HttpRes
     headers = dict(exc.headers) if isinstance(exc, HttpError) else {}
     report = describe(exc)
     return HttpResponse(report.status, error_body(report, request_id), headers)
-
-
-# Parsing events -----------------------------------------------------------------------------
-
-
-def parse_http_event(event: object, context: Mapping[str, Any] | None = None) -> HttpRequest:
-    """Read a Function URL or API Gateway event into an HttpRequest, or raise BadRequest."""
-    from ciqueue.envelopes import apigw, function_url
-    from ciqueue.envelopes.detect import detect_source
-
-    source = detect_source(event)
-    if source == "apigw":
-        request = apigw.parse_request(event)
-    elif source == "function_url":
-        request = function_url.parse_request(event)
-    else:
-        raise BadRequest("event", f"must be a Function URL or API Gateway event (got {source})")
-    if request.request_id is None and context is not None and isinstance(context.get("request_id"), str):
-        request = _with_request_id(request, context["request_id"])
-    return request
-
-
-def build_request(
-    *,
-    source: str,
-    method: str,
-    path: str,
-    query: Mapping[str, Any] | None,
-    headers: Mapping[str, Any] | None,
-    body: str | None,
-    is_base64: bool,
-    source_ip: str | None,
-    request_id: str | None,
-    cam_identity: str | None = None,
-) -> HttpRequest:
-    """Normalise the parts of an HTTP event: upper-case method, lower-case headers, bytes body."""
-    norm_headers = {str(k).lower(): _text(v) for k, v in (headers or {}).items()}
-    raw = body or ""
-    if is_base64:
-        try:
-            data = base64.b64decode(raw, validate=True)
-        except ValueError:
-            raise BadRequest("body", "must be base64 (isBase64Encoded is true)") from None
-    else:
-        data = raw.encode("utf-8")
-    if len(data) > MAX_API_BODY_BYTES:
-        raise PayloadTooLarge("body", MAX_API_BODY_BYTES, len(data))
-    return HttpRequest(
-        method=method.upper(),
-        path=path or "/",
-        query={str(k): _text(v) for k, v in (query or {}).items()},
-        headers=norm_headers,
-        body=data,
-        source_ip=source_ip or norm_headers.get("x-scf-remote-addr"),
-        request_id=request_id or norm_headers.get("x-scf-request-id"),
-        source=source,
-        cam_identity=cam_identity,
-    )
-
-
-def _text(value: Any) -> str:
-    """A query/header value as text; a repeated key (a list) keeps its last value."""
-    if isinstance(value, list):
-        value = value[-1] if value else ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
-
-
-def _with_request_id(request: HttpRequest, request_id: str) -> HttpRequest:
-    from dataclasses import replace
-
-    return replace(request, request_id=request_id)
 
 
 # Routing ------------------------------------------------------------------------------------

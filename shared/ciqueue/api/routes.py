@@ -23,7 +23,6 @@ from ciqueue.api.http import (
     BadRequest,
     Forbidden,
     HttpError,
-    HttpRequest,
     HttpResponse,
     InternalServerError,
     NotFound,
@@ -36,6 +35,7 @@ from ciqueue.app.commands import (
 )
 from ciqueue.ci.kinds import parse_kind
 from ciqueue.constants import ENV_API_TOKENS, ENV_TRUST_CAM
+from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, PayloadTooLarge, Problem, describe, key_path
 from ciqueue.jsontext import json_type_name
 from ciqueue.limits import MAX_API_BODY_BYTES, MAX_PLAN_DAYS_HTTP

@@ -109,8 +109,7 @@ def process_event(
 ) -> AutomationReport:
     """Carry out every command the event holds; never raises for bad input or failed records."""
     from ciqueue.app.runtime import deadline_from_context
-    from ciqueue.envelopes.base import records_for
-    from ciqueue.envelopes.detect import detect_source
+    from ciqueue.envelopes.detect import detect_source, records_for
 
     deadline = deadline_from_context(context)
     try:

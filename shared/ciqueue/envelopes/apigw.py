@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.api.http import HttpRequest
 from ciqueue.envelopes.base import http_request, validate_http
+from ciqueue.envelopes.http import HttpRequest
 
 SOURCE = "apigw"
 
@@ -45,7 +45,7 @@ class ApigwEvent(BaseModel):
 
 
 def parse_request(event: object) -> HttpRequest:
-    """The HttpRequest of an API Gateway event, or BadRequest naming the malformed key."""
+    """The HttpRequest of an API Gateway event, or InvalidInput naming the malformed key."""
     parsed = validate_http(ApigwEvent, event)
     context = parsed.requestContext
     query = parsed.queryString if parsed.queryString is not None else parsed.queryStringParameters

@@ -8,7 +8,8 @@ names errors like ``Records[2].CMQ.msgBody.queues[0].kind``.
 Rules shared by all sources:
 - a malformed event as a whole (not a dict, ``Records`` not a list) raises InvalidInput;
 - a malformed record becomes a Record with ``error`` set, and the other records still come out.
-HTTP events (Function URL, API Gateway) are turned into ``httpapi.HttpRequest`` instead.
+HTTP events (Function URL, API Gateway) are turned into ``envelopes.http.HttpRequest`` instead
+(``detect.http_request_for``).
 """
 
 from __future__ import annotations
@@ -16,16 +17,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ciqueue.envelopes.http import HttpRequest, build_request
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.jsontext import json_type_name, load_json_object
 from ciqueue.limits import MAX_EVENT_RECORDS
-
-if TYPE_CHECKING:
-    from ciqueue.api.http import HttpRequest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,28 +48,6 @@ class Record:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def records_for(event: object) -> tuple[str, list[Record]]:
-    """Detect the source of ``event`` and return (source, records) for a command-carrying source.
-
-    Raises InvalidInput for HTTP and unknown events (HTTP goes through ``httpapi``).
-    """
-    from ciqueue.envelopes import ckafka, cls, cmq, cos, timer
-    from ciqueue.envelopes.detect import detect_source
-
-    source = detect_source(event)
-    readers = {
-        "timer": timer.records,
-        "cos": cos.records,
-        "cmq": cmq.records,
-        "ckafka": ckafka.records,
-        "cls": cls.records,
-    }
-    reader = readers.get(source)
-    if reader is None:
-        raise InvalidInput("event", f"must be a timer, COS, CMQ, CKafka or CLS event (got {source})")
-    return source, reader(event)
 
 
 def error_record(source: str, record_id: str, field: str, error: InvalidInput) -> Record:
@@ -146,13 +123,8 @@ class HttpEvent(Protocol):
 
 
 def validate_http(model: type[M], event: object) -> M:
-    """``event`` as an HTTP trigger's model, or ``httpapi.BadRequest`` naming the malformed key."""
-    from ciqueue.api.http import BadRequest
-
-    try:
-        parsed: M = validate(model, event, "")
-    except InvalidInput as exc:
-        raise BadRequest.from_invalid(exc) from None
+    """``event`` as an HTTP trigger's model, or InvalidInput naming the malformed key."""
+    parsed: M = validate(model, event, "")
     return parsed
 
 
@@ -165,8 +137,6 @@ def http_request(
     cam_identity: str | None,
 ) -> HttpRequest:
     """The HttpRequest of a validated HTTP trigger event; the parts that differ are passed in."""
-    from ciqueue.api.http import build_request
-
     return build_request(
         source=source,
         method=event.httpMethod,

@@ -1,4 +1,6 @@
-"""Which SCF trigger sent this event? Decided by distinctive keys only (rules in docs/events.md).
+"""Which SCF trigger sent this event, and its records or HTTP request (rules in docs/events.md).
+
+The source is decided by distinctive keys only:
 
 - ``Type`` equal to "Timer" (any case; old docs show "timer")  -> timer
 - ``clslogs`` is an object                                      -> cls
@@ -13,7 +15,12 @@ A Function URL event is "compatible with apigw minus requestContext" and real on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
+
+from ciqueue.envelopes import apigw, ckafka, cls, cmq, cos, function_url, timer
+from ciqueue.envelopes.base import Record
+from ciqueue.envelopes.http import HttpRequest, with_request_id
+from ciqueue.errors import InvalidInput
 
 Source = Literal["timer", "function_url", "apigw", "cos", "cmq", "ckafka", "cls", "unknown"]
 SOURCES: tuple[Source, ...] = ("timer", "function_url", "apigw", "cos", "cmq", "ckafka", "cls", "unknown")
@@ -44,3 +51,36 @@ def detect_source(event: object) -> Source:
             return "apigw"
         return "function_url"
     return "unknown"
+
+
+def records_for(event: object) -> tuple[str, list[Record]]:
+    """Detect the source of ``event`` and return (source, records) for a command-carrying source.
+
+    Raises InvalidInput for HTTP and unknown events (HTTP goes through ``http_request_for``).
+    """
+    source = detect_source(event)
+    readers = {
+        "timer": timer.records,
+        "cos": cos.records,
+        "cmq": cmq.records,
+        "ckafka": ckafka.records,
+        "cls": cls.records,
+    }
+    reader = readers.get(source)
+    if reader is None:
+        raise InvalidInput("event", f"must be a timer, COS, CMQ, CKafka or CLS event (got {source})")
+    return source, reader(event)
+
+
+def http_request_for(event: object, context: Mapping[str, Any] | None = None) -> HttpRequest:
+    """Read a Function URL or API Gateway event into an HttpRequest, or raise InvalidInput."""
+    source = detect_source(event)
+    if source == "apigw":
+        request = apigw.parse_request(event)
+    elif source == "function_url":
+        request = function_url.parse_request(event)
+    else:
+        raise InvalidInput("event", f"must be a Function URL or API Gateway event (got {source})")
+    if request.request_id is None and context is not None and isinstance(context.get("request_id"), str):
+        request = with_request_id(request, context["request_id"])
+    return request

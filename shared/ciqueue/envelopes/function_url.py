@@ -13,9 +13,9 @@ from urllib.parse import parse_qsl
 
 from pydantic import BaseModel, ConfigDict
 
-from ciqueue.api.http import HttpRequest
 from ciqueue.ci.credentials import mask
 from ciqueue.envelopes.base import http_request, validate_http
+from ciqueue.envelopes.http import HttpRequest
 
 SOURCE = "function_url"
 # requestContext.identity keys that name a CAM caller, in order of preference. The reference does
@@ -38,7 +38,7 @@ class FunctionUrlEvent(BaseModel):
 
 
 def parse_request(event: object) -> HttpRequest:
-    """The HttpRequest of a Function URL event, or BadRequest naming the malformed key."""
+    """The HttpRequest of a Function URL event, or InvalidInput naming the malformed key."""
     parsed = validate_http(FunctionUrlEvent, event)
     context = parsed.requestContext or {}
     query: dict[str, Any] | None = parsed.queryString
