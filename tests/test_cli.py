@@ -411,7 +411,7 @@ def test_demo_runs_every_step(capsys: pytest.CaptureFixture[str]) -> None:
     from ciqueue.dev import tour as demo
 
     environment = dict(os.environ)
-    code = demo.run()
+    code = demo.run(cli.main)
     captured = capsys.readouterr()
 
     assert code == 0, captured.err

@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cli:
             from ciqueue.dev.tour import run as run_demo
 
-            return int(run_demo())
+            return int(run_demo(main))
         from ciqueue.dev.rehearsal import main as rehearsal_main
 
         return int(rehearsal_main([]))

@@ -5,6 +5,8 @@
 Each step prints what it shows, the command it runs, the command's own output, and then checks
 the emulator's state, so the demo fails (exit 1) if anything did not behave as promised.
 Uses the public demo key pair from ``constants`` (never a real key) and touches no network.
+The tour runs the command line it is given (``run(cli_main)``; ``ciqueue demo --cli`` passes its
+own entry point), so it never imports the CLI module.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from typing import Any
 
 import requests
 
-from ciqueue.cli import main as cli
 from ciqueue.constants import (
     DEMO_APPID,
     DEMO_SECRET_ID,
@@ -35,6 +36,10 @@ STANDBY_URL = "https://standby.example.com/ci-callback"
 PRIVATE_URL = "http://10.0.0.8/ci-callback"
 
 
+# The command line's entry point: argv (without the program name) -> exit code.
+CliMain = Callable[[Sequence[str]], int]
+
+
 class DemoFailed(Exception):
     """A step did not behave as the demo says it does."""
 
@@ -42,9 +47,10 @@ class DemoFailed(Exception):
 class Tour:
     """The emulator, its admin API and the steps' bookkeeping."""
 
-    def __init__(self, endpoint: str, out: Any) -> None:
+    def __init__(self, endpoint: str, out: Any, cli_main: CliMain) -> None:
         self.endpoint = endpoint
         self.out = out
+        self.cli_main = cli_main
         self.http = requests.Session()
         self.step = 0
 
@@ -78,7 +84,7 @@ class Tour:
         print(f"   {explain}", file=self.out)
         print(f"$ ciqueue {' '.join(args)}", file=self.out, flush=True)
         self.admin("DELETE", "requests")
-        code = cli.main(list(args))
+        code = self.cli_main(list(args))
         sys.stderr.flush()
         if code != expect_exit:
             raise DemoFailed(f"step {self.step} ({title}) exited {code}, expected {expect_exit}")
@@ -100,15 +106,16 @@ def demo_environment(endpoint: str) -> AbstractContextManager[None]:
     )
 
 
-def run(out: Any = None) -> int:
-    """Run the tour; 0 when every step behaved as described, 1 otherwise."""
+def run(cli_main: CliMain, out: Any = None) -> int:
+    """Run the tour of ``cli_main`` (``ciqueue.cli.main.main``); 0 when every step behaved as
+    described, 1 otherwise."""
     from ciqueue.ci.client import CIClient
     from ciqueue.ci.credentials import Credentials
     from ciqueue.emulator.server import EmulatorServer
 
     out = out or sys.stdout
     with EmulatorServer() as server, demo_environment(server.endpoint):
-        tour = Tour(server.endpoint, out)
+        tour = Tour(server.endpoint, out, cli_main)
         try:
             print(f"ciqueue demo: a CI emulator is listening on {server.endpoint}", file=out)
             print(
@@ -258,7 +265,3 @@ def _tour(tour: Tour, thumbs: str, events: str) -> None:
         0,
         untouched,
     )
-
-
-if __name__ == "__main__":
-    raise SystemExit(run())
