@@ -89,7 +89,8 @@ windows:
 settings:
   concurrency: {concurrency}
   shard_size: 10000
-"""
+""",
+        now=datetime.now(timezone.utc),
     )
 
 

@@ -19,6 +19,7 @@ from ciqueue.app.runtime import Runtime
 from ciqueue.ci.retry import RetryPolicy
 from ciqueue.schedule.config import load_config
 from conftest import (
+    CONFIG_NOW,
     DEMO_BUCKET,
     DEMO_REGION,
     NOON_UTC,
@@ -87,7 +88,7 @@ def cos_event(key: str, size: int = 200) -> dict[str, Any]:
 @pytest.fixture
 def runtime(emulator_runtime: Callable[..., Runtime], demo_bucket: Any) -> Runtime:
     return emulator_runtime(
-        config=load_config(CONFIG),
+        config=load_config(CONFIG, now=CONFIG_NOW),
         # One attempt: a fault shows at once as a transient failure (no backoff sleeps).
         client_options={"retry": RetryPolicy(max_attempts=1)},
     )

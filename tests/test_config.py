@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from ciqueue.cli.main import main as cli_main
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.schedule.config import Config, config_json_schema, load_config, match_targets, parse_config
 from ciqueue.schedule.windows import windows_state
-from conftest import NOON_UTC, PICS_TARGET
+from conftest import CONFIG_NOW, NOON_UTC, PICS_TARGET
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "schedule.yaml"
 QID = "p" + "a" * 32
@@ -64,12 +65,12 @@ def with_change(path: str, value: Any) -> dict[str, Any]:
 
 def error_of(data: Any) -> str:
     with pytest.raises(InvalidInput) as caught:
-        parse_config(data)
+        parse_config(data, now=CONFIG_NOW)
     return str(caught.value)
 
 
 def test_example_file_loads_and_fills_zones() -> None:
-    config = load_config(EXAMPLE)
+    config = load_config(EXAMPLE, now=CONFIG_NOW)
     assert config.timezone == "Asia/Shanghai"
     assert list(config.targets) == ["media-transcode", "thumbnails", "docs"]
     assert [w.name for w in config.windows] == [
@@ -88,11 +89,11 @@ def test_example_file_loads_and_fills_zones() -> None:
     assert config.rotations[1].callbacks[1].mq_name == "ci-events-b"
     assert config.settings.concurrency == 8 and config.settings.shard_size == 200
     # the same file as a string path works too
-    assert load_config(str(EXAMPLE)) == config
+    assert load_config(str(EXAMPLE), now=CONFIG_NOW) == config
 
 
 def test_yaml_and_json_text_give_the_same_config() -> None:
-    from_json = load_config(json.dumps(BASE))
+    from_json = load_config(json.dumps(BASE), now=CONFIG_NOW)
     yaml_text = """
 version: 1
 timezone: Asia/Shanghai
@@ -117,7 +118,7 @@ rotations:
     at: [{time: 08:00, callback: 0}, {time: 20:00, callback: 1}]
 """
     # unquoted 23:00 and 20:00 stay strings (YAML 1.1 would read 20:00 as the number 1200)
-    assert load_config(yaml_text) == from_json
+    assert load_config(yaml_text, now=CONFIG_NOW) == from_json
     assert from_json.settings.concurrency == 8
     assert from_json.windows[0].timezone == "Asia/Shanghai"
 
@@ -248,7 +249,7 @@ def test_all_problems_are_reported_together() -> None:
     data = with_change("windows.1.periods.0.end", "25:00")
     data["targets"]["a"]["kind"] = "img"
     with pytest.raises(InvalidInput) as caught:
-        parse_config(data)
+        parse_config(data, now=CONFIG_NOW)
     assert caught.value.problems == [
         Problem("targets.a.kind", "must be one of pic, media, doc, asr, ai, file (got 'img')"),
         Problem("windows[1].periods[0].end", "must be HH:MM (got '25:00')"),
@@ -257,28 +258,28 @@ def test_all_problems_are_reported_together() -> None:
 
 def test_text_and_file_errors() -> None:
     with pytest.raises(InvalidInput) as caught:
-        load_config("version: 1\nwindows: [\n")
+        load_config("version: 1\nwindows: [\n", now=CONFIG_NOW)
     assert str(caught.value).startswith("config: is not valid YAML (line 3 column 1: ")
     with pytest.raises(InvalidInput) as caught:
-        load_config('{"version": 1,')
+        load_config('{"version": 1,', now=CONFIG_NOW)
     assert str(caught.value).startswith("config: is not valid JSON (line 1 column 15: ")
     with pytest.raises(InvalidInput) as caught:
-        load_config("/nonexistent/schedule.yaml")
+        load_config("/nonexistent/schedule.yaml", now=CONFIG_NOW)
     assert str(caught.value) == "config: file not found: /nonexistent/schedule.yaml"
     with pytest.raises(InvalidInput) as caught:
-        load_config("- a\n- b\n")
+        load_config("- a\n- b\n", now=CONFIG_NOW)
     assert str(caught.value) == "config: must be a mapping with version: 1 (got a list)"
 
 
 def test_minimal_config_and_defaults() -> None:
-    config = load_config("version: 1\n")
+    config = load_config("version: 1\n", now=CONFIG_NOW)
     assert config.timezone == "UTC"
     assert config.targets == {} and config.windows == [] and config.rotations == []
     assert config.settings.dry_run is False
 
 
 def test_match_targets_by_ids_and_pattern() -> None:
-    config = parse_config(BASE)
+    config = parse_config(BASE, now=CONFIG_NOW)
     assert match_targets(config, "media-1250000000", "ap-guangzhou", "media", QID, "anything") == ["a"]
     assert match_targets(config, "media-1250000000", "ap-guangzhou", "pic", "p" + "b" * 32, "img-small") == [
         "b"
@@ -291,7 +292,7 @@ def test_match_targets_by_ids_and_pattern() -> None:
 
 def test_callback_description_hides_query_strings() -> None:
     data = with_change("rotations.0.callbacks.0.url", "https://hooks.example.com/ci?token=s3cret")
-    callback = parse_config(data).rotations[0].callbacks[0]
+    callback = parse_config(data, now=CONFIG_NOW).rotations[0].callbacks[0]
     assert callback.describe() == "Url https://hooks.example.com/ci?…"
     assert callback.notify_fields() == {
         "State": "On",
@@ -326,7 +327,7 @@ def test_a_window_that_opens_again_before_it_closes_is_refused() -> None:
         "windows": [{"name": "w", "targets": ["t"], "start": "0 0 * * * * *", "duration": "2h"}],
     }
     with pytest.raises(InvalidInput) as caught:
-        parse_config(data)
+        parse_config(data, now=CONFIG_NOW)
     assert caught.value.field == "windows[0].duration"
     rule = caught.value.rule
     assert rule.startswith("must be shorter than the time between two starts: the window opening at ")
@@ -334,9 +335,9 @@ def test_a_window_that_opens_again_before_it_closes_is_refused() -> None:
     assert rule.endswith("CST ('2h')")
     data["windows"][0]["duration"] = "1h"  # back to back never closes either
     with pytest.raises(InvalidInput, match=r"windows\[0\]\.duration: must be shorter"):
-        parse_config(data)
+        parse_config(data, now=CONFIG_NOW)
     data["windows"][0]["duration"] = "59m"
-    assert parse_config(data).windows[0].duration == "59m"
+    assert parse_config(data, now=CONFIG_NOW).windows[0].duration == "59m"
 
 
 def test_a_window_that_reopens_the_moment_it_closes_is_refused() -> None:
@@ -347,7 +348,7 @@ def test_a_window_that_reopens_the_moment_it_closes_is_refused() -> None:
         "windows": [{"name": "w", "targets": ["t"], "start": "* * * * * * *", "end": "0 0 */6 * * * *"}],
     }
     with pytest.raises(InvalidInput) as caught:
-        parse_config(data)
+        parse_config(data, now=CONFIG_NOW)
     assert caught.value.field == "windows[0].end"
     assert caught.value.rule.startswith("must leave the window closed for a while: the opening at ")
     assert caught.value.rule.endswith("the moment the start cron fires again")
@@ -359,7 +360,7 @@ def test_a_window_opening_and_closing_too_often_is_refused_at_load() -> None:
     del data["windows"][0]["duration"]
     data["windows"][0]["end"] = "30 */5 * * * * *"
     with pytest.raises(InvalidInput) as caught:
-        parse_config(data)
+        parse_config(data, now=CONFIG_NOW)
     assert caught.value.problems == [
         Problem(
             "windows[0].start",
@@ -369,7 +370,7 @@ def test_a_window_opening_and_closing_too_often_is_refused_at_load() -> None:
     ]
     data["windows"][0]["start"] = "0 0 * * * * *"
     data["windows"][0]["end"] = "0 30 * * * * *"  # hourly half-hour windows are fine
-    assert parse_config(data).windows[0].end == "0 30 * * * * *"
+    assert parse_config(data, now=CONFIG_NOW).windows[0].end == "0 30 * * * * *"
 
 
 def test_a_window_too_dense_to_evaluate_is_reported_as_bad_input(
@@ -401,7 +402,7 @@ def test_a_window_too_dense_to_evaluate_is_reported_as_bad_input(
 def test_a_blank_or_odd_key_gets_a_readable_field_path() -> None:
     # Found by tests/test_fuzz_inputs.py: {" ": None} reported the field as a bare " ".
     with pytest.raises(InvalidInput) as caught:
-        parse_config({"version": 1, " ": None})
+        parse_config({"version": 1, " ": None}, now=CONFIG_NOW)
     assert [p.field for p in caught.value.problems] == ["[' ']"]
 
 
@@ -419,9 +420,25 @@ def test_a_duration_gets_one_verdict_in_a_window_and_in_a_pause(text: str) -> No
             return exc.rule
         return None
 
-    window = verdict(lambda: parse_config(with_change("windows.0.duration", text)))
+    window = verdict(lambda: parse_config(with_change("windows.0.duration", text), now=CONFIG_NOW))
     queue = {"bucket": "demo-1250000000", "region": "ap-guangzhou", "queue_id": QID}
     pause = verdict(lambda: parse_command({"action": "pause", "queues": [queue], "for": text}))
     assert window == pause
     if window is not None:
         assert window.startswith(("must be a duration like 30m, 2h, 1h30m or 45s", "must be longer than 0s"))
+
+
+def test_windows_are_judged_around_the_given_now_not_the_wall_clock() -> None:
+    """A window that reopens before it closes, only in 2029: refused when judged before 2029 (its
+    next openings are sampled), accepted when judged after it (it never opens again)."""
+    data = with_change(
+        "windows.0", {"name": "w", "targets": ["a"], "start": "0 0 * * * * 2029", "duration": "2h"}
+    )
+    with pytest.raises(InvalidInput) as caught:
+        parse_config(data, now=CONFIG_NOW)
+    assert caught.value.field == "windows[0].duration"
+    assert caught.value.rule.startswith("must be shorter than the time between two starts")
+    in_2031 = datetime(2031, 6, 1, tzinfo=timezone.utc)
+    assert parse_config(data, now=in_2031).windows[0].start == "0 0 * * * * 2029"
+    with pytest.raises(ValueError, match="aware"):
+        parse_config(data, now=datetime(2031, 6, 1))

@@ -21,7 +21,7 @@ from ciqueue.schedule.engine import (
     merge_last_applied,
 )
 from ciqueue.schedule.windows import windows_state
-from conftest import DEMO_BUCKET, DEMO_REGION, NOON_UTC, PIC_DEFAULT_ID, PICS_TARGET
+from conftest import CONFIG_NOW, DEMO_BUCKET, DEMO_REGION, NOON_UTC, PIC_DEFAULT_ID, PICS_TARGET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -85,7 +85,8 @@ def make_config(
                 }
             ],
             "rotations": rotations,
-        }
+        },
+        now=CONFIG_NOW,
     )
 
 
@@ -299,7 +300,8 @@ def test_callback_url_query_never_shows_in_repr_or_dict() -> None:
                     "anchor": "2026-01-01T00:00",
                 }
             ],
-        }
+        },
+        now=CONFIG_NOW,
     )
     d = one(decide(config, cst(2, 9), [queue(R1, name="any")]))
     assert d.desired_callback is not None and d.desired_callback["Url"].endswith("token=s3cr3t")
@@ -364,7 +366,8 @@ ALWAYS = parse_config(
         "version": 1,
         "targets": {"pics": PICS_TARGET},
         "windows": [{"name": "park", "targets": ["pics"], "periods": [{"start": "00:00", "end": "24:00"}]}],
-    }
+    },
+    now=CONFIG_NOW,
 )
 
 

@@ -44,7 +44,7 @@ from ciqueue.errors import (
 )
 from ciqueue.schedule.config import load_config
 from ciqueue.state.file import FileStateStore
-from conftest import DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin, load_function
+from conftest import CONFIG_NOW, DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin, load_function
 
 CST = ZoneInfo("Asia/Shanghai")
 OPEN = datetime(2026, 3, 1, 3, 0, tzinfo=CST)  # inside the window below
@@ -161,7 +161,7 @@ def test_ci_errors_carry_cis_status_code_and_request_id() -> None:
 @pytest.fixture
 def runtime(emulator_runtime: Callable[..., Runtime], demo_bucket: Any) -> Runtime:
     runtime = emulator_runtime(
-        config=load_config(SCHEDULE),
+        config=load_config(SCHEDULE, now=CONFIG_NOW),
         clock=lambda: OPEN,
         client_options={"retry": RetryPolicy(max_attempts=1)},
     )
@@ -336,7 +336,12 @@ def test_missing_credentials_are_500_on_every_route(
     for name in ("TENCENTCLOUD_SECRETID", "TENCENTCLOUD_SECRETKEY", "TENCENTCLOUD_SESSIONTOKEN"):
         monkeypatch.delenv(name, raising=False)
     state = FileStateStore(tmp_path / "state.json")
-    runtime = Runtime(config=load_config(SCHEDULE), state=state, endpoint=emulator.endpoint, credentials=None)
+    runtime = Runtime(
+        config=load_config(SCHEDULE, now=CONFIG_NOW),
+        state=state,
+        endpoint=emulator.endpoint,
+        credentials=None,
+    )
     queues = f"/queues/{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}"
     calls = [
         ("GET", "/queues", {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kind": "pic"}),

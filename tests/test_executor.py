@@ -19,6 +19,7 @@ from ciqueue.ci.retry import Deadline, RetryPolicy
 from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.schedule.config import Config, load_config
 from conftest import (
+    CONFIG_NOW,
     DEMO_BUCKET,
     DEMO_REGION,
     NOON_UTC,
@@ -58,7 +59,8 @@ CONFIG = load_config(
                 }
             ],
         }
-    )
+    ),
+    now=CONFIG_NOW,
 )
 
 

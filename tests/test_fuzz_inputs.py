@@ -24,7 +24,7 @@ from ciqueue.envelopes.detect import detect_source, http_request_for, records_fo
 from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, MalformedResponse
 from ciqueue.schedule.config import Config, load_config, parse_config
-from conftest import DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin
+from conftest import CONFIG_NOW, DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -285,7 +285,7 @@ def exercise_config(config: Config) -> None:
 
 def judge_config(data: Any) -> None:
     try:
-        config = parse_config(data)
+        config = parse_config(data, now=CONFIG_NOW)
     except InvalidInput as exc:
         assert_named(exc)
     else:
@@ -310,7 +310,9 @@ def test_load_config_text(text: str) -> None:
     assume(text.strip())  # an empty string names no file and no document
     assume("\n" in text or len(text) > 0)
     try:
-        config = load_config(text if ("\n" in text or text.lstrip().startswith("{")) else text + "\n")
+        config = load_config(
+            text if ("\n" in text or text.lstrip().startswith("{")) else text + "\n", now=CONFIG_NOW
+        )
     except InvalidInput as exc:
         assert_named(exc)
     else:
@@ -455,7 +457,8 @@ def fuzz_api(emulator: Any, emu_admin: EmuAdmin, tmp_path: Path) -> Callable[[Ht
                 {
                     "version": 1,
                     "targets": {"a": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "name_pattern": "*"}},
-                }
+                },
+                now=CONFIG_NOW,
             ),
             state=FileStateStore(tmp_path / "state.json"),
             endpoint=emulator.endpoint,
@@ -687,7 +690,8 @@ def test_fuzz_budget_sanity() -> None:
             "version": 1,
             "targets": {"a": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "name_pattern": "*"}},
             "windows": [{"name": "w1", "targets": ["a"], "start": "0 0 2 * * * *", "duration": "2h"}],
-        }
+        },
+        now=CONFIG_NOW,
     )
     exercise_config(config)
     from ciqueue.schedule.plan import plan

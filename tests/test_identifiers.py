@@ -26,6 +26,7 @@ from ciqueue.emulator.routing import parse_host
 from ciqueue.errors import InvalidInput, TransportError
 from ciqueue.schedule.config import parse_config
 from ciqueue.state.document import new_override
+from conftest import CONFIG_NOW
 
 BUCKET, REGION, QID = "demo-1250000000", "ap-guangzhou", "p" + "0" * 32
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -79,7 +80,7 @@ def command_door(bucket: str, region: str, queue_id: str) -> Verdict:
 
 def config_door(bucket: str, region: str, queue_id: str) -> Verdict:
     target = {"bucket": bucket, "region": region, "queue_ids": [queue_id]}
-    verdict = _verdict(lambda: parse_config({"version": 1, "targets": {"t": target}}))
+    verdict = _verdict(lambda: parse_config({"version": 1, "targets": {"t": target}}, now=CONFIG_NOW))
     return ("queue_id", verdict[1]) if verdict and verdict[0] == "queue_ids[0]" else verdict
 
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from ciqueue.schedule.config import Config, parse_config
 from ciqueue.schedule.engine import ObservedQueue
 from ciqueue.schedule.plan import Transition, plan, render_plan
+from conftest import CONFIG_NOW
 
 UTC = timezone.utc
 CST = ZoneInfo("Asia/Shanghai")
@@ -53,7 +54,8 @@ CONFIG: Config = parse_config(
                 ],
             }
         ],
-    }
+    },
+    now=CONFIG_NOW,
 )
 
 
@@ -116,7 +118,8 @@ def test_plan_across_dst_spring_forward() -> None:
             "timezone": "Europe/Berlin",
             "targets": {"g": {"bucket": BUCKET, "region": REGION, "queue_ids": [Q1]}},
             "windows": [{"name": "w", "targets": ["g"], "start": "0 30 2 * * * *", "duration": "1h"}],
-        }
+        },
+        now=CONFIG_NOW,
     )
     got = plan(config, datetime(2026, 3, 28, tzinfo=UTC), days=2)
     assert [(t.at, t.change) for t in got] == [

@@ -22,7 +22,15 @@ from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import InvalidInput
 from ciqueue.schedule.config import Config, load_config
-from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, PIC_PAUSED_ID, EmuAdmin
+from conftest import (
+    CONFIG_NOW,
+    DEMO_BUCKET,
+    DEMO_REGION,
+    PIC_CALLBACK_ID,
+    PIC_DEFAULT_ID,
+    PIC_PAUSED_ID,
+    EmuAdmin,
+)
 
 CST = ZoneInfo("Asia/Shanghai")
 OPEN = datetime(2026, 3, 1, 3, 0, tzinfo=CST)  # the window is 02:00-04:00 that night
@@ -70,7 +78,7 @@ def schedule(
                 "at": [{"time": "08:00", "callback": 0}, {"time": "20:00", "callback": 1}],
             }
         ]
-    return load_config(json.dumps(data))
+    return load_config(json.dumps(data), now=CONFIG_NOW)
 
 
 @pytest.fixture

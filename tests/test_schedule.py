@@ -14,7 +14,7 @@ from ciqueue.schedule.windows import (
     window_state,
     windows_state,
 )
-from conftest import PICS_TARGET
+from conftest import CONFIG_NOW, PICS_TARGET
 
 UTC = timezone.utc
 QID = "p" + "a" * 32
@@ -34,7 +34,8 @@ def config(
             "targets": {"g": {"bucket": "media-1250000000", "region": "ap-guangzhou", "queue_ids": [QID]}},
             "windows": [{"targets": ["g"], **w} for w in windows],
             "rotations": [{"targets": ["g"], **r} for r in rotations],
-        }
+        },
+        now=CONFIG_NOW,
     )
 
 
@@ -236,7 +237,8 @@ def test_a_switch_that_loses_at_its_instant_is_no_edge() -> None:
                     ],
                 }
             ],
-        }
+        },
+        now=CONFIG_NOW,
     )
     rotation = config.rotations[0]
     friday_10 = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)

@@ -21,7 +21,15 @@ from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import InvalidInput
 from ciqueue.schedule.config import Config, load_config
-from conftest import DEMO_BUCKET, DEMO_REGION, PIC_CALLBACK_ID, PIC_DEFAULT_ID, EmuAdmin, load_function
+from conftest import (
+    CONFIG_NOW,
+    DEMO_BUCKET,
+    DEMO_REGION,
+    PIC_CALLBACK_ID,
+    PIC_DEFAULT_ID,
+    EmuAdmin,
+    load_function,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "tests" / "events"
@@ -57,7 +65,9 @@ def event(name: str) -> dict[str, Any]:
 @pytest.fixture
 def make_runtime(emulator_runtime: Callable[..., Runtime]) -> Callable[..., Runtime]:
     def make(config: Config | None = None, **kwargs: Any) -> Runtime:
-        runtime = emulator_runtime(config=config or load_config(SCHEDULE), clock=lambda: OPEN, **kwargs)
+        runtime = emulator_runtime(
+            config=config or load_config(SCHEDULE, now=CONFIG_NOW), clock=lambda: OPEN, **kwargs
+        )
         fan_out_in_process(runtime)
         return runtime
 

@@ -367,7 +367,7 @@ def schedule_view(
     from ciqueue.schedule import engine
     from ciqueue.schedule.config import match_targets, parse_config
 
-    schedule = config if config is not None else parse_config({"version": 1})
+    schedule = config if config is not None else parse_config({"version": 1}, now=now)
     groups = match_targets(schedule, ref.bucket, ref.region, ref.kind.value, ref.queue_id, queue.name)
     pins = [o.to_engine() for o in overrides]
     desired = engine.desired_state_at(schedule, groups, now, pins)

@@ -108,14 +108,15 @@ class Runtime:
                 credentials = Credentials.from_env(env)
             except CredentialsMissing:
                 credentials = None  # the first client to need them raises, naming the variables
+        if "clock" not in overrides:
+            overrides["clock"] = clock_from_env(env)
         if "config" in overrides:
             config = overrides.pop("config")
         else:
-            config = load_config_location(env.get(ENV_CONFIG, "").strip(), credentials, endpoint)
+            location = env.get(ENV_CONFIG, "").strip()
+            config = load_config_location(location, credentials, endpoint, now=overrides["clock"]())
         state = overrides.pop("state", None) or state_from_env(env, config, credentials, endpoint)
         invoker = overrides.pop("invoker") if "invoker" in overrides else invoker_from_env(env)
-        if "clock" not in overrides:
-            overrides["clock"] = clock_from_env(env)
         worker = overrides.pop("worker_function", None) or env.get(ENV_WORKER_FUNCTION, "").strip() or None
         return cls(
             config=config,
@@ -179,7 +180,11 @@ def state_from_env(
 
 
 def load_config_location(
-    location: str, credentials: Credentials | None = None, endpoint: str | None = None
+    location: str,
+    credentials: Credentials | None = None,
+    endpoint: str | None = None,
+    *,
+    now: datetime | None = None,
 ) -> Config | None:
     """The config at a file path or ``cos://bucket-appid/key?region=ap-guangzhou``; None when empty."""
     if not location:
@@ -190,7 +195,7 @@ def load_config_location(
         if not os.path.exists(location):
             raise InvalidInput(ENV_CONFIG, f"file not found: {location}")
         with open(location, encoding="utf-8") as handle:
-            return load_config(handle.read())
+            return load_config(handle.read(), now=now or utc_now())
     parts = urlsplit(location)
     region = (parse_qs(parts.query).get("region") or [""])[0]
     key = parts.path.lstrip("/")
@@ -200,7 +205,7 @@ def load_config_location(
 
     client = CIClient(parts.netloc, region, credentials, endpoint, service="cos")
     response = client.request("GET", "/" + key)
-    return load_config(response.content.decode("utf-8", "replace"))
+    return load_config(response.content.decode("utf-8", "replace"), now=now or utc_now())
 
 
 def deadline_from_context(context: Mapping[str, Any] | Any | None) -> Deadline | None:

@@ -377,6 +377,7 @@ def run_schedule_command(args: argparse.Namespace) -> int:
 
 
 def _load_schedule(args: argparse.Namespace) -> Any:
+    from ciqueue.app.runtime import utc_now  # the real clock: the command line runs now
     from ciqueue.schedule.config import load_config
 
     path = args.config or os.environ.get(ENV_CONFIG, "").strip()
@@ -386,7 +387,7 @@ def _load_schedule(args: argparse.Namespace) -> Any:
     if not os.path.isfile(path):
         raise InvalidInput("config", "file not found")
     with open(path, encoding="utf-8") as handle:
-        return load_config(handle.read())
+        return load_config(handle.read(), now=utc_now())
 
 
 def _config_command(args: argparse.Namespace) -> int:

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -93,7 +93,7 @@ class LocalStack:
         if self.config_path:
             from ciqueue.schedule.config import load_config
 
-            zone = load_config(self.config_path).timezone
+            zone = load_config(self.config_path, now=self.clock.now()).timezone
         self.log = LiveLog(self.out, self.clock.now, zone)
         if self.state_file is None:
             handle, self.state_file = tempfile.mkstemp(prefix="ciqueue-local-state-", suffix=".json")
@@ -188,7 +188,7 @@ def seed_from_config(
     name pattern) and submit ``jobs`` jobs to each; returns the queues made."""
     from ciqueue.schedule.config import load_config
 
-    config = load_config(config_path)
+    config = load_config(config_path, now=datetime.now(timezone.utc))
     buckets: dict[tuple[str, str], dict[str, Any]] = {}
     made: list[dict[str, str]] = []
     for group, target in config.targets.items():

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +29,7 @@ from ciqueue.ci.identifiers import KIND_NAMES, bucket_problem, parse_kind, queue
 from ciqueue.constants import MQ_REGIONS, NOTIFY_EVENTS
 from ciqueue.errors import InvalidInput, Problem, key_path
 from ciqueue.schedule.cron import cron_rule
-from ciqueue.timefmt import DURATION_RULE, parse_duration, parse_instant
+from ciqueue.timefmt import DURATION_RULE, as_utc, parse_duration, parse_instant
 
 CONFIG_VERSION = 1
 DEFAULT_TIMEZONE = "UTC"
@@ -441,12 +441,15 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load_config(path_or_text: str | os.PathLike[str]) -> Config:
-    """Load a config from a file path or from YAML/JSON text; InvalidInput on any problem."""
+def load_config(path_or_text: str | os.PathLike[str], *, now: datetime) -> Config:
+    """Load a config from a file path or from YAML/JSON text; InvalidInput on any problem.
+
+    ``now`` (aware) is the instant the windows are judged around (the overlap and density checks
+    look at the occurrences near it): callers pass their clock, tests a fixed time."""
     text = _read_source(path_or_text)
     if text.lstrip().startswith("{"):
         try:
-            return parse_config(json.loads(text))
+            return parse_config(json.loads(text), now=now)
         except json.JSONDecodeError as exc:
             json_error = f"is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
         # A YAML flow mapping also starts with '{'; report the JSON error if YAML fails too.
@@ -454,7 +457,7 @@ def load_config(path_or_text: str | os.PathLike[str]) -> Config:
             data = yaml.load(text, Loader=_Loader)
         except yaml.YAMLError:
             raise InvalidInput("config", json_error) from None
-        return parse_config(data)
+        return parse_config(data, now=now)
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -462,11 +465,11 @@ def load_config(path_or_text: str | os.PathLike[str]) -> Config:
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or "cannot be parsed"
         raise InvalidInput("config", f"is not valid YAML ({where}{problem})") from None
-    return parse_config(data)
+    return parse_config(data, now=now)
 
 
-def parse_config(data: Any) -> Config:
-    """Validate already-decoded data (a mapping) as a Config."""
+def parse_config(data: Any, *, now: datetime) -> Config:
+    """Validate already-decoded data (a mapping) as a Config, judging windows around ``now``."""
     if not isinstance(data, Mapping):
         raise InvalidInput("config", f"must be a mapping with version: 1 (got {_type_name(data)})")
     try:
@@ -478,7 +481,7 @@ def parse_config(data: Any) -> Config:
         window.timezone = window.timezone or config.timezone
     for rotation in config.rotations:
         rotation.timezone = rotation.timezone or config.timezone
-    problems = _check_references(config)
+    problems = _check_references(config, as_utc(now))
     if problems:
         raise InvalidInput(problems)
     return config
@@ -517,7 +520,7 @@ def _parse_date(text: str) -> date | None:
         return None
 
 
-def _check_references(config: Config) -> list[Problem]:
+def _check_references(config: Config, now: datetime) -> list[Problem]:
     """Rules that span fields: which fields go together, names that must exist or be unique."""
     problems: list[Problem] = []
     add = problems.append
@@ -550,7 +553,7 @@ def _check_references(config: Config) -> list[Problem]:
         shape_problems = len(problems)
         _check_window_shape(window, path, add)
         if len(problems) == shape_problems:
-            _check_window_overlap(window, path, add)
+            _check_window_overlap(window, path, add, now)
 
     seen = {}
     rotated: dict[str, str] = {}
@@ -604,11 +607,10 @@ def _check_window_shape(window: Window, path: str, add: Any) -> None:
             add(Problem(f"{path}.dates[{j}].end", f"must be after start (got {one_off.end!r})"))
 
 
-def _check_window_overlap(window: Window, path: str, add: Any) -> None:
+def _check_window_overlap(window: Window, path: str, add: Any, now: datetime) -> None:
     # schedule builds on this module, so it is imported here, once the shapes are known good.
     from ciqueue.schedule.windows import self_overlap, too_dense
 
-    now = datetime.now(timezone.utc)
     found = self_overlap(window, now)
     if found:
         add(Problem(f"{path}.{found[0]}", found[1]))
