@@ -30,7 +30,7 @@ from ciqueue.app.reconcile import reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.credentials import Credentials
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.schedule.config import load_config
+from ciqueue.schedule.load import load_config
 from ciqueue.state.file import FileStateStore
 
 REGION = "ap-guangzhou"

@@ -318,7 +318,7 @@ def night_runtime(
     """``night_runtime(now)``: a Runtime on the demo bucket with NIGHT_SCHEDULE, an in-process
     invoker and its clock stopped at ``now``."""
     from ciqueue.dev.invoke import fan_out_in_process
-    from ciqueue.schedule.config import parse_config
+    from ciqueue.schedule.load import parse_config
 
     schedule = parse_config(NIGHT_SCHEDULE, now=CONFIG_NOW)
 

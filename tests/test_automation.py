@@ -17,7 +17,7 @@ import pytest
 from ciqueue.app.automation import AutomationReport, RetryDelivery, process_event
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.retry import RetryPolicy
-from ciqueue.schedule.config import load_config
+from ciqueue.schedule.load import load_config
 from conftest import (
     CONFIG_NOW,
     DEMO_BUCKET,

@@ -12,7 +12,8 @@ import pytest
 from ciqueue.ci.identifiers import BUCKET_RULE
 from ciqueue.cli.main import main as cli_main
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.schedule.config import Config, config_json_schema, load_config, match_targets, parse_config
+from ciqueue.schedule.config import Config, config_json_schema, match_targets
+from ciqueue.schedule.load import load_config, parse_config
 from ciqueue.schedule.windows import windows_state
 from conftest import CONFIG_NOW, NOON_UTC, PICS_TARGET
 
@@ -442,3 +443,22 @@ def test_windows_are_judged_around_the_given_now_not_the_wall_clock() -> None:
     assert parse_config(data, now=in_2031).windows[0].start == "0 0 * * * * 2029"
     with pytest.raises(ValueError, match="aware"):
         parse_config(data, now=datetime(2031, 6, 1))
+
+
+def test_imports_go_one_way_load_windows_config() -> None:
+    """config (the models) imports neither windows nor load, not even inside a function; windows
+    reads the models; load sits above both (it checks windows by their occurrences)."""
+    import ast
+
+    import ciqueue.schedule.config as config_module
+    import ciqueue.schedule.load as load_module
+    import ciqueue.schedule.windows as windows_module
+
+    def imported(module: Any) -> set[str]:
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        return {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+
+    assert not imported(config_module) & {"ciqueue.schedule.windows", "ciqueue.schedule.load"}
+    assert "ciqueue.schedule.config" in imported(windows_module)
+    assert "ciqueue.schedule.load" not in imported(windows_module)
+    assert {"ciqueue.schedule.config", "ciqueue.schedule.windows"} <= imported(load_module)

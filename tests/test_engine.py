@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from ciqueue.schedule.config import Config, parse_config
+from ciqueue.schedule.config import Config
 from ciqueue.schedule.engine import (
     Decision,
     LastApplied,
@@ -20,6 +20,7 @@ from ciqueue.schedule.engine import (
     expired_overrides,
     merge_last_applied,
 )
+from ciqueue.schedule.load import parse_config
 from ciqueue.schedule.windows import windows_state
 from conftest import CONFIG_NOW, DEMO_BUCKET, DEMO_REGION, NOON_UTC, PIC_DEFAULT_ID, PICS_TARGET
 from hypothesis import given, settings

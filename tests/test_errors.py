@@ -42,7 +42,7 @@ from ciqueue.errors import (
     TransportError,
     describe,
 )
-from ciqueue.schedule.config import load_config
+from ciqueue.schedule.load import load_config
 from ciqueue.state.file import FileStateStore
 from conftest import CONFIG_NOW, DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin, load_function
 

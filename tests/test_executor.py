@@ -17,7 +17,8 @@ from ciqueue.app.executor import execute
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.retry import Deadline, RetryPolicy
 from ciqueue.dev.invoke import fan_out_in_process
-from ciqueue.schedule.config import Config, load_config
+from ciqueue.schedule.config import Config
+from ciqueue.schedule.load import load_config
 from conftest import (
     CONFIG_NOW,
     DEMO_BUCKET,

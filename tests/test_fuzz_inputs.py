@@ -23,7 +23,8 @@ from ciqueue.ci.signing import parse_authorization
 from ciqueue.envelopes.detect import detect_source, http_request_for, records_for
 from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, MalformedResponse
-from ciqueue.schedule.config import Config, load_config, parse_config
+from ciqueue.schedule.config import Config
+from ciqueue.schedule.load import load_config, parse_config
 from conftest import CONFIG_NOW, DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, EmuAdmin
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st

@@ -24,7 +24,7 @@ from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.models import EmulatorModel
 from ciqueue.emulator.routing import parse_host
 from ciqueue.errors import InvalidInput, TransportError
-from ciqueue.schedule.config import parse_config
+from ciqueue.schedule.load import parse_config
 from ciqueue.state.document import new_override
 from conftest import CONFIG_NOW
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from ciqueue.schedule.config import Config, parse_config
+from ciqueue.schedule.config import Config
 from ciqueue.schedule.engine import ObservedQueue
+from ciqueue.schedule.load import parse_config
 from ciqueue.schedule.plan import Transition, plan, render_plan
 from conftest import CONFIG_NOW
 

@@ -21,7 +21,8 @@ from ciqueue.cli import main as cli
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import InvalidInput
-from ciqueue.schedule.config import Config, load_config
+from ciqueue.schedule.config import Config
+from ciqueue.schedule.load import load_config
 from conftest import (
     CONFIG_NOW,
     DEMO_BUCKET,

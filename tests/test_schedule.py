@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from ciqueue.schedule.config import Config, Rotation, Window, parse_config
+from ciqueue.schedule.config import Config, Rotation, Window
+from ciqueue.schedule.load import parse_config
 from ciqueue.schedule.windows import (
     occurrences,
     rotation_changes,

@@ -365,7 +365,8 @@ def schedule_view(
 ) -> dict[str, Any]:
     """Which groups, windows and rotation cover the queue, the state wanted now and the next edge."""
     from ciqueue.schedule import engine
-    from ciqueue.schedule.config import match_targets, parse_config
+    from ciqueue.schedule.config import match_targets
+    from ciqueue.schedule.load import parse_config
 
     schedule = config if config is not None else parse_config({"version": 1}, now=now)
     groups = match_targets(schedule, ref.bucket, ref.region, ref.kind.value, ref.queue_id, queue.name)

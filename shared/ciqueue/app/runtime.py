@@ -189,7 +189,7 @@ def load_config_location(
     """The config at a file path or ``cos://bucket-appid/key?region=ap-guangzhou``; None when empty."""
     if not location:
         return None
-    from ciqueue.schedule.config import load_config
+    from ciqueue.schedule.load import load_config
 
     if not location.startswith("cos://"):
         if not os.path.exists(location):

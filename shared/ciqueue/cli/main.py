@@ -378,7 +378,7 @@ def run_schedule_command(args: argparse.Namespace) -> int:
 
 def _load_schedule(args: argparse.Namespace) -> Any:
     from ciqueue.app.runtime import utc_now  # the real clock: the command line runs now
-    from ciqueue.schedule.config import load_config
+    from ciqueue.schedule.load import load_config
 
     path = args.config or os.environ.get(ENV_CONFIG, "").strip()
     if not path:

@@ -91,7 +91,7 @@ class LocalStack:
     def __post_init__(self) -> None:
         zone = "UTC"
         if self.config_path:
-            from ciqueue.schedule.config import load_config
+            from ciqueue.schedule.load import load_config
 
             zone = load_config(self.config_path, now=self.clock.now()).timezone
         self.log = LiveLog(self.out, self.clock.now, zone)
@@ -186,7 +186,7 @@ def seed_from_config(
 ) -> list[dict[str, str]]:
     """Create the config's target buckets and queues in the emulator (ids as listed, two queues per
     name pattern) and submit ``jobs`` jobs to each; returns the queues made."""
-    from ciqueue.schedule.config import load_config
+    from ciqueue.schedule.load import load_config
 
     config = load_config(config_path, now=datetime.now(timezone.utc))
     buckets: dict[tuple[str, str], dict[str, Any]] = {}

@@ -1,0 +1,369 @@
+"""Loading a schedule file: read YAML or JSON, validate it as a ``Config`` and cross-check it.
+
+``load_config`` reads text or a file and ``parse_config`` judges decoded data; both return a
+validated ``Config`` or raise ``InvalidInput`` naming every broken rule at once, each at its exact
+spot (``windows[1].periods[0].end: must be HH:MM (got '25:00')``). Rules:
+
+- field rules are the models' (``ciqueue.schedule.config``); rules that span fields (which go
+  together, names that must exist or be unique) are checked here;
+- windows are also judged by their occurrences (``ciqueue.schedule.windows``): a cron window that
+  opens again before it closes, or too often to evaluate, is refused. Those checks look at the
+  occurrences around ``now``, which callers pass (their clock; tests a fixed time) so that loading
+  never reads the wall clock.
+
+This module sits above both ``config`` (the models) and ``windows`` (which reads the models), so
+imports go one way: load -> windows -> config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ciqueue.errors import InvalidInput, Problem, key_path
+from ciqueue.schedule.config import (
+    NAME_RE,
+    Callback,
+    Config,
+    Rotation,
+    Window,
+    parse_local_datetime,
+)
+from ciqueue.schedule.windows import self_overlap, too_dense
+from ciqueue.timefmt import as_utc
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML without the 1.1 surprises: ``20:00`` stays a string (not 1200), dates stay strings,
+    and only true/false are booleans (``on``/``off``/``no`` stay strings)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def load_config(path_or_text: str | os.PathLike[str], *, now: datetime) -> Config:
+    """Load a config from a file path or from YAML/JSON text; InvalidInput on any problem.
+
+    ``now`` (aware) is the instant the windows are judged around (the overlap and density checks
+    look at the occurrences near it): callers pass their clock, tests a fixed time."""
+    text = _read_source(path_or_text)
+    if text.lstrip().startswith("{"):
+        try:
+            return parse_config(json.loads(text), now=now)
+        except json.JSONDecodeError as exc:
+            json_error = f"is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
+        # A YAML flow mapping also starts with '{'; report the JSON error if YAML fails too.
+        try:
+            data = yaml.load(text, Loader=_Loader)
+        except yaml.YAMLError:
+            raise InvalidInput("config", json_error) from None
+        return parse_config(data, now=now)
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise InvalidInput("config", f"is not valid YAML ({where}{problem})") from None
+    return parse_config(data, now=now)
+
+
+def parse_config(data: Any, *, now: datetime) -> Config:
+    """Validate already-decoded data (a mapping) as a Config, judging windows around ``now``."""
+    if not isinstance(data, Mapping):
+        raise InvalidInput("config", f"must be a mapping with version: 1 (got {_type_name(data)})")
+    try:
+        config = Config.model_validate(dict(data))
+    except ValidationError as exc:
+        raise InvalidInput(_problems(exc)) from None
+    # Windows and rotations carry their effective zone so schedule functions need nothing else.
+    for window in config.windows:
+        window.timezone = window.timezone or config.timezone
+    for rotation in config.rotations:
+        rotation.timezone = rotation.timezone or config.timezone
+    problems = _check_references(config, as_utc(now))
+    if problems:
+        raise InvalidInput(problems)
+    return config
+
+
+def _read_source(source: str | os.PathLike[str]) -> str:
+    if isinstance(source, os.PathLike) or (
+        isinstance(source, str) and "\n" not in source and source.strip().endswith((".yaml", ".yml", ".json"))
+    ):
+        path = Path(source)
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InvalidInput("config", f"file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput("config", f"cannot be read: {path} ({type(exc).__name__})") from None
+    if not isinstance(source, str):
+        raise InvalidInput("config", f"must be a path or YAML/JSON text (got {_type_name(source)})")
+    return source
+
+
+def _check_references(config: Config, now: datetime) -> list[Problem]:
+    """Rules that span fields: which fields go together, names that must exist or be unique."""
+    problems: list[Problem] = []
+    add = problems.append
+    defined = ", ".join(config.targets) or "none"
+    for group, target in config.targets.items():
+        if not NAME_RE.match(group):
+            add(Problem(f"targets.{group}", "target names must be 1-64 letters, digits, '_', '.' or '-'"))
+        if (target.queue_ids is None) == (target.name_pattern is None):
+            add(Problem(f"targets.{group}", "needs exactly one of queue_ids or name_pattern"))
+
+    def check_targets(path: str, names: list[str]) -> None:
+        if not names:
+            add(Problem(f"{path}.targets", "must name at least one target"))
+        for i, name in enumerate(names):
+            if name not in config.targets:
+                add(Problem(f"{path}.targets[{i}]", f"unknown target {name!r} (defined: {defined})"))
+
+    seen: dict[str, int] = {}
+    for i, window in enumerate(config.windows):
+        path = f"windows[{i}]"
+        if window.name in seen:
+            add(
+                Problem(
+                    f"{path}.name",
+                    f"duplicate window name {window.name!r} (also windows[{seen[window.name]}])",
+                )
+            )
+        seen.setdefault(window.name, i)
+        check_targets(path, window.targets)
+        shape_problems = len(problems)
+        _check_window_shape(window, path, add)
+        if len(problems) == shape_problems:
+            _check_window_overlap(window, path, add, now)
+
+    seen = {}
+    rotated: dict[str, str] = {}
+    for i, rotation in enumerate(config.rotations):
+        path = f"rotations[{i}]"
+        if rotation.name in seen:
+            add(
+                Problem(
+                    f"{path}.name",
+                    f"duplicate rotation name {rotation.name!r} (also rotations[{seen[rotation.name]}])",
+                )
+            )
+        seen.setdefault(rotation.name, i)
+        check_targets(path, rotation.targets)
+        for j, name in enumerate(rotation.targets):
+            if name in rotated and rotated[name] != rotation.name:
+                add(
+                    Problem(
+                        f"{path}.targets[{j}]", f"target {name!r} is already rotated by {rotated[name]!r}"
+                    )
+                )
+            rotated.setdefault(name, rotation.name)
+        _check_rotation_shape(rotation, path, add)
+    return problems
+
+
+def _check_window_shape(window: Window, path: str, add: Any) -> None:
+    if window.start is not None and window.periods is not None:
+        add(Problem(path, "give either start (cron) or periods, not both"))
+    if window.start is not None:
+        if (window.end is None) == (window.duration is None):
+            add(Problem(path, "start needs exactly one of end (cron) or duration"))
+    else:
+        for name in ("end", "duration"):
+            if getattr(window, name) is not None:
+                add(Problem(f"{path}.{name}", "is only allowed together with start"))
+    if window.start is None and not window.periods and not window.dates:
+        add(Problem(path, "needs start (cron), periods or dates"))
+    if window.periods is not None and not window.periods:
+        add(Problem(f"{path}.periods", "must list at least one period"))
+    for j, period in enumerate(window.periods or []):
+        if period.start == period.end:
+            add(Problem(f"{path}.periods[{j}].end", f"must differ from start (got {period.end!r})"))
+    for j, one_off in enumerate(window.dates):
+        start, end = parse_local_datetime(one_off.start), parse_local_datetime(one_off.end)
+        if start is None or end is None:
+            continue
+        if (start.tzinfo is None) != (end.tzinfo is None):
+            add(Problem(f"{path}.dates[{j}]", "start and end must both have, or both lack, a UTC offset"))
+        elif end <= start:
+            add(Problem(f"{path}.dates[{j}].end", f"must be after start (got {one_off.end!r})"))
+
+
+def _check_window_overlap(window: Window, path: str, add: Any, now: datetime) -> None:
+    found = self_overlap(window, now)
+    if found:
+        add(Problem(f"{path}.{found[0]}", found[1]))
+        return  # a window that never closes is also "dense"; one problem says it
+    rule = too_dense(window, now)
+    if rule:
+        add(Problem(f"{path}.start", rule))
+
+
+def _check_rotation_shape(rotation: Rotation, path: str, add: Any) -> None:
+    if (rotation.every is None) == (rotation.at is None):
+        add(Problem(path, "needs exactly one of every or at"))
+    if rotation.every is not None and rotation.anchor is None:
+        add(Problem(f"{path}.anchor", "is required with every (the local date-time callback 0 starts)"))
+    if rotation.anchor is not None and rotation.every is None:
+        add(Problem(f"{path}.anchor", "is only allowed together with every"))
+    if rotation.at is not None and not rotation.at:
+        add(Problem(f"{path}.at", "must list at least one switch time"))
+    count = len(rotation.callbacks)
+    for j, switch in enumerate(rotation.at or []):
+        if switch.callback >= count:
+            add(
+                Problem(
+                    f"{path}.at[{j}].callback",
+                    f"must be a callback index 0-{count - 1} (got {switch.callback})",
+                )
+            )
+    for j, callback in enumerate(rotation.callbacks):
+        _check_callback(callback, f"{path}.callbacks[{j}]", add)
+
+
+def _check_callback(callback: Callback, path: str, add: Any) -> None:
+    """Type-dependent required fields, then the URL rules of ``ciqueue.ci.netguard``."""
+    if callback.type == "Url":
+        for name in ("mq_mode", "mq_region", "mq_name"):
+            if getattr(callback, name) is not None:
+                add(Problem(f"{path}.{name}", "is only allowed with type TDMQ"))
+        if not callback.url:
+            add(Problem(f"{path}.url", "is required for type Url"))
+            return
+        try:
+            check_callback_url(callback.url, f"{path}.url")
+        except InvalidInput as exc:
+            for problem in exc.problems:
+                add(problem)
+    else:
+        if callback.url is not None:
+            add(Problem(f"{path}.url", "is only allowed with type Url"))
+        for name in ("mq_region", "mq_name"):
+            if not getattr(callback, name):
+                add(Problem(f"{path}.{name}", "is required for type TDMQ"))
+
+
+def check_callback_url(url: str, field: str) -> None:
+    """The single place callback URLs are judged (delegates to ``ciqueue.ci.netguard``)."""
+    from ciqueue.ci.netguard import check_callback_url as netguard_check
+
+    netguard_check(url, field)
+
+
+# --- pydantic errors as field paths --------------------------------------------------------------
+
+
+def _problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        rule = _rule(error)
+        if rule.startswith("[") and "] " in rule:  # a list validator naming the item itself
+            index, _, rule = rule[1:].partition("] ")
+            loc = (*loc, int(index))
+        problems.append(Problem(_path(loc) or "config", rule))
+    return problems
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out = f"{out}[{part}]" if isinstance(part, int) else key_path(out, part)
+    return out
+
+
+def _rule(error: Any) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(tuple(error["loc"])[:-1])
+        return "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "")
+        one = " or " not in expected and "," not in expected
+        return f"must be {'' if one else 'one of '}{expected} (got {value!r})"
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return f"must be a whole number (got {value!r})"
+    if kind in ("bool_type", "bool_parsing"):
+        return f"must be true or false (got {value!r})"
+    if kind == "string_type":
+        return f"must be a string (got {_type_name(value)})"
+    if kind == "list_type":
+        return f"must be a list (got {_type_name(value)})"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"must be a mapping (got {_type_name(value)})"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[
+            kind
+        ]
+        limit = next(iter(ctx.values()), "")
+        return f"must be {sign} {limit} (got {value!r})"
+    if kind == "too_short":
+        return "must not be empty"
+    return str(error["msg"])
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model at ``loc`` (for 'unknown key' messages)."""
+    current: Any = Config
+    for part in loc:
+        current = _unwrap(current)
+        if isinstance(part, int) or (get_origin(current) is dict and isinstance(part, str)):
+            args = get_args(current)
+            current = args[-1] if args else None
+            continue
+        if isinstance(current, type) and issubclass(current, BaseModel) and part in current.model_fields:
+            current = current.model_fields[part].annotation
+        else:
+            return []
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return list(current.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> X (the first model or container member)."""
+    if get_origin(annotation) in (Union, type(int | None)):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        for member in members:
+            if get_origin(member) in (list, dict) or (
+                isinstance(member, type) and issubclass(member, BaseModel)
+            ):
+                return member
+        return members[0] if members else annotation
+    return annotation
+
+
+def _type_name(value: Any) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number"}
+    if value is None:
+        return "null"
+    return names.get(type(value), type(value).__name__)
