@@ -5,7 +5,8 @@ with ``PYTHONPATH=/var/user:/opt``. Dependencies come from wheels for the SCF pl
 (CPython 3.10, manylinux2014 x86_64), never from the build machine's interpreter. Zips are
 deterministic: sorted entries, fixed timestamps and permissions, so an unchanged input gives
 the same bytes. Each zip is also unpacked next to it (``dist/layer/``, ``dist/functions/<name>/``),
-the folders the serverless.yml ``src`` entries point at.
+the folders the serverless.yml ``src`` entries point at. The layer's ``ciqueue`` leaves out the
+tooling and the emulator (``LAYER_EXCLUDED_SUBPACKAGES``): it carries only what functions run.
 """
 
 from __future__ import annotations
@@ -28,8 +29,13 @@ LAYER_ZIP = "ciqueue-layer.zip"
 DEFAULT_PLATFORM = "manylinux2014_x86_64"
 DEFAULT_PYTHON_VERSION = "3.10"
 CONFIG_NAME = "ciqueue.yml"  # where a bundled config lands in a function (/var/user/ciqueue.yml)
-# The emulator stands in for CI in tests and local mode; nothing deployed imports it.
-LAYER_EXCLUDED_SUBPACKAGES = ("emulator",)
+# The layer carries only what the functions run: the tooling (local runtime, packaging, the
+# command line) and the emulator, which stands in for CI in tests and local mode, stay out.
+# Nothing a function imports may need them (tests/test_packaging.py imports every module of the
+# built layer in a clean interpreter, and none may fail).
+LAYER_EXCLUDED_SUBPACKAGES = ("cli", "deploy", "dev", "emulator")
+# ``python -m ciqueue`` is the command line (ciqueue.cli), which the layer does not carry.
+LAYER_EXCLUDED_MODULES = ("__main__.py",)
 _JUNK_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache"}
 _JUNK_SUFFIXES = (".pyc", ".pyo")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
@@ -108,7 +114,11 @@ def build_layer(
     cache = (cache_dir or default_cache_dir()).expanduser()
     _install_wheels(requirements, stage, cache, python_version, platform, refresh)
     _prune(stage)
-    _copy_tree(root / "shared" / "ciqueue", stage / "ciqueue", exclude_top=LAYER_EXCLUDED_SUBPACKAGES)
+    _copy_tree(
+        root / "shared" / "ciqueue",
+        stage / "ciqueue",
+        exclude_top=(*LAYER_EXCLUDED_SUBPACKAGES, *LAYER_EXCLUDED_MODULES),
+    )
     _check_native_modules(stage, python_version)
     return write_zip(stage, out / LAYER_ZIP)
 
