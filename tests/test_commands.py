@@ -345,9 +345,9 @@ def test_callback_rules() -> None:
     assert (
         only(set_cb({"type": "Url", "event": "TaskFinish"})) == "callback.url: is required when type is Url"
     )
-    assert only(set_cb({"type": "Url", "url": "https://a.example.com"})) == (
-        "callback.event: is required (must be one or more of TaskFinish, WorkflowFinish)"
-    )
+    # No event: TaskFinish, the default the CLI and the config give too (it was refused here only).
+    defaulted = parse_command(set_cb({"type": "Url", "url": "https://a.example.com"})).callback
+    assert defaulted is not None and defaulted.event == "TaskFinish"
     assert only(set_cb({"type": "Url", "url": "https://a.example.com", "event": "Done"})) == (
         "callback.event: must be one or more of TaskFinish, WorkflowFinish (got 'Done')"
     )

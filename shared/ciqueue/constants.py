@@ -51,6 +51,8 @@ QUEUE_STATES = ("Active", "Paused")
 NOTIFY_STATES = ("On", "Off")
 NOTIFY_TYPES = ("Url", "TDMQ")
 NOTIFY_EVENTS = ("TaskFinish", "WorkflowFinish")
+# The Event a callback gets when none is named, at every door (CLI, commands, config, the library).
+DEFAULT_NOTIFY_EVENT = "TaskFinish"
 RESULT_FORMATS = ("XML", "JSON")
 MQ_MODES = ("Queue", "Topic")
 MQ_REGIONS = ("sh", "bj", "gz", "cd", "hk")

@@ -15,7 +15,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ciqueue.ci.identifiers import QueueKind, bucket_problem, parse_kind, queue_id_problem, region_problem
-from ciqueue.constants import MQ_MODES, MQ_REGIONS, NOTIFY_EVENTS, NOTIFY_TYPES, RESULT_FORMATS
+from ciqueue.constants import (
+    DEFAULT_NOTIFY_EVENT,
+    MQ_MODES,
+    MQ_REGIONS,
+    NOTIFY_EVENTS,
+    NOTIFY_TYPES,
+    RESULT_FORMATS,
+)
 from ciqueue.errors import InvalidInput, Problem, key_path
 from ciqueue.jsontext import json_type_name, load_json_object
 from ciqueue.limits import (
@@ -433,8 +440,7 @@ def _events(v: _Judge, value: Any) -> str | None:
     """``event`` as a list or a comma-separated string; stored comma-joined, as CI takes it."""
     rule = f"must be one or more of {', '.join(NOTIFY_EVENTS)}"
     if value is None:
-        v.fail("callback.event", f"is required ({rule})")
-        return None
+        return DEFAULT_NOTIFY_EVENT  # as the CLI, the config and the library default it
     if isinstance(value, str):
         items = [part.strip() for part in value.split(",")]
     elif isinstance(value, list) and all(isinstance(x, str) for x in value):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ciqueue.ci.netguard import check_callback_url
 from ciqueue.ci.xmlcodec import Source, parse_root, render_xml
 from ciqueue.constants import (
+    DEFAULT_NOTIFY_EVENT,
     MQ_MODES,
     MQ_REGIONS,
     NOTIFY_EVENTS,
@@ -564,7 +565,7 @@ def requested_notify_config(
     is given or to TDMQ when only TDMQ fields are.
     """
     if state == "On":
-        event = event if event is not None else NOTIFY_EVENTS[0]
+        event = event if event is not None else DEFAULT_NOTIFY_EVENT
         if type is None and url and not (mq_mode or mq_region or mq_name):
             type = "Url"
         elif type is None and not url and (mq_mode or mq_region or mq_name):

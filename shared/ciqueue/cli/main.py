@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ciqueue.ci.kinds import KIND_NAMES, QueueKind, parse_kind
 from ciqueue.constants import (
+    DEFAULT_NOTIFY_EVENT,
     ENV_CONFIG,
     ENV_ENDPOINT,
     ENV_REGION,
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", help=f"with --url: result format {' or '.join(RESULT_FORMATS)} (default JSON)"
     )
     callback.add_argument(
-        "--event", help=f"comma list of {', '.join(NOTIFY_EVENTS)} (default {NOTIFY_EVENTS[0]})"
+        "--event", help=f"comma list of {', '.join(NOTIFY_EVENTS)} (default {DEFAULT_NOTIFY_EVENT})"
     )
     callback.add_argument("--tdmq-region", help="with --tdmq-mode: sh, bj, gz, cd or hk")
     callback.add_argument("--tdmq-name", help="with --tdmq-mode: topic or queue name")
@@ -255,7 +256,7 @@ def notify_from_args(args: argparse.Namespace) -> NotifyConfig:
             state="On",
             type="Url",
             url=args.url,
-            event=args.event or "TaskFinish",
+            event=args.event or DEFAULT_NOTIFY_EVENT,
             result_format=args.format or "JSON",
         )
     return requested_notify_config(
@@ -264,7 +265,7 @@ def notify_from_args(args: argparse.Namespace) -> NotifyConfig:
         mq_mode=args.tdmq_mode,
         mq_region=args.tdmq_region,
         mq_name=args.tdmq_name,
-        event=args.event or "TaskFinish",
+        event=args.event or DEFAULT_NOTIFY_EVENT,
     )
 
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from ciqueue.ci.identifiers import KIND_NAMES, bucket_problem, parse_kind, queue_id_problem, region_problem
-from ciqueue.constants import MQ_REGIONS, NOTIFY_EVENTS
+from ciqueue.constants import DEFAULT_NOTIFY_EVENT, MQ_REGIONS, NOTIFY_EVENTS
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.schedule.cron import cron_rule
 from ciqueue.timefmt import DURATION_RULE, parse_duration, parse_instant
@@ -297,7 +297,7 @@ class Callback(_Model):
 
     type: Literal["Url", "TDMQ"]
     url: str | None = None
-    event: str = Field("TaskFinish", description="TaskFinish, WorkflowFinish or both comma-separated")
+    event: str = Field(DEFAULT_NOTIFY_EVENT, description="TaskFinish, WorkflowFinish or both comma-separated")
     format: Literal["XML", "JSON"] = "XML"
     mq_mode: Literal["Queue", "Topic"] | None = None
     mq_region: str | None = Field(None, description=", ".join(MQ_REGIONS))
