@@ -31,7 +31,7 @@ DEFAULT_PYTHON_VERSION = "3.10"
 CONFIG_NAME = "ciqueue.yml"  # where a bundled config lands in a function (/var/user/ciqueue.yml)
 # The layer carries only what the functions run: the tooling (local runtime, packaging, the
 # command line) and the emulator, which stands in for CI in tests and local mode, stay out.
-# Nothing a function imports may need them (tests/test_packaging.py imports every module of the
+# Nothing a function imports may need them (tests/deploy/test_packaging.py imports every module of the
 # built layer in a clean interpreter, and none may fail).
 LAYER_EXCLUDED_SUBPACKAGES = ("cli", "deploy", "dev", "emulator")
 # ``python -m ciqueue`` is the command line (ciqueue.cli), which the layer does not carry.

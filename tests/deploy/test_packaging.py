@@ -23,7 +23,7 @@ from ciqueue.deploy import packaging
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.limits import SCF_MAX_ZIP_BYTES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("automation", "http_toggle", "scheduler", "worker")
 PLACEHOLDER_MARK = "ciqueue-placeholder"
 RUNTIME_MODULES = (

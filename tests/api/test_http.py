@@ -23,7 +23,7 @@ from ciqueue.envelopes.detect import http_request_for
 from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import ConflictError, InvalidInput, Problem, QueueNotFound, ServiceError
 
-EVENTS = Path(__file__).parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 QID = "p8366c460c67b4c65a9bf81b41eaa3c4b"
 QUEUE_PATH = f"/queues/demo-1250000000/ap-guangzhou/pic/{QID}"
 

@@ -17,7 +17,7 @@ from ciqueue.schedule.load import load_config, parse_config
 from ciqueue.schedule.windows import windows_state
 from conftest import CONFIG_NOW, NOON_UTC, PICS_TARGET
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "schedule.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "schedule.yaml"
 QID = "p" + "a" * 32
 
 BASE: dict[str, Any] = {

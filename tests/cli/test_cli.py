@@ -34,7 +34,7 @@ from conftest import (
 
 WHERE = ["--bucket", DEMO_BUCKET, "--region", DEMO_REGION]
 MISSING_ID = "p" + "f" * 32
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

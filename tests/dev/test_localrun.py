@@ -34,7 +34,7 @@ from ciqueue.emulator.server import EmulatorServer
 from ciqueue.envelopes.detect import detect_source, records_for
 from conftest import EmuAdmin
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UTC = timezone.utc
 BUCKET, REGION = "night-1250000000", "ap-guangzhou"
 QUEUE = "p" + "a" * 32

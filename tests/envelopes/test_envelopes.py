@@ -16,7 +16,7 @@ from ciqueue.envelopes.base import Record
 from ciqueue.envelopes.detect import detect_source, records_for
 from ciqueue.errors import InvalidInput
 
-EVENTS = Path(__file__).parent / "events"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 QUEUE = {
     "bucket": "demo-1250000000",
     "region": "ap-guangzhou",

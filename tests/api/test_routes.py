@@ -29,7 +29,7 @@ from conftest import (
     load_function,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OPERATE_TOKEN = "oncall-token-0123456789abcdef"
 NEW_OPERATE_TOKEN = "oncall-token-rotated-fedcba9876"
 READ_TOKEN = "viewer-token-0123456789abcdef"

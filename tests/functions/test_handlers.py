@@ -32,7 +32,7 @@ from conftest import (
     load_function,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
 CST = ZoneInfo("Asia/Shanghai")
 OPEN = datetime(2026, 3, 1, 3, 0, tzinfo=CST)

@@ -19,7 +19,7 @@ from ciqueue.deploy.scfyml import Deployment, check_deployment, env_size, load_s
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.limits import SCF_MAX_ENV_BYTES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("automation", "http_toggle", "scheduler", "worker")
 LAYER_OUTPUT = "${output:${stage}:${app}:ciqueue-layer.name}"
 

@@ -32,7 +32,7 @@ from conftest import (
     pic_ref,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
 FIXTURE_QUEUE = "p8366c460c67b4c65a9bf81b41eaa3c4b"  # the queue id the event fixtures name
 CONFIG = f"""
