@@ -317,8 +317,12 @@ def test_the_config_can_live_in_a_cos_object(emulator: Any) -> None:
         repr(runtime.state)
         == f"CosStateStore(cos://{DEMO_BUCKET}/ciqueue/state.json, region='{DEMO_REGION}')"
     )
-    with pytest.raises(InvalidInput, match=r"CIQUEUE_CONFIG: must be a file path or cos://"):
-        Runtime.from_env({**env, "CIQUEUE_CONFIG": f"cos://{DEMO_BUCKET}/conf/ciqueue.yml"})
+    # Without ?region= the region comes from the environment, as for a cos:// state location (it
+    # was refused here while the state store took it: one location rule now).
+    implicit = Runtime.from_env({**env, "CIQUEUE_CONFIG": f"cos://{DEMO_BUCKET}/conf/ciqueue.yml"})
+    assert implicit.config is not None and list(implicit.config.targets) == ["pics"]
+    with pytest.raises(InvalidInput, match=r"CIQUEUE_CONFIG: must name an object: cos://"):
+        Runtime.from_env({**env, "CIQUEUE_CONFIG": f"cos://{DEMO_BUCKET}/"})
 
 
 def test_ciqueue_now_sets_a_simulated_clock(tmp_path: Path) -> None:

@@ -350,5 +350,5 @@ def test_open_store_by_location(tmp_path: Path) -> None:
     assert isinstance(open_store(str(tmp_path / "t.json")), FileStateStore)
     with pytest.raises(InvalidInput, match="state: must be file:///path or cos://<bucket-appid>/<key>"):
         open_store("s3://bucket/key")
-    with pytest.raises(InvalidInput, match="region: is required for a cos:// state location"):
+    with pytest.raises(InvalidInput, match="region: is required for a cos:// location"):
         open_store("cos://ops-1250000000/ciqueue/state.json", environ={})

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 from ciqueue.app.invoker import Invoker, ScfInvoker
 from ciqueue.ci.credentials import Credentials
@@ -114,7 +113,9 @@ class Runtime:
             config = overrides.pop("config")
         else:
             location = env.get(ENV_CONFIG, "").strip()
-            config = load_config_location(location, credentials, endpoint, now=overrides["clock"]())
+            config = load_config_location(
+                location, credentials, endpoint, now=overrides["clock"](), environ=env
+            )
         state = overrides.pop("state", None) or state_from_env(env, config, credentials, endpoint)
         invoker = overrides.pop("invoker") if "invoker" in overrides else invoker_from_env(env)
         worker = overrides.pop("worker_function", None) or env.get(ENV_WORKER_FUNCTION, "").strip() or None
@@ -185,26 +186,26 @@ def load_config_location(
     endpoint: str | None = None,
     *,
     now: datetime | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Config | None:
-    """The config at a file path or ``cos://bucket-appid/key?region=ap-guangzhou``; None when empty."""
+    """The config at a file path, ``file://…`` or ``cos://bucket-appid/key[?region=…]``; None when
+    empty. The location is read by the one location rule (``state.location.parse_location``): a
+    ``cos://`` region falls back to ``CIQUEUE_STATE_REGION``, then ``TENCENTCLOUD_REGION``."""
     if not location:
         return None
     from ciqueue.schedule.load import load_config
+    from ciqueue.state.location import parse_location
 
-    if not location.startswith("cos://"):
-        if not os.path.exists(location):
-            raise InvalidInput(ENV_CONFIG, f"file not found: {location}")
-        with open(location, encoding="utf-8") as handle:
+    where = parse_location(location, environ=environ, field_name=ENV_CONFIG, default_key="")
+    if where.scheme == "file":
+        if not os.path.exists(where.path):
+            raise InvalidInput(ENV_CONFIG, f"file not found: {where.path}")
+        with open(where.path, encoding="utf-8") as handle:
             return load_config(handle.read(), now=now or utc_now())
-    parts = urlsplit(location)
-    region = (parse_qs(parts.query).get("region") or [""])[0]
-    key = parts.path.lstrip("/")
-    if not parts.netloc or not key or not region:
-        raise InvalidInput(ENV_CONFIG, "must be a file path or cos://<bucket-appid>/<key>?region=<region>")
     from ciqueue.ci.client import CIClient
 
-    client = CIClient(parts.netloc, region, credentials, endpoint, service="cos")
-    response = client.request("GET", "/" + key)
+    client = CIClient(where.bucket, where.region, credentials, endpoint, service="cos")
+    response = client.request("GET", "/" + where.key)
     return load_config(response.content.decode("utf-8", "replace"), now=now or utc_now())
 
 

@@ -60,8 +60,12 @@ def parse_location(
     region: str | None = None,
     environ: Mapping[str, str] | None = None,
     field_name: str = "state",
+    default_key: str = DEFAULT_STATE_KEY,
 ) -> StateLocation:
-    """The location ``location`` names; InvalidInput naming ``field_name`` when it names none."""
+    """The location ``location`` names; InvalidInput naming ``field_name`` when it names none.
+
+    The one reading of a ``cos://`` location, for the state store and the config file alike
+    (``default_key`` empty: the location must name its key)."""
     env = os.environ if environ is None else environ
     text = location.strip() if isinstance(location, str) else ""
     parts = urlsplit(text)
@@ -87,9 +91,11 @@ def parse_location(
     if not chosen:
         raise InvalidInput(
             "region",
-            f"is required for a cos:// state location (?region=, {ENV_STATE_REGION} or {ENV_REGION})",
+            f"is required for a cos:// location (?region=, {ENV_STATE_REGION} or {ENV_REGION})",
         )
-    key = unquote(parts.path).lstrip("/") or DEFAULT_STATE_KEY
+    key = unquote(parts.path).lstrip("/") or default_key
+    if not key:
+        raise InvalidInput(field_name, "must name an object: cos://<bucket-appid>/<key>")
     return StateLocation("cos", bucket=parts.netloc, key=key, region=chosen)
 
 
