@@ -287,6 +287,20 @@ def make_client(emulator: EmulatorServer) -> Callable[..., Any]:
     return make
 
 
+def reads_fail_after_put(emu_admin: EmuAdmin, count: int = 10) -> requests.Session:
+    """A CIClient session whose every successful PUT is followed by ``count`` 503 SlowDown answers
+    from the emulator: the write lands, then the reads that would verify it fail (``session=``)."""
+    from ciqueue.ci.client import pooled_session
+
+    def after(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if response.request.method == "PUT" and response.ok:
+            emu_admin.faults(next={"count": count, "status": 503, "code": "SlowDown"})
+
+    session = pooled_session(emu_admin.endpoint)
+    session.hooks["response"].append(after)
+    return session
+
+
 # --- the night schedule: a runtime on the demo bucket at a chosen instant ------------------------
 
 PICS_TARGET = {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "queue_ids": [PIC_DEFAULT_ID, PIC_CALLBACK_ID]}

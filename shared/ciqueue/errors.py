@@ -17,6 +17,11 @@ Rules:
   - QueueNotFound 404, no: the id names no queue.
   - ConflictError 409 Conflict, no: someone else changed the queue between our write and our
     verifying read; a blind retry could overwrite their change (never clobber).
+  - UnverifiedWrite, the status and "transient?" of the read that failed (502 or 504, yes for a
+    5xx, throttling, no answer or the deadline): our PUT was answered with success, then the
+    read that verifies it failed. What is known is said: ``written`` true, ``verified`` false,
+    the fields written and the failed read's code under ``cause``. A retry is safe: the next
+    attempt reads first and writes only what is still missing.
   - StateConflict 409, yes: our own state write lost a race with another invocation; the
     update re-applies cleanly on the fresh document.
   - StateCorrupt 500, no: the state document needs a person.
@@ -58,6 +63,7 @@ class CiQueueError(Exception):
     http_status: int = 500
     code: str = "CiQueueError"
     transient: bool = False
+    written: bool = False  # a write to CI was answered with success before this failure
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -72,12 +78,17 @@ class CiQueueError(Exception):
         """What else a report carries: the field concerned, request ids, CI's own status."""
         return {}
 
+    def report_expected(self) -> bool:
+        """False when the failure behind this one was not raised on purpose (log its trace)."""
+        return True
+
 
 @dataclass(frozen=True)
 class ErrorReport:
     """One failure as every door tells it: HTTP ``status``, ``code``, ``message``, whether it is
     ``transient`` and the extra ``fields`` (``field``, ``problems``, ``request_id``, ...).
-    ``expected`` is False for an exception ciqueue did not raise on purpose (log it with a trace)."""
+    ``expected`` is False for an exception ciqueue did not raise on purpose (log it with a trace);
+    ``written`` is True when a write to CI landed before the failure (``UnverifiedWrite``)."""
 
     status: int
     code: str
@@ -85,6 +96,7 @@ class ErrorReport:
     transient: bool
     fields: Mapping[str, Any] = dataclass_field(default_factory=dict)
     expected: bool = True
+    written: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """``{"code", "message", **fields}``: the error object of an outcome, record or answer."""
@@ -95,7 +107,13 @@ def describe(exc: BaseException) -> ErrorReport:
     """The one verdict on ``exc``: status, code, message, transient, fields (see the table above)."""
     if isinstance(exc, CiQueueError):
         return ErrorReport(
-            exc.http_status, exc.code, exc.report_message(), bool(exc.transient), exc.report_fields()
+            exc.http_status,
+            exc.code,
+            exc.report_message(),
+            bool(exc.transient),
+            exc.report_fields(),
+            expected=exc.report_expected(),
+            written=bool(exc.written),
         )
     if isinstance(exc, (ConnectionError, TimeoutError)):
         # Raised raw (not wrapped by the client): no answer came, exactly like TransportError.
@@ -277,6 +295,55 @@ class ConflictError(CiQueueError):
 
     def report_fields(self) -> dict[str, Any]:
         return {"queue_id": self.queue_id, **_ci_fields(self.request_id)}
+
+
+class UnverifiedWrite(CiQueueError):
+    """Our PUT was answered with success, then the read that verifies it failed: the queue is
+    written, not verified.
+
+    ``diff`` is what was written (``[{"field", "before", "after"}]``, worded in ``summary``),
+    ``request_ids`` the read's and the PUT's, ``cause`` the failure of the verifying read. The status and ``transient`` are
+    the cause's (see the module table); the code is ``UnverifiedWrite``.
+    """
+
+    written = True
+
+    def __init__(
+        self,
+        queue_id: str,
+        action: str,
+        cause: BaseException,
+        diff: list[dict[str, Any]],
+        request_ids: list[str],
+        summary: str,
+    ) -> None:
+        self.queue_id = queue_id
+        self.action = action
+        self.cause = cause
+        self.diff = list(diff)
+        self.request_ids = list(request_ids)
+        self.cause_report = describe(cause)
+        self.http_status = self.cause_report.status
+        self.transient = self.cause_report.transient
+        # The PUT's RequestId: what CI support needs to confirm the write.
+        self.request_id = self.request_ids[-1] if self.request_ids and self.request_ids[-1] else None
+        super().__init__(
+            f"queue {queue_id}: {action} written ({summary}) but not verified: {self.cause_report.message}"
+        )
+
+    def report_fields(self) -> dict[str, Any]:
+        return {
+            "queue_id": self.queue_id,
+            "written": True,
+            "verified": False,
+            "diff": [dict(change) for change in self.diff],
+            "request_ids": [i for i in self.request_ids if i],
+            "cause": self.cause_report.to_dict(),
+            **_ci_fields(self.request_id),
+        }
+
+    def report_expected(self) -> bool:
+        return self.cause_report.expected
 
 
 class PackagingError(CiQueueError):

@@ -27,6 +27,7 @@ from conftest import (
     PIC_PAUSED_ID,
     EmuAdmin,
     load_function,
+    reads_fail_after_put,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -467,6 +468,28 @@ def test_concurrent_change_is_409(call: Handler, emu_admin: EmuAdmin) -> None:
     assert status == 409, body
     assert body["ok"] is False
     assert body["error"]["code"] == "Conflict"
+
+
+def test_a_write_that_cannot_be_verified_is_502_written_not_verified(
+    call: Handler, emu_admin: EmuAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ciqueue.ci import client
+
+    session = reads_fail_after_put(emu_admin)
+    monkeypatch.setattr(client, "pooled_session", lambda *args, **kwargs: session)
+    status, _, body = call("POST", f"{QUEUE}/{PIC_DEFAULT_ID}/pause")
+
+    emu_admin.clear_faults()
+    assert status == 502, body
+    assert (body["error"]["code"], body["error"]["written"], body["error"]["verified"]) == (
+        "UnverifiedWrite",
+        True,
+        False,
+    )
+    assert body["error"]["request_id"] == "scf-req-1" and body["error"]["ci_request_id"]
+    [result] = body["results"]
+    assert (result["changed"], result["written"], result["verified"]) == (True, True, False)
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
 
 
 def test_ci_error_is_502_with_code_and_request_id(call: Handler, emu_admin: EmuAdmin) -> None:

@@ -28,6 +28,7 @@ from conftest import (
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
     EmuAdmin,
+    reads_fail_after_put,
 )
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -339,6 +340,43 @@ def test_a_concurrent_change_is_409(runtime: Runtime, emu_admin: EmuAdmin) -> No
     assert outcome.error is not None and outcome.error["code"] == "Conflict"
     assert "Name is 'changed-by-someone'" in outcome.error["message"]
     assert outcome.results == [{"queue": key(PIC_DEFAULT_ID), "error": outcome.error}]
+
+
+def test_a_write_that_cannot_be_verified_says_written_not_verified(
+    demo_bucket: Any,
+    make_runtime: Callable[..., Runtime],
+    emu_admin: EmuAdmin,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    runtime = make_runtime(
+        client_options={
+            "session": reads_fail_after_put(emu_admin),
+            "retry": RetryPolicy(max_attempts=2, base_delay=0),
+        }
+    )
+    capsys.readouterr()
+    outcome = execute(parse_command({"action": "pause", "queues": [ref(PIC_DEFAULT_ID)]}), runtime, actor="w")
+
+    emu_admin.clear_faults()
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+    assert (outcome.ok, outcome.status, outcome.retryable) == (False, 502, True)
+    assert outcome.error is not None
+    assert (outcome.error["code"], outcome.error["written"], outcome.error["verified"]) == (
+        "UnverifiedWrite",
+        True,
+        False,
+    )
+    [result] = outcome.results
+    assert result["queue"] == key(PIC_DEFAULT_ID)
+    assert (result["changed"], result["written"], result["verified"]) == (True, True, False)
+    assert result["diff"] == [{"field": "State", "before": "Active", "after": "Paused"}]
+    assert result["error"]["cause"]["code"] == "SlowDown"
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert line["event"] == "queue.unverified"
+    assert (line["changed"], line["written"], line["verified"]) == (True, True, False)
+    assert (line["before"], line["after"]) == ({"State": "Active"}, {"State": "Paused"})
+    assert line["result"]["status"] == "error" and line["result"]["code"] == "UnverifiedWrite"
+    assert len(line["request_ids"]) == 2  # the read and the PUT that landed
 
 
 def test_a_ci_error_is_502_with_its_code_and_request_id(

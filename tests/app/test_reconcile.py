@@ -18,6 +18,7 @@ from ciqueue.app.executor import execute
 from ciqueue.app.reconcile import handle_shard, pack_shards, parse_shard_event, reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.cli import main as cli
+from ciqueue.ci.retry import RetryPolicy
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import InvalidInput
@@ -31,6 +32,7 @@ from conftest import (
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
     EmuAdmin,
+    reads_fail_after_put,
 )
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -276,6 +278,44 @@ def test_a_failed_change_is_not_remembered_and_the_next_tick_retries(
     retried = reconcile(runtime, now=OPEN + timedelta(minutes=5))
     assert retried.ok and actions(retried) == {PIC_DEFAULT_ID: "pause"}
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+
+
+def test_a_write_that_cannot_be_verified_is_reported_written_not_verified(
+    demo_bucket: Any,
+    emu_admin: EmuAdmin,
+    make_runtime: Callable[..., Runtime],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    targets = {"one": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "queue_ids": [PIC_DEFAULT_ID]}}
+    options = {"session": reads_fail_after_put(emu_admin), "retry": RetryPolicy(max_attempts=2, base_delay=0)}
+    runtime = make_runtime(schedule(targets=targets), client_options=options)
+    capsys.readouterr()
+
+    report = reconcile(runtime, now=OPEN)
+
+    emu_admin.clear_faults()
+    where = f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}"
+    assert [
+        (e["stage"], e["code"], e["queue"], e["written"], e["verified"], e["transient"]) for e in report.errors
+    ] == [("apply", "UnverifiedWrite", where, True, False, True)]
+    assert report.operations == []
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+    assert not (tmp_path / "state.json").exists()  # not verified: not remembered as carried out
+    [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert (line["event"], line["queue"], line["changed"], line["written"], line["verified"]) == (
+        "queue.unverified",
+        where,
+        True,
+        True,
+        False,
+    )
+    assert (line["before"], line["after"]) == ({"State": "Active"}, {"State": "Paused"})
+
+    # The next tick reads the queue, finds it Paused and writes nothing more.
+    emu_admin.clear_requests()
+    again = reconcile(make_runtime(schedule(targets=targets)), now=OPEN + timedelta(minutes=5))
+    assert again.ok and emu_admin.put_paths() == []
 
 
 def test_one_bucket_failing_to_list_does_not_stop_the_others(

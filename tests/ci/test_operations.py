@@ -19,10 +19,17 @@ from ciqueue.ci.operations import (
     resume_queue,
     set_callback,
 )
-from ciqueue.ci.retry import Deadline
+from ciqueue.ci.retry import Deadline, RetryPolicy
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.server import EmulatorServer
-from ciqueue.errors import ConflictError, DeadlineExceeded, InvalidInput, QueueNotFound
+from ciqueue.errors import (
+    ConflictError,
+    DeadlineExceeded,
+    InvalidInput,
+    QueueNotFound,
+    UnverifiedWrite,
+    describe,
+)
 from conftest import (
     DEMO_BUCKET,
     DEMO_NOTIFY,
@@ -32,6 +39,7 @@ from conftest import (
     PIC_PAUSED_ID,
     EmuAdmin,
     queue_id,
+    reads_fail_after_put,
     seed_queues,
 )
 
@@ -274,6 +282,70 @@ def test_concurrent_state_flip_names_state(
 
     with pytest.raises(ConflictError, match=r"State is 'Active', we wrote 'Paused'"):
         pause_queue(client, "pic", LEGACY_ID)
+
+
+def test_a_write_whose_verifying_read_fails_is_written_not_verified(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    # The PUT lands; then CI answers 503 to every read, so the change cannot be verified.
+    client = CIClient(
+        DEMO_BUCKET,
+        DEMO_REGION,
+        Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
+        endpoint=emulator.endpoint,
+        session=reads_fail_after_put(emu_admin),
+        retry=RetryPolicy(max_attempts=2, base_delay=0),
+    )
+
+    with pytest.raises(UnverifiedWrite) as caught:
+        pause_queue(client, "pic", LEGACY_ID)
+
+    log = emu_admin.requests()
+    assert [(e["method"], e["status"]) for e in log] == [("GET", 200), ("PUT", 200), ("GET", 503), ("GET", 503)]
+    emu_admin.clear_faults()
+    assert emu_admin.queue(LEGACY_ID)["State"] == "Paused"  # it was written
+    error = caught.value
+    assert (error.written, error.queue_id, error.action) == (True, LEGACY_ID, "pause")
+    assert error.diff == [{"field": "State", "before": "Active", "after": "Paused"}]
+    assert error.request_ids == [log[0]["request_id"], log[1]["request_id"]]
+    report = describe(error)
+    assert (report.status, report.code, report.transient, report.written) == (502, "UnverifiedWrite", True, True)
+    assert report.fields["written"] is True and report.fields["verified"] is False
+    assert report.fields["cause"]["code"] == "SlowDown"
+    assert report.fields["request_id"] == log[1]["request_id"]  # the PUT that landed
+    assert report.message.startswith(f"queue {LEGACY_ID}: pause written (State Active → Paused) but not verified: ")
+    assert "SlowDown (HTTP 503)" in report.message
+
+
+def test_a_write_whose_verifying_read_runs_out_of_time_is_504_written_not_verified(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    class Clock:
+        """Monotonic time that jumps past the deadline once the PUT has been answered."""
+
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    original = client.update_queue
+
+    def update_then_time_out(*args: Any, **kwargs: Any) -> Any:
+        written = original(*args, **kwargs)
+        clock.now = 100.0
+        return written
+
+    client.update_queue = update_then_time_out  # type: ignore[method-assign]
+
+    with pytest.raises(UnverifiedWrite) as caught:
+        pause_queue(client, "pic", LEGACY_ID, deadline=Deadline(10.0, clock))
+
+    assert methods(emu_admin) == ["GET", "PUT"]
+    assert emu_admin.queue(LEGACY_ID)["State"] == "Paused"
+    report = describe(caught.value)
+    assert (report.status, report.code, report.transient) == (504, "UnverifiedWrite", True)
+    assert report.fields["cause"]["code"] == "DeadlineExceeded"
 
 
 def test_unknown_queue(client: CIClient, emu_admin: EmuAdmin, demo_bucket: Any) -> None:

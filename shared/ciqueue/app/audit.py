@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.errors import ServiceError
+from ciqueue.errors import ServiceError, describe
 
 if TYPE_CHECKING:
     from ciqueue.ci.operations import OperationResult
@@ -54,6 +54,8 @@ QUEUE_RESUMED = "queue.resumed"
 QUEUE_CALLBACK_CHANGED = "queue.callback_changed"
 QUEUE_UNCHANGED = "queue.unchanged"  # asked for what was already there: nothing written
 QUEUE_SKIPPED = "queue.skipped"  # the engine left a queue alone (e.g. changed by hand)
+QUEUE_FAILED = "queue.failed"  # an operation failed before anything was written
+QUEUE_UNVERIFIED = "queue.unverified"  # written (the PUT was answered), then the verifying read failed
 OVERRIDE_CREATED = "override.created"
 OVERRIDE_CANCELLED = "override.cancelled"
 OVERRIDE_EXPIRED = "override.expired"
@@ -172,6 +174,57 @@ def audit_operation(
         before={change.field: change.before for change in result.diff},
         after={change.field: change.after for change in result.diff},
         request_ids=[i for i in result.request_ids if i],
+        **fields,
+    )
+
+
+def audit_failure(
+    error: BaseException,
+    *,
+    actor: str | None,
+    queue: str,
+    action: str,
+    reason: str | None = None,
+    dry_run: bool = False,
+    context: Any = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """The audit line of an operation that failed, saying what is known of the queue.
+
+    ``queue.failed`` with ``changed: false`` when nothing was written; ``queue.unverified`` with
+    ``changed: true, written: true, verified: false`` and the written fields in before/after when
+    the write landed before the failure (``errors.describe``'s ``written``, an UnverifiedWrite).
+    """
+    report = describe(error)
+    if not report.written:
+        return audit(
+            QUEUE_FAILED,
+            actor=actor,
+            queue=queue,
+            action=action,
+            reason=reason,
+            changed=False,
+            dry_run=dry_run,
+            context=context,
+            error=error,
+            **fields,
+        )
+    diff = list(report.fields.get("diff") or [])
+    return audit(
+        QUEUE_UNVERIFIED,
+        actor=actor,
+        queue=queue,
+        action=action,
+        reason=reason,
+        changed=True,
+        dry_run=dry_run,
+        before={change["field"]: change["before"] for change in diff},
+        after={change["field"]: change["after"] for change in diff},
+        request_ids=list(report.fields.get("request_ids") or []),
+        written=True,
+        verified=False,
+        context=context,
+        error=error,
         **fields,
     )
 

@@ -12,6 +12,8 @@ override (if any), then change the queues. A validation failure therefore change
 - ``reconcile`` runs the scheduler tick (only the named queues when ``queues`` is given).
 
 A failure's status, code and "retryable" are ``errors.describe``'s verdict, never decided here.
+A queue whose write landed but could not be verified (``UnverifiedWrite``) is reported as such:
+its result says ``changed``/``written`` true and ``verified`` false, never a bare failure.
 """
 
 from __future__ import annotations
@@ -110,6 +112,20 @@ class CommandOutcome:
 def error_body(exc: BaseException) -> dict[str, Any]:
     """``{"code", "message", "field"?, "problems"?, "request_id"?, "http_status"?}`` (errors.describe)."""
     return describe(exc).to_dict()
+
+
+def failed_result(queue: str, exc: BaseException) -> dict[str, Any]:
+    """A queue's result when its operation failed: ``{"queue", "error"}``; when the write landed
+    before the failure (an UnverifiedWrite) also ``changed``/``written`` true, ``verified`` false
+    and the ``diff`` written, so no caller reads "failed" as "nothing changed"."""
+    report = describe(exc)
+    result: dict[str, Any] = {"queue": queue}
+    if report.written:
+        result.update(
+            changed=True, written=True, verified=False, diff=list(report.fields.get("diff") or [])
+        )
+    result["error"] = report.to_dict()
+    return result
 
 
 def execute(
@@ -433,24 +449,22 @@ def _outcome(
     outcomes: list[tuple[QueueRef, Any]],
     override: dict[str, Any] | None,
 ) -> CommandOutcome:
-    from ciqueue.app.audit import audit, audit_operation
+    from ciqueue.app.audit import audit_failure, audit_operation
 
     results: list[dict[str, Any]] = []
     first_error: BaseException | None = None
     for ref, outcome in outcomes:
         if isinstance(outcome, BaseException):
             first_error = first_error or outcome
-            results.append({"queue": ref.key(), "error": error_body(outcome)})
-            audit(
-                "queue.failed",
+            results.append(failed_result(ref.key(), outcome))
+            audit_failure(
+                outcome,
                 actor=call.actor,
                 queue=ref.key(),
                 action=call.command.action,
                 reason=call.command.reason,
-                changed=False,
                 dry_run=call.dry_run,
                 context=call.context,
-                error=outcome,
             )
             continue
         results.append({"queue": ref.key(), **outcome.to_dict()})

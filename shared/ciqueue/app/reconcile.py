@@ -399,23 +399,23 @@ def _apply(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ciqueue-apply") as pool:
         futures = [pool.submit(run, key, decisions) for key, decisions in per_queue.items()]
         results = [future.result() for future in futures]
-    from ciqueue.app.audit import audit, audit_operation
+    from ciqueue.app.audit import audit_failure, audit_operation
 
     for outcomes in results:
         for decision, outcome in outcomes:
             key = decision.key
             if isinstance(outcome, BaseException):
+                # An UnverifiedWrite's entry carries written/verified/diff (errors.describe); it is
+                # not remembered as carried out, so the next tick reads the queue again.
                 entry = error_entry(outcome, stage="apply", queue=key.text, action=decision.action)
                 report.errors.append(entry)
-                audit(
-                    "queue.failed",
+                audit_failure(
+                    outcome,
                     actor=actor,
                     queue=key.text,
                     action=decision.action,
                     reason=decision.reason,
-                    changed=False,
                     context=context,
-                    error=outcome,
                 )
                 continue
             result: OperationResult = outcome

@@ -4,6 +4,8 @@ The CI update API replaces the whole queue configuration, so every operation sta
 the service holds (unknown elements included), changes one thing, and writes the rest back as
 it was. Asking for what is already there writes nothing. After a write, a second read must
 show exactly what was written; anything else is a concurrent change and raises ConflictError.
+When that second read fails (no answer, an error, the deadline) the write has still landed:
+UnverifiedWrite says so (written, not verified) instead of the read's bare error.
 
 ``change_queue`` is the one place an action name (``pause``, ``resume``, ``set_callback``) becomes
 its operation, for every caller that carries out actions (the executor, the scheduler tick, the
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci import models
 from ciqueue.ci.kinds import QueueKind, parse_kind
-from ciqueue.errors import ConflictError, DeadlineExceeded
+from ciqueue.errors import ConflictError, DeadlineExceeded, UnverifiedWrite
 
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient
@@ -252,7 +254,12 @@ def apply_change(
 
     written = client.update_queue(kind, queue_id, wanted, deadline=deadline)
     request_ids.append(written.request_id or "")
-    after, verify_id = client.get_queue(kind, queue_id, deadline=deadline)
+    try:
+        after, verify_id = client.get_queue(kind, queue_id, deadline=deadline)
+    except Exception as exc:
+        # CI answered the PUT with success: the change is there, only its proof is missing.
+        changes = [change.to_dict() for change in diff]
+        raise UnverifiedWrite(queue_id, action, exc, changes, list(request_ids), describe_diff(diff)) from exc
     request_ids.append(verify_id)
     differences = verify_written(wanted, after)
     if differences:
