@@ -229,6 +229,8 @@ BAD = [
     ),
     pytest.param(Ask(duration="2 hours"), lambda: f"{DURATION_RULE} (got '2 hours')", id="duration-shape"),
     pytest.param(Ask(duration="0m"), lambda: "must be longer than 0s (got '0m')", id="duration-zero"),
+    # Judged as written at every door: the config stripped the blanks a command refused.
+    pytest.param(Ask(duration=" 30m"), lambda: f"{DURATION_RULE} (got ' 30m')", id="duration-blank"),
     pytest.param(
         Ask(url=PRIVATE_URL),
         lambda: _error_rule(lambda: check_callback_url(PRIVATE_URL)),

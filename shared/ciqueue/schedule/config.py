@@ -157,7 +157,7 @@ _Days = Annotated[str | list[str] | None, AfterValidator(_check_days)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class Target(_Model):
