@@ -34,6 +34,7 @@ import re
 
 from ciqueue.ci.kinds import KIND_NAMES, QueueKind, parse_kind
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import MAX_BUCKET_LENGTH, MAX_QUEUE_ID_LENGTH, MAX_REGION_LENGTH
 
 __all__ = [
     "BUCKET_RULE",
@@ -53,9 +54,6 @@ __all__ = [
     "region_problem",
 ]
 
-MAX_BUCKET_LENGTH = 50
-MAX_REGION_LENGTH = 63  # one DNS label
-MAX_QUEUE_ID_LENGTH = 64
 
 _BUCKET_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+")
 _REGION_RE = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
