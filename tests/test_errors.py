@@ -40,6 +40,7 @@ from ciqueue.errors import (
     StateConflict,
     StateCorrupt,
     TransportError,
+    UnverifiedWrite,
     describe,
 )
 from ciqueue.schedule.load import load_config
@@ -67,6 +68,13 @@ SECRET = "hunter2-db-password"  # in an unexpected exception's text: must reach 
 
 def _unexpected() -> Exception:
     return RuntimeError(f"connect to postgres://admin:{SECRET}@db failed")
+
+
+def _unverified(cause: BaseException) -> UnverifiedWrite:
+    diff = [{"field": "State", "before": "Active", "after": "Paused"}]
+    return UnverifiedWrite(
+        PIC_DEFAULT_ID, "pause", cause, diff, ["ci-rid-r", "ci-rid-w"], "State Active → Paused"
+    )
 
 
 # (make the exception, HTTP status, code, transient): the one table every door must agree with.
@@ -103,6 +111,10 @@ TABLE: list[tuple[Callable[[], BaseException], int, str, bool]] = [
     (lambda: DeadlineExceeded("deadline exceeded after 2 attempt(s)"), 504, "DeadlineExceeded", True),
     (lambda: PayloadTooLarge("body", 65536, 70000), 413, "PayloadTooLarge", False),
     (lambda: PackagingError("pip could not fetch a wheel"), 500, "PackagingError", False),
+    # Written, then the verifying read failed: the read's status and transient, its own code.
+    (lambda: _unverified(ServiceError(503, "SlowDown", "slow", "ci-rid-a")), 502, "UnverifiedWrite", True),
+    (lambda: _unverified(DeadlineExceeded("deadline exceeded")), 504, "UnverifiedWrite", True),
+    (lambda: _unverified(MalformedResponse("QueueList: missing", 200)), 502, "UnverifiedWrite", False),
     (lambda: ConnectionResetError(104, "reset"), 502, "TransportError", True),
     (lambda: TimeoutError(), 502, "TransportError", True),
     (_unexpected, 500, "InternalError", False),

@@ -302,8 +302,8 @@ class UnverifiedWrite(CiQueueError):
     written, not verified.
 
     ``diff`` is what was written (``[{"field", "before", "after"}]``, worded in ``summary``),
-    ``request_ids`` the read's and the PUT's, ``cause`` the failure of the verifying read. The status and ``transient`` are
-    the cause's (see the module table); the code is ``UnverifiedWrite``.
+    ``request_ids`` the read's and the PUT's, ``cause`` the failure of the verifying read. The
+    status and ``transient`` are the cause's (see the module table); the code is its own.
     """
 
     written = True

@@ -17,8 +17,8 @@ from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
 from ciqueue.app.reconcile import handle_shard, pack_shards, parse_shard_event, reconcile
 from ciqueue.app.runtime import Runtime
-from ciqueue.cli import main as cli
 from ciqueue.ci.retry import RetryPolicy
+from ciqueue.cli import main as cli
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import InvalidInput
@@ -297,7 +297,8 @@ def test_a_write_that_cannot_be_verified_is_reported_written_not_verified(
     emu_admin.clear_faults()
     where = f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}"
     assert [
-        (e["stage"], e["code"], e["queue"], e["written"], e["verified"], e["transient"]) for e in report.errors
+        (e["stage"], e["code"], e["queue"], e["written"], e["verified"], e["transient"])
+        for e in report.errors
     ] == [("apply", "UnverifiedWrite", where, True, False, True)]
     assert report.operations == []
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"

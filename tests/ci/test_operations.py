@@ -301,7 +301,12 @@ def test_a_write_whose_verifying_read_fails_is_written_not_verified(
         pause_queue(client, "pic", LEGACY_ID)
 
     log = emu_admin.requests()
-    assert [(e["method"], e["status"]) for e in log] == [("GET", 200), ("PUT", 200), ("GET", 503), ("GET", 503)]
+    assert [(e["method"], e["status"]) for e in log] == [
+        ("GET", 200),
+        ("PUT", 200),
+        ("GET", 503),
+        ("GET", 503),
+    ]
     emu_admin.clear_faults()
     assert emu_admin.queue(LEGACY_ID)["State"] == "Paused"  # it was written
     error = caught.value
@@ -309,11 +314,18 @@ def test_a_write_whose_verifying_read_fails_is_written_not_verified(
     assert error.diff == [{"field": "State", "before": "Active", "after": "Paused"}]
     assert error.request_ids == [log[0]["request_id"], log[1]["request_id"]]
     report = describe(error)
-    assert (report.status, report.code, report.transient, report.written) == (502, "UnverifiedWrite", True, True)
+    assert (report.status, report.code, report.transient, report.written) == (
+        502,
+        "UnverifiedWrite",
+        True,
+        True,
+    )
     assert report.fields["written"] is True and report.fields["verified"] is False
     assert report.fields["cause"]["code"] == "SlowDown"
     assert report.fields["request_id"] == log[1]["request_id"]  # the PUT that landed
-    assert report.message.startswith(f"queue {LEGACY_ID}: pause written (State Active → Paused) but not verified: ")
+    assert report.message.startswith(
+        f"queue {LEGACY_ID}: pause written (State Active → Paused) but not verified: "
+    )
     assert "SlowDown (HTTP 503)" in report.message
 
 

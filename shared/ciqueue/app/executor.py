@@ -121,9 +121,7 @@ def failed_result(queue: str, exc: BaseException) -> dict[str, Any]:
     report = describe(exc)
     result: dict[str, Any] = {"queue": queue}
     if report.written:
-        result.update(
-            changed=True, written=True, verified=False, diff=list(report.fields.get("diff") or [])
-        )
+        result.update(changed=True, written=True, verified=False, diff=list(report.fields.get("diff") or []))
     result["error"] = report.to_dict()
     return result
 
