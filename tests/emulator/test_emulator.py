@@ -251,7 +251,7 @@ def test_kind_not_activated_is_kind_bucket_unbinded(
 def test_unknown_paths_and_methods(emulator: EmulatorServer, demo_bucket: DemoBucket) -> None:
     assert error_of(ci(emulator, "GET", "/nothing"))[:2] == (404, "NoSuchResource")
     assert error_of(ci(emulator, "DELETE", "/picqueue"))[:2] == (405, "MethodNotAllowed")
-    assert error_of(ci(emulator, "GET", "/picbucket"))[:2] == (405, "MethodNotAllowed")
+    assert error_of(ci(emulator, "PUT", "/picbucket"))[:2] == (405, "MethodNotAllowed")
 
 
 # --- describe --------------------------------------------------------------------------------------

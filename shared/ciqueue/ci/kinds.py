@@ -21,11 +21,18 @@ class QueueKind(str, Enum):
 class KindSpec:
     kind: QueueKind
     queue_path: str  # GET <queue_path>, PUT <queue_path>/<id>
-    activation_path: str  # POST creates the bucket's default queue
+    # POST on the bucket host activates (and creates the default queue);
+    # GET on the service host ci.<Region>.myqcloud.com lists the buckets activated.
+    activation_path: str
     category: str  # Category of the default queue
     describe_action: str  # CAM action names, for docs and permissions
     update_action: str
     bucket_element: str  # element of the activation response, e.g. PicBucket
+
+    @property
+    def bucket_list_element(self) -> str:
+        """The repeated element of the bucket listing (``GET <activation_path>``), e.g. PicBucketList."""
+        return f"{self.bucket_element}List"
 
 
 KIND_SPECS: dict[QueueKind, KindSpec] = {

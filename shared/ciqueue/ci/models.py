@@ -33,6 +33,8 @@ from ciqueue.limits import MAX_QUEUE_NAME_LENGTH
 
 __all__ = [
     "READ_ONLY_ELEMENTS",
+    "ActivatedBucket",
+    "BucketListResult",
     "DescribeResult",
     "ErrorBody",
     "NotifyConfig",
@@ -42,10 +44,12 @@ __all__ = [
     "check_notify_config",
     "check_update",
     "notify_config_off",
+    "parse_bucket_list",
     "parse_describe",
     "parse_error",
     "parse_update",
     "parse_update_request",
+    "render_bucket_list",
     "render_describe",
     "render_error",
     "render_update_response",
@@ -593,3 +597,56 @@ def requested_notify_config(
 def notify_config_off() -> NotifyConfig:
     """The NotifyConfig that turns callbacks off."""
     return NotifyConfig(state="Off")
+
+
+# --- bucket listing (GET /picbucket, /mediabucket, ... on ci.<Region>.myqcloud.com) -------------
+
+
+class ActivatedBucket(XmlModel):
+    """One bucket a kind's service is activated for (``PicBucketList``, ``MediaBucketList``, ...)."""
+
+    bucket_id: str | None = _element("BucketId")
+    name: str | None = _element("Name")
+    region: str | None = _element("Region")
+    create_time: str | None = _element("CreateTime")
+
+
+class BucketListResult(XmlModel):
+    """A bucket listing page. The list element is named per kind (``KindSpec.bucket_list_element``),
+    so ``buckets`` is read and written by ``parse_bucket_list`` / ``render_bucket_list``."""
+
+    request_id: str | None = _element("RequestId")
+    total_count: int | None = _element("TotalCount")
+    page_number: int | None = _element("PageNumber")
+    page_size: int | None = _element("PageSize")
+    buckets: list[ActivatedBucket] = Field(default_factory=list)
+
+    def to_xml_dict_as(self, list_element: str) -> dict[str, Any]:
+        body = self.to_xml_dict()
+        if self.buckets:
+            body[list_element] = [bucket.to_xml_dict() for bucket in self.buckets]
+        return body
+
+
+def parse_bucket_list(
+    xml: bytes | str, list_element: str, *, status: int | None = None, request_id: str | None = None
+) -> BucketListResult:
+    """A bucket listing; ``<list_element>`` repeats once per bucket (an empty one holds none)."""
+    reader = _Reader("response", f"{list_element} response", status, request_id)
+    body = parse_root(xml, "Response", reader.what, status=status, request_id=request_id)
+    if not isinstance(body, dict):
+        body = {}
+    rest = {k: v for k, v in body.items() if k != list_element}
+    result = BucketListResult._read(rest, "", reader)
+    raw = body.get(list_element)
+    items = raw if isinstance(raw, list) else [raw]
+    result.buckets = [
+        ActivatedBucket._read(item, f"{list_element}[{i}]" if isinstance(raw, list) else list_element, reader)
+        for i, item in enumerate(items)
+        if item is not None and item != ""
+    ]
+    return result
+
+
+def render_bucket_list(result: BucketListResult, list_element: str) -> bytes:
+    return render_xml("Response", result.to_xml_dict_as(list_element))

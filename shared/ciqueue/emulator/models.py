@@ -180,6 +180,15 @@ class BucketRecord:
         return sorted(self.queues.get(kind, {}).values(), key=lambda q: q.seq)
 
 
+@dataclass(frozen=True)
+class ActivatedBucket:
+    """A bucket as a bucket listing shows it: name, region and when the kind was activated."""
+
+    bucket: str
+    region: str
+    create_time: str
+
+
 # ---------------------------------------------------------------------------------------------
 # Stores: the memory store keeps nothing beyond the model; the SQLite store writes through.
 
@@ -441,6 +450,27 @@ class EmulatorModel:
             )
             self._put_queue(record, queue)
             return record
+
+    def activated_buckets(
+        self,
+        kind: QueueKind,
+        *,
+        regions: frozenset[str] | None = None,
+        names: frozenset[str] | None = None,
+        prefix: str = "",
+    ) -> list[ActivatedBucket]:
+        """Buckets ``kind`` is activated for, by bucket then region; each filter narrows the list
+        (``regions`` and ``names`` None: any)."""
+        with self.lock:
+            found = [
+                ActivatedBucket(record.bucket, record.region, record.kinds[kind])
+                for record in self._buckets.values()
+                if kind in record.kinds
+                and (regions is None or record.region in regions)
+                and (names is None or record.bucket in names)
+                and record.bucket.startswith(prefix)
+            ]
+        return sorted(found, key=lambda b: (b.bucket, b.region))
 
     def _put_queue(self, record: BucketRecord, queue: QueueRecord) -> None:
         record.queues.setdefault(queue.kind, {})[queue.queue_id] = queue

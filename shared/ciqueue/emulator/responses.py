@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ciqueue.ci import models
+from ciqueue.ci.identifiers import bucket_problem, region_problem
 from ciqueue.ci.kinds import KIND_SPECS, QueueKind, parse_kind
 from ciqueue.ci.xmlcodec import parse_root, render_xml
 from ciqueue.constants import HEADER_REQUEST_ID, HEADER_TRACE_ID
@@ -30,7 +31,9 @@ from ciqueue.emulator.routing import (
     NoRoute,
     Route,
     parse_host,
+    parse_service_host,
     route,
+    route_service,
 )
 from ciqueue.errors import InvalidInput
 from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
@@ -82,6 +85,7 @@ class Call:
     request: Request
     request_id: str
     target: BucketHost | None = None
+    service_region: str | None = None  # set instead of ``target`` on ci.<Region>.myqcloud.com
     route: Route | None = None
 
 
@@ -134,10 +138,20 @@ class CIResponses:
         request = call.request
         call.target = parse_host(request.host)
         if call.target is None:
-            raise ApiError(400, "InvalidHost", "Host must be <BucketName-APPID>.ci.<Region>.myqcloud.com")
+            call.service_region = parse_service_host(request.host)
+        if call.target is None and call.service_region is None:
+            raise ApiError(
+                400,
+                "InvalidHost",
+                "Host must be <BucketName-APPID>.ci.<Region>.myqcloud.com (or ci.<Region>.myqcloud.com "
+                "for bucket listings)",
+            )
         self.model.authenticate(request.method, request.path, request.params, request.headers)
         try:
-            call.route = route(request.method, request.path)
+            if call.target is not None:
+                call.route = route(request.method, request.path)
+            else:
+                call.route = route_service(request.method, request.path)
         except NoRoute as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
         action: Callable[[Call], Reply] = getattr(self, call.route.action)
@@ -261,6 +275,53 @@ class CIResponses:
         )
         return Reply.xml(200, body, call.request_id)
 
+    def list_buckets(self, call: Call) -> Reply:
+        """GET /picbucket (and siblings) on ci.<Region>.myqcloud.com: a page of activated buckets.
+
+        ``regions`` (comma list; empty or ``All``: every region), ``bucketNames`` (comma list,
+        exact) and ``bucketName`` (prefix) narrow the list together; ``pageSize`` is 1-100.
+        """
+        assert call.route is not None
+        params = call.request.params
+        page_number = _positive(params.get("pageNumber", ""), "pageNumber", 1, None)
+        page_size = _positive(params.get("pageSize", ""), "pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        regions = _comma_list(params.get("regions", ""))
+        bad_region = next((r for r in regions if r != "All" and region_problem(r)), None)
+        if bad_region is not None:
+            raise _invalid(
+                "regions",
+                f"must be All or regions such as ap-guangzhou, comma-separated (got {bad_region!r})",
+            )
+        names = _comma_list(params.get("bucketNames", ""))
+        bad_name = next((n for n in names if bucket_problem(n)), None)
+        if bad_name is not None:
+            raise _invalid(
+                "bucketNames", f"must be buckets <name>-<appid>, comma-separated (got {bad_name!r})"
+            )
+        found = self.model.activated_buckets(
+            call.route.kind,
+            regions=None if not regions or "All" in regions else frozenset(regions),
+            names=frozenset(names) if names else None,
+            prefix=params.get("bucketName", ""),
+        )
+        cap = self.model.page_size_cap
+        page_size = min(page_size, cap) if cap is not None else page_size
+        start = (page_number - 1) * page_size
+        result = models.BucketListResult(
+            request_id=call.request_id,
+            total_count=len(found),
+            page_number=page_number,
+            page_size=page_size,
+            buckets=[
+                models.ActivatedBucket(
+                    bucket_id=b.bucket, name=b.bucket, region=b.region, create_time=b.create_time
+                )
+                for b in found[start : start + page_size]
+            ],
+        )
+        body = models.render_bucket_list(result, KIND_SPECS[call.route.kind].bucket_list_element)
+        return Reply.xml(200, body, call.request_id)
+
     @staticmethod
     def _read_update(body: bytes, kind: QueueKind, queue_id: str) -> models.QueueUpdate:
         if not body.strip():
@@ -353,6 +414,10 @@ def _queue_model(record: QueueRecord) -> models.Queue:
 
 def _invalid(param: str, rule: str) -> ApiError:
     return ApiError(400, "InvalidArgument", f"{param}: {rule}")
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _state_filter(value: str) -> str | None:
