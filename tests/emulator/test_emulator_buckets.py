@@ -1,9 +1,11 @@
 """The emulator's bucket-level calls over raw HTTP: listing the buckets a kind is activated for
-(``GET /picbucket`` and siblings on ``ci.<Region>.myqcloud.com``)."""
+(``GET /picbucket`` and siblings on ``ci.<Region>.myqcloud.com``) and closing a kind
+(``DELETE`` on the bucket host)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +14,10 @@ import xmltodict
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.kinds import KIND_SPECS, QueueKind
 from ciqueue.ci.signing import authorize
+from ciqueue.emulator.models import EmulatorModel, SqliteStore
 from ciqueue.emulator.server import EmulatorServer
 from conftest import DEMO_BUCKET, DEMO_REGION, PIC_DEFAULT_ID, DemoBucket, EmuAdmin
-from test_emulator import DEMO, ci, error_of
+from test_emulator import DEMO, ci, error_of, xml
 
 SERVICE_HOST = f"ci.{DEMO_REGION}.myqcloud.com"
 BEIJING = "ap-beijing"
@@ -188,3 +191,58 @@ def test_each_call_goes_to_its_own_host(emulator: EmulatorServer, demo_bucket: D
         400,
         "InvalidHost",
     )
+
+
+# --- closing a kind ----------------------------------------------------------------------------
+
+
+def test_closing_pic_deletes_its_queues_and_leaves_the_listing(
+    emulator: EmulatorServer, demo_bucket: DemoBucket, emu_admin: EmuAdmin
+) -> None:
+    assert names(listing(list_pic(emulator))) == [(DEMO_BUCKET, DEMO_REGION)]
+    closed = ci(emulator, "DELETE", "/picbucket")
+    assert closed.status_code == 200, closed.text
+    doc = xml(closed)["Response"]
+    assert doc == {"RequestId": closed.headers["x-ci-request-id"], "BucketName": DEMO_BUCKET}
+    (bucket,) = emu_admin.state()["buckets"]
+    assert bucket["kinds"] == ["media"]
+    assert {q["kind"] for q in bucket["queues"]} == {"media"}
+    assert error_of(ci(emulator, "GET", "/picqueue"))[:2] == (400, "PicBucketUnBinded")
+    assert listing(list_pic(emulator))["TotalCount"] == "0"
+    # Closing again: the service is not activated any more.
+    assert error_of(ci(emulator, "DELETE", "/picbucket"))[:2] == (400, "PicBucketUnBinded")
+    # Opening again creates a fresh default queue, not the old ones.
+    assert ci(emulator, "POST", "/picbucket").status_code == 200
+    ids = [q["QueueId"] for q in xml(ci(emulator, "GET", "/picqueue"))["Response"]["QueueList"]]
+    assert len(ids) == 1 and ids[0] not in demo_bucket.pic_ids
+
+
+def test_only_documented_kinds_close(emulator: EmulatorServer, emu_admin: EmuAdmin) -> None:
+    emu_admin.seed([{"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kinds": [k.value for k in QueueKind]}])
+    assert error_of(ci(emulator, "DELETE", "/docbucket")) == (
+        405,
+        "MethodNotAllowed",
+        "DELETE is not allowed on /docbucket",
+    )
+    closed = []
+    for spec in KIND_SPECS.values():
+        if spec.kind is not QueueKind.DOC:
+            assert ci(emulator, "DELETE", spec.activation_path).status_code == 200
+            closed.append(spec.kind.value)
+    assert closed == ["pic", "media", "asr", "ai", "file"]
+    assert emu_admin.state()["buckets"][0]["kinds"] == ["doc"]
+    assert error_of(ci(emulator, "DELETE", "/picbucket", host=SERVICE_HOST))[:2] == (400, "InvalidHost")
+
+
+def test_a_close_survives_a_restart(tmp_path: Path) -> None:
+    data = tmp_path / "ci.sqlite"
+    model = EmulatorModel(SqliteStore(data))
+    model.activate(DEMO_BUCKET, DEMO_REGION, QueueKind.PIC)
+    model.activate(DEMO_BUCKET, DEMO_REGION, QueueKind.ASR)
+    model.close_kind(DEMO_BUCKET, DEMO_REGION, QueueKind.PIC)
+    model.close()
+    again = EmulatorModel(SqliteStore(data))
+    (bucket,) = again.state()["buckets"]
+    assert bucket["kinds"] == ["asr"]
+    assert [q["kind"] for q in bucket["queues"]] == ["asr"]
+    again.close()

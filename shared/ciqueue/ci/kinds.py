@@ -21,7 +21,7 @@ class QueueKind(str, Enum):
 class KindSpec:
     kind: QueueKind
     queue_path: str  # GET <queue_path>, PUT <queue_path>/<id>
-    # POST on the bucket host activates (and creates the default queue);
+    # POST on the bucket host activates (and creates the default queue), DELETE closes;
     # GET on the service host ci.<Region>.myqcloud.com lists the buckets activated.
     activation_path: str
     category: str  # Category of the default queue
@@ -93,6 +93,11 @@ KIND_SPECS: dict[QueueKind, KindSpec] = {
 }
 
 KIND_NAMES = tuple(k.value for k in QueueKind)
+
+# Kinds whose service can be closed (``DELETE <activation_path>`` on the bucket host, which also
+# deletes the kind's queues): pic 1045/72917, media 1045/72938, file 436/75263, asr 460/95755
+# (SDK ci_close_asr_bucket), ai (SDK ci_close_ai_bucket). No document describes closing doc.
+CLOSABLE_KINDS = frozenset({QueueKind.PIC, QueueKind.MEDIA, QueueKind.ASR, QueueKind.AI, QueueKind.FILE})
 
 
 def parse_kind(value: str | QueueKind, field: str = "kind") -> QueueKind:

@@ -198,6 +198,7 @@ class Store(Protocol):
     def save_bucket(self, bucket: BucketRecord) -> None: ...
     def save_queue(self, bucket: BucketRecord, queue: QueueRecord) -> None: ...
     def save_key(self, key: KeyRecord) -> None: ...
+    def delete_queues(self, bucket: BucketRecord, kind: QueueKind) -> None: ...
     def clear_buckets(self) -> None: ...
     def close(self) -> None: ...
 
@@ -215,6 +216,9 @@ class MemoryStore:
         pass
 
     def save_key(self, key: KeyRecord) -> None:
+        pass
+
+    def delete_queues(self, bucket: BucketRecord, kind: QueueKind) -> None:
         pass
 
     def clear_buckets(self) -> None:
@@ -274,6 +278,13 @@ class SqliteStore:
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO keys VALUES (?, ?, ?)", (key.secret_id, key.secret_key, key.token)
+            )
+
+    def delete_queues(self, bucket: BucketRecord, kind: QueueKind) -> None:
+        with self._db:
+            self._db.execute(
+                "DELETE FROM queues WHERE bucket = ? AND region = ? AND kind = ?",
+                (bucket.bucket, bucket.region, kind.value),
             )
 
     def clear_buckets(self) -> None:
@@ -450,6 +461,15 @@ class EmulatorModel:
             )
             self._put_queue(record, queue)
             return record
+
+    def close_kind(self, bucket: str, region: str, kind: QueueKind) -> None:
+        """Close ``kind`` for the bucket: the kind and all its queues go (the bucket stays bound)."""
+        with self.lock:
+            record = self.require_kind(bucket, region, kind)
+            del record.kinds[kind]
+            record.queues.pop(kind, None)
+            self.store.delete_queues(record, kind)
+            self.store.save_bucket(record)
 
     def activated_buckets(
         self,

@@ -275,6 +275,13 @@ class CIResponses:
         )
         return Reply.xml(200, body, call.request_id)
 
+    def close_bucket(self, call: Call) -> Reply:
+        """DELETE /picbucket (and the kinds that document it): close the kind, delete its queues."""
+        assert call.target is not None and call.route is not None
+        self.model.close_kind(call.target.bucket, call.target.region, call.route.kind)
+        body = render_xml("Response", {"RequestId": call.request_id, "BucketName": call.target.bucket})
+        return Reply.xml(200, body, call.request_id)
+
     def list_buckets(self, call: Call) -> Reply:
         """GET /picbucket (and siblings) on ci.<Region>.myqcloud.com: a page of activated buckets.
 

@@ -1,10 +1,10 @@
 """Which CI action a request asks for: the bucket and region from its Host, the action from its path.
 
 Two hosts, as CI documents them: the bucket host ``<BucketName-APPID>.ci.<Region>.myqcloud.com``
-carries the queue calls and activating (POST) a kind on ``/picbucket``,
+carries the queue calls and activating (POST) or closing (DELETE) a kind on ``/picbucket``,
 ``/mediabucket``, ...; the service host ``ci.<Region>.myqcloud.com`` carries only the bucket
 listings (GET on those same paths). A call on the other host is ``InvalidHost``; a method a path
-does not document is ``MethodNotAllowed``.
+does not document is ``MethodNotAllowed`` (closing doc, which no document describes, included).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ciqueue.ci.identifiers import bucket_problem, region_problem
-from ciqueue.ci.kinds import KIND_SPECS, QueueKind, kind_for_path
+from ciqueue.ci.kinds import CLOSABLE_KINDS, KIND_SPECS, QueueKind, kind_for_path
 
 ADMIN_PREFIX = "/_emulator/"
 
@@ -21,6 +21,7 @@ ADMIN_PREFIX = "/_emulator/"
 DESCRIBE_QUEUES = "describe_queues"
 UPDATE_QUEUE = "update_queue"
 ACTIVATE_BUCKET = "activate_bucket"
+CLOSE_BUCKET = "close_bucket"
 LIST_BUCKETS = "list_buckets"
 
 # <bucket>.ci.<region>.myqcloud.com[:port]; the bucket and region follow ciqueue.ci.identifiers.
@@ -121,6 +122,8 @@ def route(method: str, path: str) -> Route:
         if path == spec.activation_path:
             if method == "POST":
                 return Route(ACTIVATE_BUCKET, spec.kind)
+            if method == "DELETE" and spec.kind in CLOSABLE_KINDS:
+                return Route(CLOSE_BUCKET, spec.kind)
             if method == "GET":
                 raise NoRoute(
                     400,
