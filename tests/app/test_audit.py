@@ -16,7 +16,7 @@ from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.ci.models import Queue
 from ciqueue.ci.operations import FieldChange, OperationResult
-from ciqueue.errors import QueueNotFound, ServiceError
+from ciqueue.errors import InvalidInput, QueueNotFound, ServiceError, describe
 from conftest import NOON_UTC, PIC_CALLBACK_ID, SECRET_CALLBACK_URL, pic_ref
 
 T0 = datetime(2025, 3, 1, 8, 0, 0, 123000, tzinfo=timezone.utc)
@@ -126,11 +126,33 @@ def test_error_results_name_the_code_and_request_id(capsys: pytest.CaptureFixtur
     assert first["result"] == {
         "status": "error",
         "code": "SignatureDoesNotMatch",
-        "http_status": 403,
-        "request_id": "rid-1",
         "message": "SignatureDoesNotMatch (HTTP 403): no match [RequestId: rid-1]",
+        "http_status": 403,
+        "ci_code": "SignatureDoesNotMatch",
+        "request_id": "rid-1",
+        "ci_request_id": "rid-1",
     }
     assert second["result"]["code"] == "QueueNotFound" and second["result"]["request_id"] == "rid-2"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("connect to postgres://admin:hunter2@db failed"),
+        InvalidInput("callback.url", "must be https"),
+        ServiceError(503, "SlowDown", "slow down", "rid-3"),
+        ConnectionResetError(104, "reset"),
+    ],
+    ids=["unexpected", "invalid-input", "service-error", "raw-connection-error"],
+)
+def test_an_error_result_is_the_error_models_verdict(
+    error: BaseException, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One error model: the audit line tells a failure as every other door does (errors.describe).
+    audit("queue.failed", ts=T0, error=error)
+    (line,) = lines(capsys)
+    assert json.loads(line)["result"] == {"status": "error", **describe(error).to_dict()}
+    assert "hunter2" not in line  # an unexpected exception's text may quote data: never shown
 
 
 def _result(changed: bool, dry_run: bool, diff: list[FieldChange]) -> OperationResult:

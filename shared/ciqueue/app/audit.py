@@ -4,7 +4,9 @@ The logger writes to stdout, which SCF ships to CLS. Every line has the same key
 order (absent values are null), so CLS can index them:
 
 ``ts event actor queue action reason changed dry_run before after result request_ids
-function_request_id`` and then any extra fields, sorted.
+function_request_id`` and then any extra fields, sorted. ``result`` of a failure is the error as
+``errors.describe`` tells it, under ``"status": "error"`` (the one error model: the same code,
+message and fields as the HTTP answer; an unexpected exception is "internal error", its text unsaid).
 
 A redaction pass runs over everything: keys that name a secret (secret, token, authorization,
 password, signature, credential...) have their value replaced by ``***`` at any depth, and
@@ -26,7 +28,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.errors import ServiceError, describe
+from ciqueue.errors import describe
 
 if TYPE_CHECKING:
     from ciqueue.ci.operations import OperationResult
@@ -230,18 +232,11 @@ def audit_failure(
 
 
 def result_of(error: BaseException | None) -> dict[str, Any]:
-    """``{"status": "ok"}`` or ``{"status": "error", "code": ..., "request_id": ...}``."""
+    """``{"status": "ok"}`` or ``{"status": "error", **errors.describe(error).to_dict()}``: the
+    code, the message and the fields every door reports (CI's status and RequestId included)."""
     if error is None:
         return {"status": "ok"}
-    code = getattr(error, "code", None) or type(error).__name__
-    outcome: dict[str, Any] = {"status": "error", "code": str(code)}
-    if isinstance(error, ServiceError):
-        outcome["http_status"] = error.status
-    request_id = getattr(error, "request_id", None)
-    if request_id:
-        outcome["request_id"] = request_id
-    outcome["message"] = str(error)
-    return outcome
+    return {"status": "error", **describe(error).to_dict()}
 
 
 def redact(value: Any) -> Any:
