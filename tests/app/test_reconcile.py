@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +19,7 @@ from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
 from ciqueue.app.reconcile import handle_shard, pack_shards, parse_shard_event, reconcile
 from ciqueue.app.runtime import Runtime
-from ciqueue.ci.retry import RetryPolicy
+from ciqueue.ci.retry import Deadline, RetryPolicy
 from ciqueue.cli import main as cli
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.dev.invoke import fan_out_in_process
@@ -394,18 +396,21 @@ def test_too_many_queues_fan_out_to_workers_in_whole_buckets(
     results = invoker.wait(timeout=30)
 
     assert report.observed == 4 and report.decisions == [] and report.ok
+    done = {"ok": True, "observed": 2, "counts": {"pause": 2}, "state_written": True}
     assert report.shards == [
         {
             "function": "ciqueue-worker",
             "shard": [["shard-a-1250000000", DEMO_REGION]],
             "queues": 2,
             "invocation": "inprocess-1",
+            "result": done,
         },
         {
             "function": "ciqueue-worker",
             "shard": [["shard-b-1250000000", DEMO_REGION], ["shard-c-1250000000", DEMO_REGION]],
             "queues": 2,
             "invocation": "inprocess-2",
+            "result": done,
         },
     ]
     assert [i.payload["now"] for i in invoker.invocations] == [OPEN.isoformat()] * 2
@@ -416,6 +421,98 @@ def test_too_many_queues_fan_out_to_workers_in_whole_buckets(
     states = [q["State"] for b in emu_admin.state()["buckets"] for q in b["queues"]]
     assert states == ["Paused"] * 4
     assert len(state_doc(tmp_path)["last_applied"]) == 4  # both workers' records, none lost
+
+
+def seed_shards(emu_admin: EmuAdmin, sizes: dict[str, int]) -> dict[str, Any]:
+    """Buckets of ``sizes[bucket]`` pic queues each; the targets covering them all."""
+    emu_admin.seed(
+        [
+            {
+                "bucket": bucket,
+                "region": DEMO_REGION,
+                "kinds": ["pic"],
+                "queues": [
+                    {"kind": "pic", "queue_id": f"p{index:x}{n:031x}", "name": f"q{n}"} for n in range(count)
+                ],
+            }
+            for index, (bucket, count) in enumerate(sizes.items(), start=10)
+        ]
+    )
+    return {b.split("-")[1]: {"bucket": b, "region": DEMO_REGION, "name_pattern": "*"} for b in sizes}
+
+
+def test_a_local_fan_out_finishes_its_shards_before_the_tick_returns(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    # The tick used to report every shard dispatched and return while the shards still ran:
+    # none, one or both buckets were paused when it returned, depending on the run.
+    targets = seed_shards(emu_admin, {"shard-a-1250000000": 2, "shard-b-1250000000": 2})
+    emu_admin.faults(latency_ms=40)  # every shard takes a while: no race can hide the bug
+    runtime = make_runtime(schedule(targets=targets, shard_size=2))
+
+    report = reconcile(runtime, now=OPEN)
+
+    states = [q["State"] for b in emu_admin.state()["buckets"] for q in b["queues"]]
+    assert states == ["Paused"] * 4
+    assert len(state_doc(tmp_path)["last_applied"]) == 4
+    assert report.ok and report.errors == []
+    assert [(s["shard"], s["result"]["ok"], s["result"]["counts"]) for s in report.shards] == [
+        ([["shard-a-1250000000", DEMO_REGION]], True, {"pause": 2}),
+        ([["shard-b-1250000000", DEMO_REGION]], True, {"pause": 2}),
+    ]
+    assert (
+        sorted(o["queue"].split("/")[0] for o in report.operations)
+        == ["shard-a-1250000000"] * 2 + ["shard-b-1250000000"] * 2
+    )
+
+
+def test_a_local_shard_that_fails_is_reported_failed_by_the_tick(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    targets = seed_shards(emu_admin, {"shard-a-1250000000": 2, "shard-b-1250000000": 2})
+    runtime = make_runtime(schedule(targets=targets, shard_size=2))
+    invoker = fan_out_in_process(runtime)
+    run_shard = invoker.handler
+
+    def run_or_break(event: dict[str, Any], context: dict[str, Any]) -> Any:
+        if event["shard"] == [["shard-b-1250000000", DEMO_REGION]]:
+            raise InvalidInput("shard", "cannot be reconciled here")
+        return run_shard(event, context)
+
+    invoker.handler = run_or_break
+
+    report = reconcile(runtime, now=OPEN)
+
+    assert not report.ok
+    assert [(e["stage"], e["code"], e["shard"]) for e in report.errors] == [
+        ("shard", "InvalidInput", [["shard-b-1250000000", DEMO_REGION]])
+    ]
+    assert [s.get("error") for s in report.shards] == [None, "InvalidInput"]
+    paused = {b["bucket"]: {q["State"] for q in b["queues"]} for b in emu_admin.state()["buckets"]}
+    assert paused == {"shard-a-1250000000": {"Paused"}, "shard-b-1250000000": {"Active"}}
+
+
+def test_a_local_shard_still_running_at_the_deadline_is_reported_failed(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    targets = seed_shards(emu_admin, {"shard-a-1250000000": 2, "shard-b-1250000000": 2})
+    runtime = make_runtime(schedule(targets=targets, shard_size=2))
+    invoker = fan_out_in_process(runtime)
+    release = threading.Event()
+    invoker.handler = lambda event, context: release.wait(30)
+
+    started = time.monotonic()
+    try:
+        report = reconcile(runtime, now=OPEN, deadline=Deadline.after(0.5))
+    finally:
+        release.set()
+
+    assert time.monotonic() - started < 5
+    assert [(e["stage"], e["code"], e["transient"]) for e in report.errors] == [
+        ("shard", "DeadlineExceeded", True),
+        ("shard", "DeadlineExceeded", True),
+    ]
+    assert "did not finish by the tick's deadline" in report.errors[0]["message"]
 
 
 def test_pack_shards_keeps_buckets_whole_and_fills_first_fit() -> None:

@@ -6,13 +6,15 @@ Rules:
 - ``CIQUEUE_INVOKER=scf`` selects ``ScfInvoker``, SCF's Invoke API with ``InvocationType=Event``
   (returns at once; SCF retries failed runs); nothing else is chosen from the environment;
 - an invoker knows nothing of what the invoked function does: local runs and tests build an
-  in-process one explicitly (``ciqueue.dev.invoke.fan_out_in_process``).
+  in-process one explicitly (``ciqueue.dev.invoke.fan_out_in_process``);
+- a ``LocalInvoker`` runs its invocations in this process, so the tick that started them waits
+  for each (``finish``) and reports its result or failure before it returns.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ciqueue.errors import CiQueueError
 
@@ -30,6 +32,19 @@ class Invoker(Protocol):
 
     def invoke_async(self, function_name: str, payload: Mapping[str, Any]) -> str | None:
         """Start the invocation; an id for the report when the backend gives one."""
+        ...
+
+
+@runtime_checkable
+class LocalInvoker(Invoker, Protocol):
+    """An invoker whose invocations run in this process (``dev.invoke.InProcessInvoker``).
+
+    A tick that fans out through one waits for every shard it started (``finish``) before it
+    returns: nothing else would collect that work or see it fail once the tick is done.
+    """
+
+    def finish(self, invocation_id: str, timeout: float | None) -> Any:
+        """The invocation's result; its exception raised; TimeoutError when still running."""
         ...
 
 

@@ -10,7 +10,9 @@ entry told by ``errors.describe`` (``error_entry``): the tick judges no status o
 When the covered queues outnumber ``settings.shard_size`` and the runtime has a fan-out (an
 invoker and a worker function), the tick instead packs whole (bucket, region) groups into shards
 and hands each to the worker function (``handle_shard``); without one it reconciles them all
-inline and says so in a warning.
+inline and says so in a warning. A fan-out in this process (``invoker.LocalInvoker``, built only
+explicitly) is waited for: the tick returns once every shard has finished or is reported failed,
+with the shards' operations, errors and warnings in its own report.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ciqueue.app.invoker import LocalInvoker
 from ciqueue.ci.kinds import QueueKind
-from ciqueue.errors import InvalidInput, describe
+from ciqueue.errors import DeadlineExceeded, InvalidInput, describe
 from ciqueue.schedule.engine import (
     NOTIFY_ATTRS,
     Decision,
@@ -144,7 +147,7 @@ def reconcile(
 
     if pairs is None and only is None and len(covered) > config.settings.shard_size:
         if runtime.invoker is not None and runtime.worker_function:
-            _dispatch(runtime, runtime.invoker, config, covered, now, dry, report)
+            _dispatch(runtime, runtime.invoker, config, covered, now, dry, report, deadline)
             return report
         report.warnings.append(
             f"{len(covered)} queues exceed shard_size {config.settings.shard_size} but no fan-out "
@@ -349,6 +352,7 @@ def _dispatch(
     now: datetime,
     dry_run: bool,
     report: ReconcileReport,
+    deadline: Deadline | None,
 ) -> None:
     sizes: dict[Pair, int] = {}
     for queue in covered:
@@ -369,6 +373,42 @@ def _dispatch(
             report.errors.append(error)
             entry["error"] = error["code"]
         report.shards.append(entry)
+    if isinstance(invoker, LocalInvoker):
+        _finish_local_shards(invoker, report, deadline)
+
+
+def _finish_local_shards(invoker: LocalInvoker, report: ReconcileReport, deadline: Deadline | None) -> None:
+    """Wait for every shard started in this process and fold its outcome into the tick's report:
+    its ``result`` (ok, observed, counts) on the shard entry, its operations, errors (each naming
+    the shard) and warnings in the tick's lists; a shard that raised or did not finish by the
+    deadline is an error of stage ``shard``. Nothing is left running unseen when the tick returns."""
+    for entry in report.shards:
+        invocation = entry.get("invocation")
+        if "error" in entry or not invocation:
+            continue
+        shard = entry["shard"]
+        try:
+            timeout = deadline.remaining() if deadline is not None else None
+            try:
+                result = invoker.finish(str(invocation), timeout)
+            except TimeoutError:
+                raise DeadlineExceeded(f"shard {invocation} did not finish by the tick's deadline") from None
+        except Exception as exc:
+            error = error_entry(exc, stage="shard", shard=shard)
+            report.errors.append(error)
+            entry["error"] = error["code"]
+            continue
+        if not isinstance(result, Mapping):
+            continue
+        entry["result"] = {
+            "ok": bool(result.get("ok")),
+            "observed": result.get("observed"),
+            "counts": dict(result.get("counts") or {}),
+            "state_written": result.get("state_written"),
+        }
+        report.operations.extend(result.get("operations") or [])
+        report.errors.extend({**error, "shard": shard} for error in result.get("errors") or [])
+        report.warnings.extend(result.get("warnings") or [])
 
 
 # --- apply ----------------------------------------------------------------------------------------

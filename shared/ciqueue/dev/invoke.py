@@ -9,8 +9,9 @@ Rules:
   its clock; timer events also get ``TRIGGER_SRC=timer``;
 - the handler's exceptions propagate, as SCF records a failed invocation;
 - fan-out in-process is built explicitly (``fan_out_in_process``): the scheduler's shards run the
-  worker's logic on threads of this process behind the ``Invoker`` interface; production never
-  chooses it (``ciqueue.app.invoker``).
+  worker's logic on threads of this process behind the ``LocalInvoker`` interface, and the tick
+  waits for them before it returns (their results and failures are in its report); production
+  never chooses it (``ciqueue.app.invoker``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -155,11 +157,12 @@ class Invocation:
     function_name: str
     payload: dict[str, Any]
     future: Future[Any] = field(repr=False)
+    request_id: str = ""
 
 
 class InProcessInvoker:
-    """An ``Invoker`` that runs ``handler(payload, context)`` on a thread pool; ``wait()`` collects
-    the results."""
+    """A ``LocalInvoker`` that runs ``handler(payload, context)`` on a thread pool: the tick that
+    starts an invocation collects it with ``finish``; ``wait()`` collects every one so far."""
 
     def __init__(self, handler: Handler, max_workers: int = 4) -> None:
         self.handler = handler
@@ -177,8 +180,20 @@ class InProcessInvoker:
             context = {"request_id": request_id, "function_name": function_name, "time_limit_in_ms": 60_000}
             event = dict(payload)
             future = self._pool.submit(self.handler, event, context)
-            self.invocations.append(Invocation(function_name, event, future))
+            self.invocations.append(Invocation(function_name, event, future, request_id))
         return request_id
+
+    def finish(self, invocation_id: str, timeout: float | None) -> Any:
+        """The result of the invocation ``invocation_id`` (``app.invoker.LocalInvoker``): waits up
+        to ``timeout`` seconds, raises the handler's exception, TimeoutError when still running."""
+        with self._lock:
+            found = [i for i in self.invocations if i.request_id == invocation_id]
+        if not found:
+            raise KeyError(f"no in-process invocation {invocation_id!r}")
+        try:
+            return found[0].future.result(timeout=timeout)
+        except FutureTimeout:
+            raise TimeoutError(f"invocation {invocation_id} still runs after {timeout} s") from None
 
     def wait(self, timeout: float | None = None) -> list[Any]:
         """Every invocation's result so far, in order (an exception is returned, not raised)."""
