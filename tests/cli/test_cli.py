@@ -420,3 +420,101 @@ def test_demo_runs_every_step(capsys: pytest.CaptureFixture[str]) -> None:
     assert "already Paused; nothing written" in captured.out
     assert captured.err.strip().startswith("error: NotifyConfig.Url: must not be a private-network address")
     assert dict(os.environ) == environment  # the demo key pair and endpoint were set only meanwhile
+
+
+PLAN_SCHEDULE = f"""
+version: 1
+timezone: Asia/Shanghai
+targets:
+  pics: {{bucket: {DEMO_BUCKET}, region: {DEMO_REGION}, name_pattern: "*"}}
+windows:
+  - name: nightly
+    targets: [pics]
+    start: "0 0 2 * * * *"
+    duration: 2h
+"""
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def test_plan_svg_draws_the_table_s_horizon_into_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    path = tmp_path / "schedule.yaml"
+    path.write_text(PLAN_SCHEDULE)
+    picture = tmp_path / "week.svg"
+    code, out, err = run(
+        capsys,
+        "plan",
+        "--config",
+        str(path),
+        "--from",
+        "2026-03-02T00:00",
+        "--days",
+        "7",
+        "--svg",
+        str(picture),
+    )
+    assert (code, err) == (0, f"wrote the timeline to {picture}\n")
+    assert out.splitlines()[0].startswith("WHEN (Asia/Shanghai)")  # the table still prints
+    text = picture.read_text(encoding="utf-8")
+    assert "<!DOCTYPE" not in text
+    root = ET.fromstring(text)
+    assert [g.get("data-lane") for g in root.iter(f"{SVG}g") if g.get("class") == "lane"] == ["pics"]
+    spans = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "paused"]
+    assert len(spans) == 7 and spans[0].get("x") == "20.3"  # Mon 02:00 on a 7-day, 696-unit plot
+    assert (root.findtext(f"{SVG}title") or "").endswith("CST (Asia/Shanghai)")
+
+
+def test_plan_svg_per_queue_shows_the_stored_overrides(
+    env: EmulatorServer,
+    demo_bucket: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import xml.etree.ElementTree as ET
+    from datetime import datetime, timedelta, timezone
+
+    from ciqueue.state.document import StateDocument, add_override, new_override
+
+    now = datetime.now(timezone.utc)
+    pin = new_override(
+        bucket=DEMO_BUCKET,
+        region=DEMO_REGION,
+        kind="pic",
+        queue_id=PIC_DEFAULT_ID,
+        state="Paused",
+        now=now,
+        reason="disk swap",
+        actor="token:oncall",
+        expires_at=now + timedelta(hours=2),
+        override_id="o-cli",
+    )
+    state = tmp_path / "state.json"
+    state.write_bytes(add_override(StateDocument(), pin).to_json())
+    monkeypatch.setenv("CIQUEUE_STATE_FILE", str(state))
+    path = tmp_path / "schedule.yaml"
+    path.write_text(PLAN_SCHEDULE)
+    picture = tmp_path / "week.svg"
+    code, _, err = run(capsys, "plan", "--config", str(path), "--queues", "--svg", str(picture))
+    assert (code, err) == (0, f"wrote the timeline to {picture}\n")
+    root = ET.fromstring(picture.read_text(encoding="utf-8"))
+    lanes = [g for g in root.iter(f"{SVG}g") if g.get("class") == "lane"]
+    assert len(lanes) == 3  # the bucket's three pic queues
+    pinned = [r for r in root.iter(f"{SVG}rect") if r.get("class") == "override"]
+    assert [(r.get("data-override"), r.get("data-state")) for r in pinned] == [("o-cli", "Paused")]
+    owner = next(g for g in lanes if g.find(f"{SVG}rect[@class='override']") is not None)
+    assert owner.get("data-lane") == f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}"
+
+
+def test_plan_svg_to_an_unwritable_place_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "schedule.yaml"
+    path.write_text(PLAN_SCHEDULE)
+    target = tmp_path / "missing-dir" / "week.svg"
+    code, out, err = run(capsys, "plan", "--config", str(path), "--svg", str(target))
+    assert (code, out) == (2, "")  # nothing half done: no table either
+    assert err == f"{path}: --svg: cannot write {str(target)!r} (No such file or directory)\n"

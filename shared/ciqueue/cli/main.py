@@ -340,6 +340,11 @@ def add_schedule_commands(commands: Any) -> None:
     plan.add_argument("--days", type=float, default=7.0, help="how many days ahead (default 7)")
     plan.add_argument("--json", action="store_true", help="print JSON for scripts")
     plan.add_argument(
+        "--svg",
+        metavar="FILE",
+        help="also draw the horizon as an SVG timeline into FILE (with --queues: their overrides too)",
+    )
+    plan.add_argument(
         "--queues",
         action="store_true",
         help="read the queues the targets cover (credentials from the environment) and plan per queue",
@@ -432,6 +437,7 @@ def _plan_command(args: argparse.Namespace) -> int:
         if start.tzinfo is None:  # a local time of the schedule's zone
             start = start.replace(tzinfo=zone(config.timezone))
     observed = None
+    overrides: list[Any] = []
     if args.queues:
         from ciqueue.app.reconcile import observe
         from ciqueue.app.runtime import Runtime
@@ -442,7 +448,12 @@ def _plan_command(args: argparse.Namespace) -> int:
             _fail(f"warning: could not read {entry.get('scope')}: {entry.get('message')}")
         for warning in report.warnings:
             _fail(f"warning: {warning}")
+        if args.svg:
+            doc, _ = runtime.state.load()
+            overrides = doc.engine_overrides()
     transitions = plan(config, start, args.days, observed=observed)
+    if args.svg:
+        _write_plan_svg(args.svg, config, start, args.days, observed, overrides)
     if args.json:
         _print_json(
             {"from": start.isoformat(), "days": args.days, "transitions": [t.to_dict() for t in transitions]}
@@ -450,6 +461,25 @@ def _plan_command(args: argparse.Namespace) -> int:
     else:
         print(render_plan(transitions, config.timezone))
     return EXIT_OK
+
+
+def _write_plan_svg(
+    path: str, config: Any, start: Any, days: float, observed: Any, overrides: list[Any]
+) -> None:
+    """The plan's picture (``schedule.timeline``, the console's renderer) into ``path``."""
+    from datetime import datetime, timezone
+
+    from ciqueue.schedule.timeline import week_svg
+
+    now = datetime.now(timezone.utc)
+    live = [o for o in overrides if o.active_at(now)]
+    svg = week_svg(config, now, start=start, days=days, observed=observed, overrides=live)
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(svg)
+    except OSError as exc:
+        raise InvalidInput("--svg", f"cannot write {path!r} ({exc.strerror or exc})") from None
+    _fail(f"wrote the timeline to {path}")
 
 
 def _reconcile_command(args: argparse.Namespace) -> int:

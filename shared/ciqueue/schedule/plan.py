@@ -4,6 +4,10 @@
 ``desired_state_at`` / rotation state at each one, so it shows exactly what ticks would do
 (overlapping windows produce no transition where their union stays open). Overrides and manual
 changes are not simulated. ``render_plan`` prints the result as a text table.
+
+``lanes`` gives the same transitions grouped per subject together with what holds at the start
+(paused by a window? which callback?), so a picture of the horizon (``ciqueue.schedule.timeline``)
+can shade a window that was already open when the horizon began.
 """
 
 from __future__ import annotations
@@ -49,36 +53,68 @@ class Transition:
         }
 
 
+@dataclass(frozen=True)
+class Lane:
+    """One subject of a plan: a target group, or an observed queue (``name`` = its key text).
+
+    ``label`` is what a person reads (the group name, or the queue's Name and its groups);
+    ``paused_at_start`` says whether a window holds it Paused when the horizon begins;
+    ``callback_at_start`` is the rotation's callback index then (None: no single rotation);
+    ``transitions`` are this subject's, sorted by time.
+    """
+
+    name: str
+    label: str
+    groups: tuple[str, ...]
+    paused_at_start: bool
+    callback_at_start: int | None
+    transitions: tuple[Transition, ...]
+
+
 def plan(
     config: Config, start: datetime, days: float = 7, observed: Iterable[ObservedQueue] | None = None
 ) -> list[Transition]:
     """Transitions in ``[start, start + days)``, sorted by time, per group or per observed queue."""
+    return sorted(t for lane in lanes(config, start, days, observed) for t in lane.transitions)
+
+
+def lanes(
+    config: Config, start: datetime, days: float = 7, observed: Iterable[ObservedQueue] | None = None
+) -> list[Lane]:
+    """``plan``'s transitions per subject, in subject order (groups as in the file, queues by key),
+    each with the state and callback that hold at ``start``."""
     if start.tzinfo is None or start.utcoffset() is None:
         raise ValueError("an aware datetime is required (got a naive one)")
     start = start.astimezone(UTC)
     end = start + timedelta(days=days)
-    subjects: list[tuple[str, tuple[str, ...]]]
+    subjects: list[tuple[str, str, tuple[str, ...]]]
     if observed is None:
-        subjects = [(name, (name,)) for name in config.targets]
+        subjects = [(name, name, (name,)) for name in config.targets]
     else:
         subjects = []
         for queue in sorted(observed, key=lambda q: q.key):
             key = queue.key
             matched = match_targets(config, queue.bucket, queue.region, key.kind, queue.queue_id, queue.name)
             if matched:
-                subjects.append((key.text, tuple(matched)))
-    per_groups: dict[tuple[str, ...], list[Transition]] = {}
-    result: list[Transition] = []
-    for subject, groups in subjects:
+                label = f"{queue.name or key.queue_id} ({', '.join(matched)})"
+                subjects.append((key.text, label, tuple(matched)))
+    per_groups: dict[tuple[str, ...], tuple[list[Transition], bool, int | None]] = {}
+    result: list[Lane] = []
+    for subject, label, groups in subjects:
         if groups not in per_groups:
-            per_groups[groups] = _state_changes(config, groups, start, end) + _callback_changes(
-                config, groups, start, end
+            desired = desired_state_at(config, groups, start)
+            rotations = config.rotations_for(groups)
+            per_groups[groups] = (
+                _state_changes(config, groups, start, end) + _callback_changes(config, groups, start, end),
+                desired is not None and desired.state == "Paused",
+                rotation_state(rotations[0], start).index if len(rotations) == 1 else None,
             )
-        result += [
-            Transition(t.at, subject, t.change, t.source, t.reason, t.callback_index)
-            for t in per_groups[groups]
-        ]
-    return sorted(result)
+        changes, paused, callback = per_groups[groups]
+        transitions = tuple(
+            sorted(Transition(t.at, subject, t.change, t.source, t.reason, t.callback_index) for t in changes)
+        )
+        result.append(Lane(subject, label, groups, paused, callback, transitions))
+    return result
 
 
 def _state_changes(config: Config, groups: Sequence[str], start: datetime, end: datetime) -> list[Transition]:
