@@ -1,5 +1,9 @@
 """The emulator's HTTP server: a ThreadingHTTPServer, the ``EmulatorServer`` context manager for
 tests and the demo, and ``main()`` for ``ciqueue emulator [--host H] [--port P] [--data FILE]``.
+
+Requests in the absolute form a client sends to an HTTP proxy (``GET http://host/path``) are served
+as requests to that host: an unchanged SDK with the emulator as its ``http`` proxy keeps the real
+CI hosts, the bucket host and ``ci.<Region>.myqcloud.com`` alike, and signs them as it would.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.cos_objects import CosObjects, is_cos_request
@@ -49,8 +53,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def _serve(self) -> None:
-        raw_path, _, query = self.path.partition("?")
+        target = self.path
         headers = {k.lower(): v for k, v in self.headers.items()}
+        if target.startswith(("http://", "https://")):
+            # The absolute form a client sends to an HTTP proxy (RFC 9112 3.2.2): the emulator can
+            # be set as the proxy of an unchanged SDK, which then keeps the real CI hosts. The
+            # URI's authority is the host (and the Host header must agree; requests sends both).
+            parts = urlsplit(target)
+            headers["host"] = parts.netloc
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        raw_path, _, query = target.partition("?")
         try:
             length = int(headers.get("content-length", "0") or "0")
         except ValueError:
