@@ -1,6 +1,8 @@
 """CIClient: sign, send, retry and parse the CI queue APIs over one pooled HTTP session.
 
 The bucket, region and queue ids are judged by ``ciqueue.ci.identifiers`` before anything is sent.
+Queue calls go to the bucket host; ``list_buckets`` goes to the service host
+``ci.<region>.myqcloud.com``, so a client made without a bucket can list buckets and nothing else.
 """
 
 from __future__ import annotations
@@ -56,6 +58,14 @@ POOL_SIZE = 16
 
 
 @dataclass
+class BucketListing:
+    """Buckets a kind is activated for (each bucket and region once) and every request id involved."""
+
+    buckets: list[models.ActivatedBucket] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
 class QueueListing:
     """Queues found, ids the service reported missing, and every request id involved."""
 
@@ -77,7 +87,7 @@ class CIClient:
 
     def __init__(
         self,
-        bucket: str,
+        bucket: str | None,
         region: str,
         credentials: Credentials | None = None,
         endpoint: str | None = None,
@@ -92,9 +102,11 @@ class CIClient:
         service: str = "ci",
         pool_size: int = POOL_SIZE,
     ) -> None:
-        problems = _check_bucket(bucket) + _check_region(region)
+        problems = (_check_bucket(bucket) if bucket is not None else []) + _check_region(region)
         if service not in SERVICE_TOKEN_HEADERS:
             problems.append(Problem("service", "must be ci or cos"))
+        elif bucket is None and service != "ci":
+            problems.append(Problem("bucket", f"is required for the {service} service"))
         if endpoint is not None:
             problems += _check_endpoint(endpoint)
         if timeout <= 0:
@@ -104,7 +116,9 @@ class CIClient:
         self.bucket = bucket
         self.region = region
         self.service = service
-        self.host = f"{bucket}.{service}.{region}.myqcloud.com"
+        # Without a bucket only the service host remains (bucket listings).
+        self.service_host = f"ci.{region}.myqcloud.com"
+        self.host = f"{bucket}.{service}.{region}.myqcloud.com" if bucket is not None else self.service_host
         self.endpoint = endpoint.rstrip("/") if endpoint else None
         self.base_url = self.endpoint or f"https://{self.host}"
         self.credentials = credentials if credentials is not None else Credentials.from_env()
@@ -209,6 +223,73 @@ class CIClient:
         response = self.request("POST", spec_for(kind).activation_path, deadline=deadline)
         return response.headers.get(HEADER_REQUEST_ID, "")
 
+    # -- bucket APIs ------------------------------------------------------------------------
+
+    def list_buckets(
+        self,
+        kind: str | QueueKind,
+        *,
+        regions: Iterable[str] | None = None,
+        names: Iterable[str] | None = None,
+        prefix: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        deadline: Deadline | None = None,
+    ) -> BucketListing:
+        """Every bucket ``kind``'s service is activated for, all pages read (at most MAX_LIST_PAGES).
+
+        ``GET <activation path>`` on ``ci.<region>.myqcloud.com``. ``regions`` and ``names``
+        (exact buckets) narrow the list, ``prefix`` is a bucket-name prefix. CI documents pageSize
+        as 1-100 (its default 10); this client asks for DEFAULT_PAGE_SIZE (100) a page.
+        """
+        spec = spec_for(kind)
+        region_list = _unique(regions)
+        name_list = _unique(names)
+        problems = [p for i, r in enumerate(region_list) if (p := region_problem(r, f"regions[{i}]"))]
+        problems += [p for i, n in enumerate(name_list) if (p := bucket_problem(n, f"names[{i}]"))]
+        if prefix is not None and not re.fullmatch(r"[a-z0-9-]{1,50}", prefix):
+            problems.append(
+                Problem("prefix", "must be 1-50 lowercase letters, digits or '-' (a bucket name's start)")
+            )
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or not 1 <= page_size <= 100:
+            problems.append(Problem("page_size", "must be an integer from 1 to 100"))
+        if problems:
+            raise InvalidInput(problems)
+        base: dict[str, str] = {}
+        if region_list:
+            base["regions"] = ",".join(region_list)
+        if name_list:
+            base["bucketNames"] = ",".join(name_list)
+        if prefix is not None:
+            base["bucketName"] = prefix
+        listing = BucketListing()
+        seen: set[tuple[str, str]] = set()
+        read = 0
+        for page in range(1, MAX_LIST_PAGES + 1):
+            params = {**base, "pageNumber": str(page), "pageSize": str(page_size)}
+            response = self.request(
+                "GET", spec.activation_path, params=params, deadline=deadline, host=self.service_host
+            )
+            header_id = response.headers.get(HEADER_REQUEST_ID) or None
+            result = models.parse_bucket_list(
+                response.content, spec.bucket_list_element, status=response.status_code, request_id=header_id
+            )
+            listing.request_ids.append(result.request_id or header_id or "")
+            new = 0
+            for bucket in result.buckets:
+                # A bucket can move between pages while we read; keep each (bucket, region) once.
+                key = (bucket.bucket_id or bucket.name or "", bucket.region or "")
+                if key not in seen:
+                    seen.add(key)
+                    listing.buckets.append(bucket)
+                    new += 1
+            read += len(result.buckets)
+            total = result.total_count
+            if new == 0 or (total is not None and read >= total):
+                return listing
+            if total is None and len(result.buckets) < page_size:
+                return listing
+        raise MalformedResponse(f"{spec.activation_path} listing did not end after {MAX_LIST_PAGES} pages")
+
     # -- transport --------------------------------------------------------------------------
 
     def request(
@@ -228,6 +309,10 @@ class CIClient:
         """
         method = method.upper()
         params = dict(params or {})
+        if host is None and self.bucket is None:
+            raise InvalidInput(
+                "bucket", f"is required for {method} {path} (a client without one only lists buckets)"
+            )
         host = host or self.host
         query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in params.items())
         url = f"{self.base_url}{quote(path, safe='/-_.~')}" + (f"?{query}" if query else "")
@@ -404,6 +489,15 @@ def _wire_name(name: str) -> str:
     if name.startswith("x-"):
         return name
     return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _unique(values: Iterable[str] | None) -> list[str]:
+    """The values in order, each once (a lone string is one value, not its characters)."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        values = [values]
+    return list(dict.fromkeys(values))
 
 
 def _check_bucket(bucket: object) -> list[Problem]:
