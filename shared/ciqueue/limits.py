@@ -49,6 +49,15 @@ MAX_EVENT_RECORDS = 10_000
 # A CLS event's base64 text, and what it may inflate to (log text compresses well).
 MAX_CLS_DATA_CHARS = 256 * 1024
 MAX_CLS_DECOMPRESSED_BYTES = 8 * 1024 * 1024
+# Nesting of objects/lists (mappings/lists in YAML) in any JSON or YAML document a user sends:
+# commands and schedule files. Both nest at most 6 levels; the bound is explicit so that depth is
+# refused as bad input before a parser or validator recurses (never a RecursionError).
+MAX_NESTING_DEPTH = 64
+# A schedule file (YAML or JSON): a real one is a few KiB, the largest we know of under 100 KiB.
+MAX_CONFIG_BYTES = 1024 * 1024
+# Values (scalars, mappings, lists) in a schedule file once YAML aliases are expanded: a few
+# hundred bytes of nested aliases ("billion laughs") would otherwise expand to 10^9 values.
+MAX_CONFIG_VALUES = 100_000
 # Queues one command may name.
 MAX_QUEUES_PER_COMMAND = 100
 # A reason or an actor, in commands and in the state document alike.

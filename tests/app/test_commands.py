@@ -133,7 +133,11 @@ def test_not_an_object_or_not_json() -> None:
     )
     big = json.dumps(pause(reason="x" * MAX_COMMAND_BYTES))
     assert only(big) == f"command: must be at most {MAX_COMMAND_BYTES} bytes (got {len(big)})"
-    assert only("[" * 30_000 + "]" * 30_000) == "command: must be a JSON object (nested too deeply)"
+    assert only("[" * 30_000 + "]" * 30_000) == "command: must nest at most 64 levels of objects and lists"
+    assert (
+        only('{"action": ' + "[" * 65 + "]" * 65 + "}")
+        == "command: must nest at most 64 levels of objects and lists"
+    )
 
 
 # --- queues ---------------------------------------------------------------------------------

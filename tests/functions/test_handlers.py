@@ -333,3 +333,18 @@ def test_ciqueue_now_sets_a_simulated_clock(tmp_path: Path) -> None:
     assert runtime.clock().isoformat() == "2026-03-01T03:00:00+00:00"
     with pytest.raises(InvalidInput, match=r"CIQUEUE_NOW: must be an ISO time with a UTC offset"):
         Runtime.from_env({**env, "CIQUEUE_NOW": "2026-03-01 03:00"})
+
+
+def test_a_config_nested_too_deeply_is_reported_not_retried(
+    emulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "ciqueue.json"
+    config.write_text('{"version": 1, "x": ' + "[" * 50_000 + "]" * 50_000 + "}")
+    monkeypatch.setenv("CIQUEUE_CONFIG", str(config))
+    monkeypatch.setenv("CIQUEUE_STATE_FILE", str(tmp_path / "state.json"))
+    monkeypatch.delenv("CIQUEUE_INVOKER", raising=False)
+
+    result = load_function("scheduler").main_handler(event("timer_reconcile.json"), CONTEXT)
+
+    assert (result["ok"], result["status"], result["error"]["field"]) == (False, 400, "config")
+    assert result["error"]["message"] == "config: must nest at most 64 levels of objects and lists"

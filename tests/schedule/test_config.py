@@ -462,3 +462,89 @@ def test_imports_go_one_way_load_windows_config() -> None:
     assert "ciqueue.schedule.config" in imported(windows_module)
     assert "ciqueue.schedule.load" not in imported(windows_module)
     assert {"ciqueue.schedule.config", "ciqueue.schedule.windows"} <= imported(load_module)
+
+
+# --- hostile shapes: deep nesting and alias bombs are bad input, never a RecursionError ----------
+
+# "Billion laughs": each level lists the one before ten times; the last is where a model reads it.
+BOMB = "".join(
+    [f"l0: &l0 [{', '.join(['p' + 'a' * 32] * 10)}]\n"]
+    + [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 6)]
+)
+BOMB_CONFIG = (
+    "version: 1\nx-bomb: {" + BOMB.replace("\n", ", ").rstrip(", ") + "}\n"
+    "targets: {a: {bucket: media-1250000000, region: ap-guangzhou, queue_ids: *l5}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 5000 + "]" * 5000, "config: must nest at most 64 levels of mappings and lists"),
+        ('{"a": ' * 5000 + "1" + "}" * 5000, "config: must nest at most 64 levels of objects and lists"),
+        ("version: 1\nx: " + "[" * 100_000, "config: must nest at most 64 levels of mappings and lists"),
+        ("version: 1\nx:\n" + "".join(" " * i + "- \n" for i in range(1, 200)), None),
+        (BOMB_CONFIG, None),
+        ("version: 1\ntargets: &t {x: *t}\n", "config: alias *t must not refer to a node that contains it"),
+        (
+            "version: 1\ntargets: &t [[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]\n"
+            + "".join(
+                f"t{i}: &t{i} [[[[[[[[[[[[[[[[*t{i - 1 if i else ''}]]]]]]]]]]]]]]]]\n" for i in range(5)
+            ),
+            "config: must nest at most 64 levels of mappings and lists",
+        ),
+    ],
+    ids=["yaml-flow", "json", "unclosed", "yaml-block", "billion-laughs", "recursive-alias", "alias-depth"],
+)
+def test_deep_nesting_and_alias_bombs_are_bad_input(text: str, message: str | None) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        load_config(text, now=CONFIG_NOW)
+    if message is None:
+        assert str(caught.value).startswith("config: must ")
+    else:
+        assert str(caught.value) == message
+
+
+def test_an_alias_bomb_is_refused_by_its_expanded_size() -> None:
+    # A million values once expanded, from 1 KB: refused before anything is built or validated.
+    with pytest.raises(InvalidInput) as caught:
+        load_config(BOMB_CONFIG, now=CONFIG_NOW)
+    assert str(caught.value) == "config: must hold at most 100000 values once YAML aliases are expanded"
+
+
+def test_yaml_is_read_with_the_safe_loader_only(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    text = f'version: 1\nx: !!python/object/apply:os.system ["touch {marker}"]\n'
+    with pytest.raises(InvalidInput) as caught:
+        load_config(text, now=CONFIG_NOW)
+    assert str(caught.value).startswith("config: is not valid YAML (line 2 column 4: could not determine")
+    assert not marker.exists()
+
+
+def test_ordinary_aliases_and_moderate_nesting_still_load() -> None:
+    text = (
+        "version: 1\n"
+        "targets:\n"
+        "  a: &base {bucket: media-1250000000, region: ap-guangzhou, name_pattern: 'img-*'}\n"
+        "  b: *base\n"
+    )
+    config = load_config(text, now=CONFIG_NOW)
+    assert config.targets["a"] == config.targets["b"]
+
+
+def test_a_config_file_over_its_size_limit_is_bad_input() -> None:
+    text = "version: 1\n" + "#" * (1024 * 1024)
+    with pytest.raises(InvalidInput) as caught:
+        load_config(text, now=CONFIG_NOW)
+    assert str(caught.value) == f"config: must be at most {1024 * 1024} bytes (got {len(text)})"
+
+
+def test_cli_config_check_reports_a_deep_file_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "deep.yaml"
+    path.write_text("version: 1\nx: " + "[" * 50_000 + "]" * 50_000 + "\n")
+    assert cli_main(["config", "check", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"{path}: config: must nest at most 64 levels of mappings and lists\n"
+    assert "Traceback" not in captured.err + captured.out

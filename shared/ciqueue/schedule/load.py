@@ -6,6 +6,12 @@ spot (``windows[1].periods[0].end: must be HH:MM (got '25:00')``). Rules:
 
 - field rules are the models' (``ciqueue.schedule.config``); rules that span fields (which go
   together, names that must exist or be unique) are checked here;
+- the text itself is bounded before anything is built: at most ``MAX_CONFIG_BYTES``, nested at
+  most ``MAX_NESTING_DEPTH`` levels (JSON measured by ``ciqueue.jsontext``, YAML on its parse
+  events, aliases counted at the depth they are used), and at most ``MAX_CONFIG_VALUES`` values
+  once YAML aliases are expanded (a "billion laughs" file is refused, not built); an alias inside
+  the node it names (a recursive value) is refused too. YAML is read with a safe loader only (no
+  Python tags, no object construction);
 - windows are also judged by their occurrences (``ciqueue.schedule.windows``): a cron window that
   opens again before it closes, or too often to evaluate, is refused. Those checks look at the
   occurrences around ``now``, which callers pass (their clock; tests a fixed time) so that loading
@@ -29,6 +35,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ciqueue.errors import InvalidInput, Problem, key_path
+from ciqueue.jsontext import JSON_DEPTH_RULE, json_depth
+from ciqueue.limits import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, MAX_NESTING_DEPTH
 from ciqueue.schedule.config import (
     NAME_RE,
     Callback,
@@ -68,25 +76,83 @@ def load_config(path_or_text: str | os.PathLike[str], *, now: datetime) -> Confi
     ``now`` (aware) is the instant the windows are judged around (the overlap and density checks
     look at the occurrences near it): callers pass their clock, tests a fixed time."""
     text = _read_source(path_or_text)
+    size = len(text.encode("utf-8", "replace"))
+    if size > MAX_CONFIG_BYTES:
+        raise InvalidInput("config", f"must be at most {MAX_CONFIG_BYTES} bytes (got {size})")
     if text.lstrip().startswith("{"):
+        if json_depth(text) > MAX_NESTING_DEPTH:
+            raise InvalidInput("config", JSON_DEPTH_RULE)
         try:
             return parse_config(json.loads(text), now=now)
         except json.JSONDecodeError as exc:
             json_error = f"is not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})"
         # A YAML flow mapping also starts with '{'; report the JSON error if YAML fails too.
         try:
-            data = yaml.load(text, Loader=_Loader)
+            data = _load_yaml(text)
         except yaml.YAMLError:
             raise InvalidInput("config", json_error) from None
         return parse_config(data, now=now)
     try:
-        data = yaml.load(text, Loader=_Loader)
+        data = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or "cannot be parsed"
         raise InvalidInput("config", f"is not valid YAML ({where}{problem})") from None
     return parse_config(data, now=now)
+
+
+_YAML_DEPTH_RULE = f"must nest at most {MAX_NESTING_DEPTH} levels of mappings and lists"
+
+
+def _load_yaml(text: str) -> Any:
+    """YAML text to data with the safe loader, once its shape is known to be bounded."""
+    _check_yaml_shape(text)
+    return yaml.load(text, Loader=_Loader)
+
+
+def _check_yaml_shape(text: str) -> None:
+    """Refuse YAML nested too deeply, expanding to too many values, or with a recursive alias.
+
+    Judged on the parser's events (PyYAML's parser keeps an explicit stack, so this pass never
+    recurses), before the composer or constructor (which do recurse) see the text. Each anchor
+    remembers its expanded size and height, so an alias counts as the node it stands for, where
+    it stands. YAML syntax errors surface here as ``yaml.YAMLError``, as they would from loading."""
+    # One frame per open mapping or list: [anchor, values counted when it opened, deepest level].
+    frames: list[list[Any]] = []
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values, levels) of the node it names
+    values = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if len(frames) >= MAX_NESTING_DEPTH:
+                raise InvalidInput("config", _YAML_DEPTH_RULE)
+            values += 1
+            frames.append([event.anchor, values - 1, len(frames) + 1])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            anchor, opened_at, deepest = frames.pop()
+            if anchor is not None:
+                anchors[anchor] = (values - opened_at, deepest - len(frames))
+            if frames:
+                frames[-1][2] = max(frames[-1][2], deepest)
+        elif isinstance(event, yaml.ScalarEvent):
+            values += 1
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+        elif isinstance(event, yaml.AliasEvent):
+            if any(frame[0] == event.anchor for frame in frames):
+                raise InvalidInput(
+                    "config", f"alias *{event.anchor} must not refer to a node that contains it"
+                )
+            size, levels = anchors.get(event.anchor or "", (1, 0))  # undefined: loading names it
+            if len(frames) + levels > MAX_NESTING_DEPTH:
+                raise InvalidInput("config", _YAML_DEPTH_RULE)
+            values += size
+            if frames:
+                frames[-1][2] = max(frames[-1][2], len(frames) + levels)
+        if values > MAX_CONFIG_VALUES:
+            raise InvalidInput(
+                "config", f"must hold at most {MAX_CONFIG_VALUES} values once YAML aliases are expanded"
+            )
 
 
 def parse_config(data: Any, *, now: datetime) -> Config:
