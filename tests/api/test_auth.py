@@ -21,7 +21,7 @@ from ciqueue.api.auth import (
 )
 from ciqueue.api.http import Forbidden, HttpError, Unauthorized
 from ciqueue.constants import ENV_API_TOKENS
-from ciqueue.envelopes.http import HttpRequest
+from ciqueue.envelopes.http import HttpRequest, build_request
 from ciqueue.errors import InvalidInput
 
 ONCALL = "oncall-token-0123456789abcdef"
@@ -264,3 +264,49 @@ def test_token_entry_for_the_cli() -> None:
     with pytest.raises(InvalidInput) as info:
         token_entry("oncall", ONCALL, ["root"])
     assert str(info.value) == "scopes: must be a non-empty list of read, operate"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {VIEWER}", "authorization": f"Bearer {ONCALL}"},
+        {"authorization": [f"Bearer {VIEWER}", f"Bearer {ONCALL}"]},
+    ],
+    ids=["case-variants", "list"],
+)
+def test_several_authorization_values_are_ambiguous(headers: dict[str, Any]) -> None:
+    request = build_request(
+        source="function_url",
+        method="GET",
+        path="/",
+        query=None,
+        headers=headers,
+        body=None,
+        is_base64=False,
+        source_ip=None,
+        request_id=None,
+    )
+    assert request.repeated_headers == frozenset({"authorization"})
+    with pytest.raises(Unauthorized) as info:
+        authenticate_request(request, TOKENS, "read")
+    assert info.value.message == "several Authorization values: send exactly one"
+    assert info.value.headers["WWW-Authenticate"] == 'Bearer realm="ciqueue", error="invalid_request"'
+    # The platform's CAM identity does not need the header, so an odd header does not matter there.
+    cam = authenticate_request(
+        HttpRequest(
+            "GET",
+            "/",
+            source="function_url",
+            cam_identity="uin:1",
+            repeated_headers=frozenset({"authorization"}),
+        ),
+        TOKENS,
+        "read",
+        trust_cam=True,
+    )
+    assert cam.via == "cam"
+
+
+def test_authorization_values_joined_with_a_comma_are_ambiguous() -> None:
+    error = fail({"authorization": f"Bearer {VIEWER}, Bearer {ONCALL}"})
+    assert (error.http_status, error.message) == (401, "several Authorization values: send exactly one")

@@ -371,6 +371,45 @@ def test_auth_failures_change_nothing(
     assert READ_TOKEN not in json.dumps(body) and "b25jYWxs" not in json.dumps(body)
 
 
+@pytest.mark.parametrize(
+    ("headers", "apigw"),
+    [
+        ({"authorization": f"Bearer {READ_TOKEN}", "Authorization": f"Bearer {OPERATE_TOKEN}"}, False),
+        ({"Authorization": f"Bearer {READ_TOKEN}", "AUTHORIZATION": f"Bearer {OPERATE_TOKEN}"}, True),
+        ({"authorization": [f"Bearer {READ_TOKEN}", f"Bearer {OPERATE_TOKEN}"]}, False),
+        ({"authorization": [f"Bearer {OPERATE_TOKEN}", f"Bearer {OPERATE_TOKEN}"]}, False),
+        ({"authorization": f"Bearer {READ_TOKEN}, Bearer {OPERATE_TOKEN}"}, False),
+    ],
+    ids=["case-variants", "case-variants-apigw", "list", "list-of-the-same", "comma-joined"],
+)
+def test_several_authorization_values_are_refused_not_resolved(
+    call: Handler, emu_admin: EmuAdmin, env: Path, headers: dict[str, Any], apigw: bool
+) -> None:
+    # "Last one wins" would let a read token ride along with an operate one, or pick either.
+    emu_admin.clear_requests()
+    event = http_event("POST", f"{QUEUE}/{PIC_DEFAULT_ID}/pause", token=None, body={"for": "1h"}, apigw=apigw)
+    event["headers"].update(headers)
+    module = load_function("http_toggle")
+
+    response = module.main_handler(event, {"request_id": "ctx-req-1", "time_limit_in_ms": 30000})
+
+    body = json.loads(response["body"])
+    assert (response["statusCode"], body["error"]["code"]) == (401, "Unauthorized")
+    assert response["headers"]["WWW-Authenticate"].startswith('Bearer realm="ciqueue"')
+    assert emu_admin.requests() == []
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+    assert READ_TOKEN not in response["body"] and OPERATE_TOKEN not in response["body"]
+
+
+def test_a_single_authorization_value_in_a_list_is_not_ambiguous(call: Handler, env: Path) -> None:
+    event = http_event("GET", "/health", token=None)
+    event["headers"]["authorization"] = [f"Bearer {READ_TOKEN}"]
+    response = load_function("http_toggle").main_handler(
+        event, {"request_id": "r", "time_limit_in_ms": 30000}
+    )
+    assert response["statusCode"] == 200, response["body"]
+
+
 def test_rotated_tokens_are_both_valid(call: Handler) -> None:
     for token in (OPERATE_TOKEN, NEW_OPERATE_TOKEN):
         status, _, body = call("GET", "/overrides", token=token)

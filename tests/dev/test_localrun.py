@@ -5,6 +5,7 @@ and timers on a simulated clock."""
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import os
@@ -371,6 +372,47 @@ def test_the_on_call_toggle_over_real_http(seeded: EmuAdmin, env: dict[str, str 
     assert done.status_code == 200, done.text
     assert done.json()["override"]["expires_at"].startswith("2026-03-02T18:30:00")
     assert seeded.queue(QUEUE)["State"] == "Paused"
+
+
+def test_two_authorization_lines_over_real_http_are_refused(
+    seeded: EmuAdmin, env: dict[str, str | None]
+) -> None:
+    def call(event: dict[str, Any], request_id: str) -> Any:
+        return invoke(
+            "http_toggle", event, scf_context("http_toggle", 30, 256, request_id), env, now=WINDOW_OPEN
+        )
+
+    path = f"/queues/{BUCKET}/{REGION}/pic/{QUEUE}/pause"
+    with FunctionUrlServer(call) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("POST", path)
+        connection.putheader("Authorization", "Bearer someone-elses-token-000")
+        connection.putheader("authorization", f"Bearer {TOKEN}")
+        connection.putheader("Content-Type", "application/json")
+        body = b'{"for": "30m", "reason": "test"}'
+        connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        connection.close()
+    assert (response.status, answer["error"]["code"]) == (401, "Unauthorized")
+    assert answer["error"]["message"] == "several Authorization values: send exactly one"
+    assert seeded.queue(QUEUE)["State"] == "Active"
+
+
+def test_repeated_header_lines_reach_the_event_as_a_list(
+    echo_server: tuple[FunctionUrlServer, list[dict[str, Any]]],
+) -> None:
+    server, events = echo_server
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection.putrequest("GET", "/x")
+    connection.putheader("X-Twice", "one")
+    connection.putheader("x-twice", "two")
+    connection.endheaders()
+    connection.getresponse().read()
+    connection.close()
+    [event] = events
+    assert event["headers"]["x-twice"] == ["one", "two"]
 
 
 # --- simulated clock and timers -------------------------------------------------------------------

@@ -11,6 +11,11 @@ carries, so the rule is conservative: only a caller identity the platform itself
 ``requestContext.identity`` (``HttpRequest.cam_identity``) is accepted, never a header the
 caller could forge, and never on an API Gateway event. Set ``trust_cam`` only for a Function URL
 whose authType is CAM.
+
+Exactly one credential: several ``Authorization`` values (two header lines, keys differing only
+in case, a list, or one value joined with commas as a proxy joins two lines) are refused with 401
+``invalid_request``, never resolved by picking one: "last one wins" would let whoever adds a
+header choose which token counts.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -37,6 +42,7 @@ _DIGEST_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 # RFC 6750 b64token.
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9\-._~+/]+=*$")
 _INVALID_TOKEN = 'Bearer realm="ciqueue", error="invalid_token"'
+_INVALID_REQUEST = 'Bearer realm="ciqueue", error="invalid_request"'
 
 
 @dataclass(frozen=True, repr=False)
@@ -155,18 +161,20 @@ def authenticate(
     cam_identity: str | None = None,
     trust_cam: bool = False,
     cam_scopes: Iterable[str] = SCOPES,
+    repeated_headers: Collection[str] = (),
 ) -> Principal:
     """The caller of a request, or Unauthorized (401) / Forbidden (403).
 
-    ``headers`` must have lower-case names (as HttpRequest holds them). With ``trust_cam`` and a
-    ``cam_identity`` from the platform, the caller is a CAM principal with ``cam_scopes``.
+    ``headers`` must have lower-case names (as HttpRequest holds them); ``repeated_headers`` names
+    those the request gave more than once. With ``trust_cam`` and a ``cam_identity`` from the
+    platform, the caller is a CAM principal with ``cam_scopes``.
     """
     if required_scope not in SCOPES:
         raise ValueError(f"required_scope must be one of {SCOPES}")
     if trust_cam and cam_identity:
         principal = Principal(f"cam:{cam_identity}", frozenset(cam_scopes), via="cam")
     else:
-        principal = _token_principal(headers, tokens)
+        principal = _token_principal(headers, tokens, "authorization" in repeated_headers)
     if required_scope not in principal.scopes:
         raise Forbidden(
             f"{principal.name!r} lacks the scope {required_scope!r}",
@@ -188,11 +196,21 @@ def authenticate_request(
 ) -> Principal:
     """``authenticate`` for an HttpRequest; CAM identity only from a Function URL event."""
     cam = request.cam_identity if request.source == "function_url" else None
-    return authenticate(request.headers, tokens, required_scope, cam_identity=cam, trust_cam=trust_cam)
+    return authenticate(
+        request.headers,
+        tokens,
+        required_scope,
+        cam_identity=cam,
+        trust_cam=trust_cam,
+        repeated_headers=request.repeated_headers,
+    )
 
 
-def _token_principal(headers: Mapping[str, str], tokens: Sequence[ApiToken]) -> Principal:
+def _token_principal(headers: Mapping[str, str], tokens: Sequence[ApiToken], repeated: bool) -> Principal:
     value = headers.get("authorization")
+    # A bearer token holds no comma, so a comma means values joined from several header lines.
+    if repeated or (value is not None and "," in value):
+        raise Unauthorized("several Authorization values: send exactly one", challenge=_INVALID_REQUEST)
     if value is None or not value.strip():
         raise Unauthorized("missing Authorization header (use: Authorization: Bearer <token>)")
     scheme, _, token = value.strip().partition(" ")

@@ -181,7 +181,7 @@ def function_url_event(
     method: str,
     path: str,
     query: Mapping[str, Any],
-    headers: Mapping[str, str],
+    headers: Mapping[str, str | list[str]],
     body: bytes,
     source_ip: str,
     request_id: str,
@@ -189,9 +189,19 @@ def function_url_event(
     """The event a Function URL sends an event function for one HTTP request (scf.md §2).
 
     Headers keep their values with lower-case names, plus ``x-scf-request-id`` and
-    ``x-scf-remote-addr``; a body that is not UTF-8 text travels base64 with ``isBase64Encoded``.
+    ``x-scf-remote-addr``; a header sent more than once (on several lines, or in two cases) keeps
+    every value as a list, since the reference does not document how the platform merges them
+    and the handler refuses ambiguity it can see. A body that is not UTF-8 text travels base64
+    with ``isBase64Encoded``.
     """
-    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    lowered: dict[str, Any] = {}
+    for key, value in headers.items():
+        name = str(key).lower()
+        values = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        if name in lowered:
+            before = lowered[name]
+            values = [*(before if isinstance(before, list) else [before]), *values]
+        lowered[name] = values[0] if len(values) == 1 else values
     lowered.setdefault("x-scf-request-id", request_id)
     lowered["x-scf-remote-addr"] = source_ip
     try:

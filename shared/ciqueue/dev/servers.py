@@ -51,7 +51,13 @@ class _UrlHandler(BaseHTTPRequestHandler):
                 else ([params[key], value] if key in params else value)
             )
         request_id = str(uuid.uuid4())
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+        # A header sent on several lines keeps every value (a list), so the handler can tell.
+        headers: dict[str, str | list[str]] = {}
+        for name in dict.fromkeys(k.lower() for k in self.headers):
+            if name not in ("connection", "keep-alive"):
+                values = self.headers.get_all(name) or []
+                headers[name] = values[0] if len(values) == 1 else values
+
         event = function_url_event(
             self.command, raw_path or "/", params, headers, body, self.client_address[0], request_id
         )

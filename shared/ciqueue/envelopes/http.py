@@ -1,7 +1,10 @@
 """The HTTP request an HTTP trigger carries (Function URL or API Gateway), in one shape.
 
 Rules:
-- Header names are lower-cased; a repeated query or header key (a list) keeps its last value.
+- Header names are lower-cased; a repeated query or header key (a list) keeps its last value. A
+  header given more than once (two keys differing only in case, or a list of several values) is
+  also named in ``repeated_headers``: collapsing it is a guess, and a door that must not guess
+  (credentials: ``ciqueue.api.auth``) refuses it instead.
 - The body is bytes, base64-decoded when the event says ``isBase64Encoded`` (bad base64 is
   InvalidInput naming ``body``), and at most ``MAX_API_BODY_BYTES``: a larger body is
   ``PayloadTooLarge`` (413), refused before anything reads it.
@@ -40,13 +43,16 @@ class HttpRequest:
     source: str = "function_url"
     # A CAM caller identity the platform put in the event (Function URL only; see auth.py).
     cam_identity: str | None = None
+    # Lower-case names of headers the event gave more than once (``headers`` keeps the last).
+    repeated_headers: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         shown = {k: ("***" if k in SENSITIVE_HEADERS else v) for k, v in self.headers.items()}
         return (
             f"HttpRequest(method={self.method!r}, path={self.path!r}, query={self.query!r}, "
             f"headers={shown!r}, body=<{len(self.body)} bytes>, source_ip={self.source_ip!r}, "
-            f"request_id={self.request_id!r}, source={self.source!r}, cam_identity={self.cam_identity!r})"
+            f"request_id={self.request_id!r}, source={self.source!r}, cam_identity={self.cam_identity!r}, "
+            f"repeated_headers={sorted(self.repeated_headers)!r})"
         )
 
     __str__ = __repr__
@@ -79,7 +85,13 @@ def build_request(
     cam_identity: str | None = None,
 ) -> HttpRequest:
     """Normalise the parts of an HTTP event: upper-case method, lower-case headers, bytes body."""
-    norm_headers = {str(k).lower(): _text(v) for k, v in (headers or {}).items()}
+    norm_headers: dict[str, str] = {}
+    repeated: set[str] = set()
+    for key, value in (headers or {}).items():
+        name = str(key).lower()
+        if name in norm_headers or (isinstance(value, list) and len(value) > 1):
+            repeated.add(name)
+        norm_headers[name] = _text(value)
     raw = body or ""
     if is_base64:
         try:
@@ -100,6 +112,7 @@ def build_request(
         request_id=request_id or norm_headers.get("x-scf-request-id"),
         source=source,
         cam_identity=cam_identity,
+        repeated_headers=frozenset(repeated),
     )
 
 
