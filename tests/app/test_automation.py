@@ -207,6 +207,36 @@ def test_cos_object_missing_or_not_json_is_final(runtime: Runtime, emulator: Any
     assert report.retry is False
 
 
+@pytest.mark.parametrize(
+    "key",
+    [
+        "ciqueue/commands/../state.json",
+        "ciqueue/commands/./pause.json",
+        "ciqueue/commands/%2e%2e/%2E%2e/ciqueue/state.json",
+        "ciqueue/commands/a/%2e/pause.json",
+        "ciqueue/commands//pause.json",
+    ],
+)
+def test_a_command_key_with_dot_segments_is_refused_before_any_fetch(
+    runtime: Runtime, emulator: Any, emu_admin: EmuAdmin, key: str
+) -> None:
+    emulator.cos.put(
+        DEMO_BUCKET, DEMO_REGION, "ciqueue/state.json", command("pause", PIC_DEFAULT_ID).encode()
+    )
+    emu_admin.clear_requests()
+
+    report = process_event(cos_event(key), runtime)
+
+    assert summary(report)[0][1:] == (False, 400, "Records[0].cos.cosObject.key")
+    assert report.results[0].error is not None
+    assert report.results[0].error["message"] == (
+        "Records[0].cos.cosObject.key: must be a relative object key without empty, '.' or '..' parts"
+        f" (got {key!r})"
+    )
+    assert emu_admin.requests() == []
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
+
+
 def test_malformed_event_is_reported_not_raised(runtime: Runtime) -> None:
     report = process_event({"hello": "world"}, runtime)
     assert summary(report) == [("event", False, 400, "event")]

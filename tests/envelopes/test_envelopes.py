@@ -186,6 +186,25 @@ def test_cos_rules() -> None:
     assert str(rec.error) == "Records[0].cos.cosObject.size: must be at most 65536 bytes (got 1000000)"
 
 
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [
+        ("ciqueue/commands/../x.json", "must be a relative object key without empty, '.' or '..' parts"),
+        ("ciqueue/commands/%2E%2E/x.json", "must be a relative object key without empty, '.' or '..' parts"),
+        ("ciqueue/commands/x\n.json", "must not contain control characters"),
+        ("ciqueue/commands/x%0a.json", "must not contain control characters"),
+        ("ciqueue/commands/" + "x" * 850 + ".json", "must be at most 850 bytes"),
+    ],
+)
+def test_cos_command_keys_meet_the_object_key_rule(key: str, rule: str) -> None:
+    event = load("cos_command_object")
+    event["Records"][0]["cos"]["cosObject"]["key"] = "/1253970026/testpic/" + key
+    [rec] = cos.records(event)
+    shown = key if len(key) <= 64 else key[:64] + "…"
+    assert str(rec.error) == f"Records[0].cos.cosObject.key: {rule} (got {shown!r})"
+    assert not rec.needs_fetch
+
+
 def test_cos_one_bad_record_among_good() -> None:
     good = load("cos_command_object")["Records"][0]
     broken = copy.deepcopy(good)

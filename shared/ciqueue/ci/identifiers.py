@@ -24,6 +24,12 @@ The rules, and why each is what it is:
   older docs show other ids, so only what is safe in the URL path and in the comma-separated
   ``queueIds`` parameter is required.
 
+- **object key** (a COS object: the state document, a command object an event names) is a relative
+  path of non-empty parts, none ``.`` or ``..``, without control characters, at most
+  ``MAX_COS_KEY_BYTES`` (COS documents 850 bytes). It is judged as given and again after
+  percent-decoding (until nothing changes), so ``%2e%2e`` is a ``..`` too: a key is a name, never
+  a way to climb out of the prefix a door checked (``ciqueue/commands/../state.json``).
+
 Values are judged exactly as given: no stripping, no case folding (``Demo-1`` is refused, not
 lowered), and a trailing newline is not a match (``fullmatch``, not ``match`` with ``$``).
 """
@@ -31,10 +37,11 @@ lowered), and a trailing newline is not a match (``fullmatch``, not ``match`` wi
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from ciqueue.ci.kinds import KIND_NAMES, QueueKind, parse_kind
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.limits import MAX_BUCKET_LENGTH, MAX_QUEUE_ID_LENGTH, MAX_REGION_LENGTH
+from ciqueue.limits import MAX_BUCKET_LENGTH, MAX_COS_KEY_BYTES, MAX_QUEUE_ID_LENGTH, MAX_REGION_LENGTH
 
 __all__ = [
     "BUCKET_RULE",
@@ -42,13 +49,16 @@ __all__ = [
     "MAX_BUCKET_LENGTH",
     "MAX_QUEUE_ID_LENGTH",
     "MAX_REGION_LENGTH",
+    "OBJECT_KEY_RULE",
     "QUEUE_ID_RULE",
     "REGION_RULE",
     "QueueKind",
     "bucket_problem",
     "check_bucket",
+    "check_object_key",
     "check_queue_id",
     "check_region",
+    "object_key_problem",
     "parse_kind",
     "queue_id_problem",
     "region_problem",
@@ -71,6 +81,8 @@ QUEUE_ID_RULE = (
     f"must be a queue id: 1-{MAX_QUEUE_ID_LENGTH} letters, digits, '_' or '-' (CI's are p + 32 hex)"
 )
 
+OBJECT_KEY_RULE = "must be a relative object key without empty, '.' or '..' parts"
+
 # A value shown in a message is cut here, so a huge input cannot flood a log line.
 _SHOWN_LENGTH = 64
 
@@ -91,6 +103,28 @@ def queue_id_problem(value: object, field: str = "queue_id") -> Problem | None:
     """The broken queue-id rule under ``field``, or None when ``value`` is a queue id."""
     ok = isinstance(value, str) and len(value) <= MAX_QUEUE_ID_LENGTH and _QUEUE_ID_RE.fullmatch(value)
     return None if ok else Problem(field, f"{QUEUE_ID_RULE} {_got(value)}")
+
+
+def object_key_problem(value: object, field: str = "key") -> Problem | None:
+    """The broken object-key rule under ``field``, or None when ``value`` is a safe object key."""
+    if not isinstance(value, str) or not value:
+        return Problem(field, f"must be an object key such as ciqueue/state.json {_got(value)}")
+    forms = [value]
+    while len(forms) < 8 and unquote(forms[-1]) != forms[-1]:  # each decoding shortens the text
+        forms.append(unquote(forms[-1]))
+    for form in forms:
+        if form.startswith("/") or any(part in ("", ".", "..") for part in form.split("/")):
+            return Problem(field, f"{OBJECT_KEY_RULE} {_got(value)}")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in form):
+            return Problem(field, f"must not contain control characters {_got(value)}")
+    if len(value.encode("utf-8", "replace")) > MAX_COS_KEY_BYTES:
+        return Problem(field, f"must be at most {MAX_COS_KEY_BYTES} bytes {_got(value)}")
+    return None
+
+
+def check_object_key(value: object, field: str = "key") -> str:
+    """``value`` when it is a safe object key; InvalidInput naming ``field`` and the rule otherwise."""
+    return _checked(value, object_key_problem(value, field))
 
 
 def check_bucket(value: object, field: str = "bucket") -> str:

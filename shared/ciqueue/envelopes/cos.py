@@ -6,6 +6,8 @@ Conventions (see docs/events.md):
   only system metadata, so the object body is the dependable carrier);
 - otherwise the object key must be ``ciqueue/commands/<anything>.json``: the Record has
   ``needs_fetch=True`` and ``meta`` names bucket, region, key and version to GET the body from.
+  The key must also be a safe object key (``ci.identifiers.object_key_problem``: no empty, ``.``
+  or ``..`` part, encoded or not), so a key cannot climb out of the prefix it was checked by.
 Only ``cos:ObjectCreated:*`` events carry commands.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ciqueue.ci.identifiers import object_key_problem
 from ciqueue.envelopes.base import Record, each_record, error_record, text_record
 from ciqueue.errors import InvalidInput
 from ciqueue.limits import MAX_COMMAND_BYTES
@@ -88,6 +91,9 @@ def _record(rec: CosRecord, prefix: str, index: int) -> Record:
     if not (key.startswith(COMMAND_PREFIX) and key.endswith(COMMAND_SUFFIX)):
         rule = f"must be {COMMAND_PREFIX}<name>{COMMAND_SUFFIX} (got {key[:128]!r})"
         return error_record(SOURCE, record_id, prefix, InvalidInput(f"{prefix}.cos.cosObject.key", rule))
+    problem = object_key_problem(key, f"{prefix}.cos.cosObject.key")
+    if problem is not None:
+        return error_record(SOURCE, record_id, prefix, InvalidInput(problem))
     if obj.size is not None and obj.size > MAX_COMMAND_BYTES:
         rule = f"must be at most {MAX_COMMAND_BYTES} bytes (got {obj.size})"
         return error_record(SOURCE, record_id, prefix, InvalidInput(f"{prefix}.cos.cosObject.size", rule))

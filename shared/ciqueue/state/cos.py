@@ -21,10 +21,10 @@ import requests
 
 from ciqueue.ci.client import CIClient
 from ciqueue.ci.credentials import Credentials
+from ciqueue.ci.identifiers import check_object_key
 from ciqueue.ci.retry import Clock, Deadline, Rand, RetryPolicy, Sleep
 from ciqueue.constants import DEFAULT_STATE_KEY
-from ciqueue.errors import InvalidInput, ServiceError, StateConflict
-from ciqueue.limits import MAX_COS_KEY_BYTES
+from ciqueue.errors import ServiceError, StateConflict
 from ciqueue.state.document import StateDocument, VersionedStateStore
 
 HEADER_COS_REQUEST_ID = "x-cos-request-id"
@@ -50,7 +50,7 @@ class CosStateStore(VersionedStateStore):
         rand: Rand = random.random,
     ) -> None:
         super().__init__(clock=clock, sleep=sleep, rand=rand)
-        _check_key(key)
+        check_object_key(key, "key")  # the one rule for a safe object key (ci.identifiers)
         if client is None:
             # CIClient validates bucket, region and endpoint the same way for COS.
             client = CIClient(
@@ -125,14 +125,3 @@ class CosStateStore(VersionedStateStore):
     def _note(self, request_id: str | None) -> None:
         if request_id:
             self.last_request_ids = [*self.last_request_ids[-9:], request_id]
-
-
-def _check_key(key: object) -> None:
-    if not isinstance(key, str) or not key:
-        raise InvalidInput("key", "must be an object key such as ciqueue/state.json")
-    if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
-        raise InvalidInput("key", "must be a relative object key without empty, '.' or '..' parts")
-    if len(key.encode()) > MAX_COS_KEY_BYTES:
-        raise InvalidInput("key", f"must be at most {MAX_COS_KEY_BYTES} bytes")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
-        raise InvalidInput("key", "must not contain control characters")
