@@ -1,4 +1,5 @@
-"""The ``ciqueue`` command: list, show, pause, resume and set the callback of CI queues.
+"""The ``ciqueue`` command: list, show, pause, resume and set the callback of CI queues, and list
+the buckets each kind is activated for (``buckets list``: the buckets a schedule can target).
 
 Heavy modules (requests, pydantic, the client) are imported inside the commands so that
 ``ciqueue --help`` stays fast. Exit codes: 0 success (including "already so, nothing
@@ -58,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"connect to this URL instead of the CI host, e.g. an emulator (env {ENV_ENDPOINT})",
     )
     commands = parser.add_subparsers(
-        dest="command", metavar="{queues,emulator,demo,config,plan,reconcile,package,invoke,local}"
+        dest="command", metavar="{queues,buckets,emulator,demo,config,plan,reconcile,package,invoke,local}"
     )
 
     queues = commands.add_parser("queues", help="list, show, pause, resume, set-callback")
@@ -108,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     callback.add_argument("--tdmq-region", help="with --tdmq-mode: sh, bj, gz, cd or hk")
     callback.add_argument("--tdmq-name", help="with --tdmq-mode: topic or queue name")
     callback.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
+
+    buckets = commands.add_parser("buckets", help="list the buckets each kind is activated for")
+    bucket_actions = buckets.add_subparsers(dest="action", metavar="{list}")
+    bucket_list = bucket_actions.add_parser(
+        "list",
+        help="the buckets a kind's service is activated for in a region (those a schedule can target)",
+    )
+    bucket_list.add_argument("--kind", help=f"only this kind: {', '.join(KIND_NAMES)} (default: every kind)")
+    bucket_list.add_argument("--region", help=f"e.g. ap-guangzhou (default: env {ENV_REGION})")
+    bucket_list.add_argument("--json", action="store_true", help="print JSON for scripts")
+    bucket_list.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
     commands.add_parser(
         "emulator", help="run the local CI emulator (see: ciqueue emulator --help)", add_help=False
@@ -166,8 +178,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_schedule_command(args)
     if args.command == "token":
         return run_token_command(args)
-    if args.command != "queues" or args.action is None:
-        _fail("error: command: choose one of queues {list,show,pause,resume,set-callback}, emulator, demo")
+    if args.command not in ("queues", "buckets") or args.action is None:
+        _fail(
+            "error: command: choose one of queues {list,show,pause,resume,set-callback}, "
+            "buckets {list}, emulator, demo"
+        )
         return EXIT_USAGE
     return _run_queues(args)
 
@@ -195,6 +210,8 @@ def _run_queues(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "buckets":
+        return _list_buckets(args)
     kind = parse_kind(args.kind)
     if args.action == "list":
         return _list(args, kind)
@@ -221,14 +238,38 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def make_client(args: argparse.Namespace) -> CIClient:
-    """A client for the bucket and region on the command line (credentials from the env)."""
+    """A client for the bucket (None: bucket listings only) and region on the command line
+    (credentials from the env)."""
     region = args.region or os.environ.get(ENV_REGION, "").strip()
     if not region:
         raise InvalidInput("region", f"is required: pass --region or set {ENV_REGION}")
     endpoint = getattr(args, "endpoint", None) or os.environ.get(ENV_ENDPOINT, "").strip() or None
     from ciqueue.ci.client import CIClient
 
-    return CIClient(args.bucket, region, endpoint=endpoint)
+    return CIClient(getattr(args, "bucket", None), region, endpoint=endpoint)
+
+
+def _list_buckets(args: argparse.Namespace) -> int:
+    """``buckets list``: one listing per kind (every kind unless --kind), in the client's region."""
+    kinds = [parse_kind(args.kind, "--kind")] if args.kind is not None else list(QueueKind)
+    client = make_client(args)
+    rows: list[tuple[QueueKind, Any]] = []
+    request_ids: list[str] = []
+    for kind in kinds:
+        listing = client.list_buckets(kind, regions=[client.region])
+        rows += [(kind, bucket) for bucket in listing.buckets]
+        request_ids += listing.request_ids
+    if args.json:
+        buckets = [
+            {"kind": kind.value, "bucket": b.bucket_id, "region": b.region, "create_time": b.create_time}
+            for kind, b in rows
+        ]
+        _print_json({"region": client.region, "buckets": buckets, "request_ids": request_ids})
+    else:
+        from ciqueue.cli.render import buckets_table
+
+        print(buckets_table(rows))
+    return EXIT_OK
 
 
 def notify_from_args(args: argparse.Namespace) -> NotifyConfig:

@@ -1,4 +1,5 @@
-"""Text output for the ``ciqueue`` command: aligned tables, queue details, before→after diffs."""
+"""Text output for the ``ciqueue`` command: aligned tables (queues, activated buckets), queue
+details, before→after diffs."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ciqueue.ci.models import Queue
+    from ciqueue.ci.kinds import QueueKind
+    from ciqueue.ci.models import ActivatedBucket, Queue
     from ciqueue.ci.operations import OperationResult
 
 QUEUE_COLUMNS = ("QUEUE ID", "NAME", "STATE", "CALLBACK", "UPDATED")
+BUCKET_COLUMNS = ("KIND", "BUCKET", "REGION", "ACTIVATED")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -42,6 +45,17 @@ def queues_table(queues: Sequence[Queue]) -> str:
     if not queues:
         return table(QUEUE_COLUMNS, []) + "\n(no queues)"
     return table(QUEUE_COLUMNS, [queue_row(q) for q in queues])
+
+
+def buckets_table(rows: Sequence[tuple[QueueKind, ActivatedBucket]]) -> str:
+    """One line per (kind, bucket) a service is activated for."""
+    lines = [
+        [kind.value, bucket.bucket_id or bucket.name or "", bucket.region or "", bucket.create_time or ""]
+        for kind, bucket in rows
+    ]
+    if not lines:
+        return table(BUCKET_COLUMNS, []) + "\n(no buckets)"
+    return table(BUCKET_COLUMNS, lines)
 
 
 def queue_details(queue: Queue) -> str:
