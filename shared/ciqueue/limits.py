@@ -74,6 +74,13 @@ MAX_PLAN_DAYS_CLI = 400
 # Window occurrences one evaluation may walk before the window is refused as too dense.
 MAX_OCCURRENCES = 50_000
 
+# The recent changes the state document keeps (its audit history, which the console shows without a
+# log service): an entry stays while it is among the newest MAX_HISTORY_CHANGES and younger than
+# MAX_HISTORY_AGE, whichever ends it first. An entry is about 0.5 KB, so the history adds at most
+# ~100 KB to the state object every invocation reads; older changes live in the audit log (CLS).
+MAX_HISTORY_CHANGES = 200
+MAX_HISTORY_AGE = timedelta(days=14)
+
 # --- the SCF platform (reference scf.md §3-4) -----------------------------------------------
 SCF_MAX_ENV_BYTES = 4 * 1024  # all env vars of one function together
 SCF_MAX_ZIP_BYTES = 50 * 1024 * 1024  # zip upload, function code or layer

@@ -65,7 +65,7 @@ def test_document_json_is_stable_and_round_trips() -> None:
         updated_at=T0,
     )
     data = json.loads(doc.to_json())
-    assert list(data) == ["version", "overrides", "last_applied", "updated_at"]
+    assert list(data) == ["version", "overrides", "last_applied", "updated_at", "changes"]
     assert list(data["last_applied"]) == [
         "a-1250000000/ap-guangzhou/pic/p1",
         "z-1250000000/ap-guangzhou/pic/p2",

@@ -7,6 +7,14 @@ therefore never lose each other's change. Backends: ``ciqueue.state.file`` (loca
 fake) and ``ciqueue.state.cos`` (one COS object, conditional writes); this module imports neither,
 and ``ciqueue.state.location`` is the one place that chooses and builds one.
 
+``changes`` is the recent history: the audit records of what changed (or failed to), newest last,
+kept within ``limits.MAX_HISTORY_CHANGES`` entries and ``limits.MAX_HISTORY_AGE`` by
+``record_changes``, the one place that adds to it. The entries arrive already shaped and redacted by
+``ciqueue.app.audit.history_entry`` (the one redaction); this module only stores and bounds them.
+A failure that repeats the newest entry of its queue (same event, action, actor and error code)
+updates that entry (``at``, ``result``, ``repeats``, ``first_at``) instead of adding one, so a CI
+outage that fails every tick does not push the real changes out. ``recent_changes`` reads them.
+
 The persisted shapes mirror ``engine.Override`` and ``engine.LastApplied`` (``to_engine`` /
 ``from_engine`` convert); ``engine`` is imported lazily so that adding an override stays a cheap
 import for the HTTP function.
@@ -22,9 +30,9 @@ import re
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,7 +40,7 @@ from ciqueue.ci.identifiers import bucket_problem, parse_kind, queue_id_problem,
 from ciqueue.ci.retry import Clock, Rand, Sleep, full_jitter
 from ciqueue.constants import QUEUE_STATES
 from ciqueue.errors import InvalidInput, Problem, StateConflict, StateCorrupt
-from ciqueue.limits import MAX_ACTOR_LENGTH, MAX_REASON_LENGTH
+from ciqueue.limits import MAX_ACTOR_LENGTH, MAX_HISTORY_AGE, MAX_HISTORY_CHANGES, MAX_REASON_LENGTH
 
 if TYPE_CHECKING:
     from ciqueue.schedule import engine
@@ -165,6 +173,36 @@ class LastAppliedRecord(BaseModel):
         )
 
 
+class ChangeRecord(BaseModel):
+    """One entry of the recent history: who (``actor``) did what (``event``, ``action``, the changed
+    fields ``before``/``after``) to which ``queue``, why (``reason``), when (``at``: the instant of
+    the command or tick) and how it went (``result``: ``{"status": "ok"}`` or the error's code and
+    message). Other audit fields (``override_id``, ``expires_at``, ``written``...) are kept as given.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    at: AwareDatetime
+    event: str
+    actor: str | None = None
+    queue: str | None = None
+    action: str | None = None
+    reason: str | None = None
+    changed: bool | None = None
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    result: dict[str, Any] = Field(default_factory=lambda: {"status": "ok"})
+
+    @field_validator("at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @property
+    def failed(self) -> bool:
+        return self.result.get("status") == "error"
+
+
 class StateDocument(BaseModel):
     """Everything the functions remember between invocations. Unknown fields are kept as they are."""
 
@@ -174,6 +212,7 @@ class StateDocument(BaseModel):
     overrides: list[OverrideRecord] = Field(default_factory=list)
     last_applied: dict[str, LastAppliedRecord] = Field(default_factory=dict)
     updated_at: AwareDatetime | None = None
+    changes: list[ChangeRecord] = Field(default_factory=list)
 
     def to_json(self) -> bytes:
         """Stable bytes: fields in declared order, ``last_applied`` sorted by queue key."""
@@ -391,3 +430,57 @@ def prune_expired(doc: StateDocument, now: datetime) -> StateDocument:
 def record_applied(doc: StateDocument, key: str, record: LastAppliedRecord) -> StateDocument:
     """``doc`` with the last applied decision of queue ``key`` (``bucket/region/kind/queue_id``) set."""
     return doc.model_copy(update={"last_applied": {**doc.last_applied, key: record}})
+
+
+def record_changes(
+    doc: StateDocument, entries: Sequence[Mapping[str, Any] | ChangeRecord], now: datetime
+) -> StateDocument:
+    """``doc`` with ``entries`` (``app.audit.history_entry`` dicts) added to its history and the
+    history bounded at ``now``: younger than MAX_HISTORY_AGE, at most MAX_HISTORY_CHANGES, newest
+    last. A failure repeating its queue's newest entry updates that entry instead of adding one."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidInput("now", "must be a timezone-aware time")
+    history = list(doc.changes)
+    for raw in entries:
+        entry = raw if isinstance(raw, ChangeRecord) else ChangeRecord.model_validate(dict(raw))
+        previous = _newest_of(history, entry.queue)
+        if previous is not None and _repeats(previous, entry):
+            index = history.index(previous)
+            extra = previous.model_extra or {}
+            history[index] = entry.model_copy(
+                update={
+                    "repeats": int(extra.get("repeats", 1)) + 1,
+                    "first_at": extra.get("first_at") or previous.at.isoformat(),
+                }
+            )
+            history.append(history.pop(index))
+            continue
+        history.append(entry)
+    oldest = _utc(now) - MAX_HISTORY_AGE
+    kept = [entry for entry in history if entry.at >= oldest][-MAX_HISTORY_CHANGES:]
+    return doc.model_copy(update={"changes": kept})
+
+
+def recent_changes(
+    doc: StateDocument, queue: str | None = None, limit: int = MAX_HISTORY_CHANGES
+) -> list[ChangeRecord]:
+    """The kept history, newest first; only ``queue``'s (a key ``bucket/region/kind/queue_id``)
+    when given; at most ``limit`` (1 to MAX_HISTORY_CHANGES) entries. Read-only."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_HISTORY_CHANGES:
+        raise InvalidInput("limit", f"must be a whole number from 1 to {MAX_HISTORY_CHANGES} (got {limit!r})")
+    found = [entry for entry in reversed(doc.changes) if queue is None or entry.queue == queue]
+    return found[:limit]
+
+
+def _newest_of(history: Sequence[ChangeRecord], queue: str | None) -> ChangeRecord | None:
+    return next((entry for entry in reversed(history) if entry.queue == queue), None)
+
+
+def _repeats(previous: ChangeRecord, entry: ChangeRecord) -> bool:
+    """The same failure again: same event, action and actor, and the same error code."""
+    return (
+        previous.failed
+        and entry.failed
+        and (previous.event, previous.action, previous.actor) == (entry.event, entry.action, entry.actor)
+        and previous.result.get("code") == entry.result.get("code")
+    )
