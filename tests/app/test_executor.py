@@ -170,7 +170,9 @@ def test_a_one_off_pause_creates_no_override(runtime: Runtime, emu_admin: EmuAdm
     )
     assert outcome.ok and outcome.override is None
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
-    assert not (tmp_path / "state.json").exists()
+    stored = state(tmp_path)
+    assert (stored["overrides"], stored["last_applied"]) == ([], {})  # only the history knows of it
+    assert [(c["event"], c["actor"]) for c in stored["changes"]] == [("queue.paused", "bob")]
 
 
 def test_set_callback_changes_notify_config_only(runtime: Runtime, emu_admin: EmuAdmin) -> None:
@@ -411,3 +413,99 @@ def test_an_exhausted_deadline_is_504(runtime: Runtime, emu_admin: EmuAdmin, tmp
     assert (outcome.ok, outcome.status, outcome.retryable) == (False, 504, True)
     assert outcome.error is not None and outcome.error["code"] == "DeadlineExceeded"
     assert_untouched(emu_admin, tmp_path)
+
+
+# --- the recent changes in the state document -----------------------------------------------------
+
+
+def count_writes(runtime: Runtime) -> list[int]:
+    """Counts the state store's conditional writes (one per landed update)."""
+    writes = [0]
+    original = runtime.state._write  # type: ignore[attr-defined]
+
+    def counting(doc: Any, version: Any) -> Any:
+        writes[0] += 1
+        return original(doc, version)
+
+    runtime.state._write = counting  # type: ignore[attr-defined]
+    return writes
+
+
+def test_a_pause_through_the_executor_is_in_the_state_s_recent_changes(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    writes = count_writes(runtime)
+    command = parse_command(
+        {"action": "pause", "target": "pics", "for": "2h", "reason": "disk swap"}  # pic-callback, pic-paused
+    )
+    outcome = execute(command, runtime, actor="token:alice", now=NOW)
+
+    assert outcome.ok, outcome.error
+    changes = state(tmp_path)["changes"]
+    created = [c for c in changes if c["event"] == "override.created"]
+    paused = [c for c in changes if c["event"] == "queue.paused"]
+    assert outcome.override is not None
+    assert sorted(c["override_id"] for c in created) == sorted(outcome.override["ids"])
+    # The already-Paused queue is unchanged: the history keeps only what changed.
+    assert [c["queue"] for c in paused] == [key(PIC_CALLBACK_ID)]
+    first = paused[0]
+    assert (first["actor"], first["action"], first["reason"], first["result"]) == (
+        "token:alice",
+        "pause",
+        "disk swap",
+        {"status": "ok"},
+    )
+    assert (first["before"], first["after"]) == ({"State": "Active"}, {"State": "Paused"})
+    assert datetime.fromisoformat(first["at"].replace("Z", "+00:00")) == NOW
+    assert "ts" not in first and "function_request_id" not in first
+    # One write for the overrides (with their entries), one for the queues' results.
+    assert writes[0] == 2
+
+
+def test_a_one_off_command_adds_its_history_in_one_write_and_a_dry_run_none(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    writes = count_writes(runtime)
+    refs = [ref(PIC_DEFAULT_ID), ref(PIC_CALLBACK_ID)]
+    execute(parse_command({"action": "pause", "queues": refs}), runtime, actor="bob", dry_run=True)
+    assert writes[0] == 0 and not (tmp_path / "state.json").exists()
+
+    execute(parse_command({"action": "pause", "queues": refs}), runtime, actor="bob")
+
+    assert writes[0] == 1  # not one per queue
+    assert [c["event"] for c in state(tmp_path)["changes"]] == ["queue.paused", "queue.paused"]
+
+
+def test_the_history_shows_a_callback_without_its_query_string(
+    runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path
+) -> None:
+    url = "https://hooks.example.com/ci?token=s3cr3t-value"
+    command = parse_command(
+        {"action": "set_callback", "queues": [ref(PIC_PAUSED_ID)], "callback": {"type": "Url", "url": url}}
+    )
+    assert execute(command, runtime, actor="carol").ok
+    assert emu_admin.queue(PIC_PAUSED_ID)["NotifyConfig"]["Url"] == url  # CI got the real one
+
+    raw = (tmp_path / "state.json").read_text()
+    assert "s3cr3t" not in raw
+    [change] = state(tmp_path)["changes"]
+    assert change["event"] == "queue.callback_changed"
+    assert change["after"]["NotifyConfig.Url"] == "https://hooks.example.com/ci?…"
+
+
+def test_cancelling_an_override_is_in_the_history(runtime: Runtime, tmp_path: Path) -> None:
+    made = execute(
+        parse_command({"action": "resume", "queues": [ref(PIC_PAUSED_ID)], "for": "1h"}), runtime, actor="dan"
+    )
+    assert made.override is not None
+    cancel = parse_command(
+        {"action": "cancel_override", "override_id": made.override["id"], "reason": "done"}
+    )
+    assert execute(cancel, runtime, actor="erin", now=NOW).ok
+
+    stored = state(tmp_path)
+    assert stored["overrides"] == []
+    cancelled = [c for c in stored["changes"] if c["event"] == "override.cancelled"]
+    assert [(c["actor"], c["reason"], c["override_id"], c["queue"]) for c in cancelled] == [
+        ("erin", "done", made.override["id"], key(PIC_PAUSED_ID))
+    ]

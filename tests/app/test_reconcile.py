@@ -274,7 +274,12 @@ def test_a_failed_change_is_not_remembered_and_the_next_tick_retries(
     assert [(e["stage"], e["code"], e["queue"]) for e in failed.errors] == [
         ("apply", "Conflict", f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}")
     ]
-    assert not (tmp_path / "state.json").exists()
+    # Not remembered as carried out (so the next tick retries); only the failure joins the history.
+    stored = json.loads((tmp_path / "state.json").read_text())
+    assert stored["last_applied"] == {}
+    assert [(c["event"], c["action"], c["result"]["code"]) for c in stored["changes"]] == [
+        ("queue.failed", "pause", "Conflict")
+    ]
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Active"
 
     retried = reconcile(runtime, now=OPEN + timedelta(minutes=5))
@@ -304,7 +309,11 @@ def test_a_write_that_cannot_be_verified_is_reported_written_not_verified(
     ] == [("apply", "UnverifiedWrite", where, True, False, True)]
     assert report.operations == []
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
-    assert not (tmp_path / "state.json").exists()  # not verified: not remembered as carried out
+    stored = json.loads((tmp_path / "state.json").read_text())
+    assert stored["last_applied"] == {}  # not verified: not remembered as carried out
+    [change] = stored["changes"]  # but the history says it was written, not verified
+    assert (change["event"], change["written"], change["verified"]) == ("queue.unverified", True, False)
+    assert change["result"]["code"] == "UnverifiedWrite" and "cause" not in change
     [line] = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
     assert (line["event"], line["queue"], line["changed"], line["written"], line["verified"]) == (
         "queue.unverified",
@@ -672,3 +681,41 @@ def test_cli_plan_per_queue_reads_the_queues_the_targets_cover(
     ]
     # Reading is all it does.
     assert emu_admin.put_paths() == []
+
+
+def test_a_tick_adds_its_changes_to_the_history_in_its_one_state_write(
+    demo_bucket: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    runtime = make_runtime(schedule())
+    ref = {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kind": "pic", "queue_id": PIC_DEFAULT_ID}
+    made = execute(
+        parse_command({"action": "pause", "queues": [ref], "for": "10m", "reason": "swap"}),
+        runtime,
+        actor="alice",
+        now=OPEN - timedelta(hours=2),  # 01:00, before the window
+    )
+    assert made.override is not None
+    writes = [0]
+    original = runtime.state._write  # type: ignore[attr-defined]
+
+    def counting(doc: Any, version: Any) -> Any:
+        writes[0] += 1
+        return original(doc, version)
+
+    runtime.state._write = counting  # type: ignore[attr-defined]
+
+    report = reconcile(runtime, now=OPEN)
+
+    assert report.ok and writes[0] == 1  # last applied, the expiry and the history: one write
+    mine = [c for c in state_doc(tmp_path)["changes"] if c["actor"] == "scheduler"]
+    # The override's queue and the already-Paused one were as the window wants: no entry for them.
+    assert sorted((c["event"], c["queue"]) for c in mine) == [
+        ("override.expired", f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}"),
+        ("queue.paused", f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_CALLBACK_ID}"),
+    ]
+    expired = next(c for c in mine if c["event"] == "override.expired")
+    assert (expired["override_id"], expired["reason"]) == (made.override["id"], "swap")
+    assert all(c["at"] == "2026-02-28T19:00:00Z" for c in mine)  # the tick's now (03:00 CST)
+
+    again = reconcile(runtime, now=OPEN + timedelta(minutes=5))
+    assert again.ok and writes[0] == 1  # nothing changed: no write, no entry

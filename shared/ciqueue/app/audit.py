@@ -12,6 +12,10 @@ A redaction pass runs over everything: keys that name a secret (secret, token, a
 password, signature, credential...) have their value replaced by ``***`` at any depth, and
 ``q-signature=...``, ``Bearer ...`` and the query string of an http(s) URL inside any text are
 masked too.
+
+The state document keeps the recent ones for the console (``history_entry`` shapes a record into
+an entry: the same redacted record, stamped with the command's or tick's instant); which records
+it keeps is decided here, how many and how long in ``ciqueue.state.document.record_changes``.
 """
 
 from __future__ import annotations
@@ -61,6 +65,29 @@ QUEUE_UNVERIFIED = "queue.unverified"  # written (the PUT was answered), then th
 OVERRIDE_CREATED = "override.created"
 OVERRIDE_CANCELLED = "override.cancelled"
 OVERRIDE_EXPIRED = "override.expired"
+# Audit events the state document's history leaves out (see history_entry).
+HISTORY_LEFT_OUT = frozenset({QUEUE_UNCHANGED, QUEUE_SKIPPED})
+# What a history entry keeps of an audit record: who, what, why, which queue, how it went. The
+# line's own time (the entry has ``at``), invocation ids and a failure's detail (cause, fields)
+# stay in the log line, so an entry stays small (~0.5 KB; limits.MAX_HISTORY_CHANGES of them).
+HISTORY_FIELDS = (
+    "event",
+    "actor",
+    "queue",
+    "action",
+    "reason",
+    "changed",
+    "before",
+    "after",
+    "result",
+    "request_ids",
+    "override_id",
+    "expires_at",
+    "source",
+    "written",
+    "verified",
+)
+_HISTORY_RESULT_FIELDS = ("status", "code", "message", "http_status", "request_id")
 _ACTION_EVENTS = {
     "pause": QUEUE_PAUSED,
     "resume": QUEUE_RESUMED,
@@ -114,9 +141,13 @@ def audit(
     ts: datetime | str | None = None,
     context: Any = None,
     error: BaseException | None = None,
+    emit: bool = True,
     **fields: Any,
 ) -> dict[str, Any]:
     """Emit one audit line for ``event`` and return the record as written (redacted).
+
+    ``emit=False`` only builds the record (``emit_record`` writes it later): a change stored with
+    its history entry in one state update is logged once that update has landed.
 
     ``context`` is the SCF context (its ``request_id`` becomes ``function_request_id``);
     ``error`` fills ``result`` with the failure's code (default result: ``{"status": "ok"}``).
@@ -136,10 +167,30 @@ def audit(
             extra[name] = value
     for name in sorted(extra):
         record[name] = extra[name]
-    clean = redact({k: _plain(v) for k, v in record.items()})
-    line = json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
-    audit_logger().info(line)
-    return clean  # type: ignore[no-any-return]
+    clean: dict[str, Any] = redact({k: _plain(v) for k, v in record.items()})
+    if emit:
+        emit_record(clean)
+    return clean
+
+
+def emit_record(record: Mapping[str, Any]) -> None:
+    """Write an ``audit(..., emit=False)`` record as its line (once what it tells has happened)."""
+    audit_logger().info(json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+def history_entry(record: Mapping[str, Any], at: datetime) -> dict[str, Any] | None:
+    """The state document's history entry of an audit ``record`` (as ``audit`` returned it, so
+    already redacted), stamped ``at`` the command's or tick's instant; None when the history
+    keeps no such record: a dry run, a queue already as asked (``queue.unchanged``) or left alone
+    (``queue.skipped``), which a tick would otherwise add for every queue every five minutes."""
+    if record.get("event") in HISTORY_LEFT_OUT or record.get("dry_run"):
+        return None
+    entry = {name: record[name] for name in HISTORY_FIELDS if record.get(name) is not None}
+    result = record.get("result")
+    if isinstance(result, Mapping):
+        entry["result"] = {k: result[k] for k in _HISTORY_RESULT_FIELDS if result.get(k) is not None}
+    entry["at"] = _iso(at)
+    return entry
 
 
 def audit_operation(

@@ -11,6 +11,12 @@ override (if any), then change the queues. A validation failure therefore change
 - ``cancel_override`` removes the override and reconciles that queue against the schedule.
 - ``reconcile`` runs the scheduler tick (only the named queues when ``queues`` is given).
 
+History: what a command changed (or failed to change) joins the state document's recent changes
+(``state.document.record_changes``) in one state update per command, after its queues: an
+override command's overrides and their ``override.created`` entries are one write before the
+queues change (so the pin holds even if a change fails), its per-queue results one write after;
+a cancel removes the override and records it in one write. Dry runs record nothing.
+
 A failure's status, code and "retryable" are ``errors.describe``'s verdict, never decided here.
 A queue whose write landed but could not be verified (``UnverifiedWrite``) is reported as such:
 its result says ``changed``/``written`` true and ``verified`` false, never a bare failure.
@@ -359,16 +365,18 @@ def _store_overrides(
     A redelivery (same id) finds its override already stored and still running: that one is kept
     as it is, so a retry minutes or hours later neither extends nor renews it.
     """
-    from ciqueue.app.audit import OVERRIDE_CREATED, audit
+    from ciqueue.app.audit import OVERRIDE_CREATED, audit, emit_record, history_entry
     from ciqueue.schedule.engine import LastApplied
-    from ciqueue.state.document import LastAppliedRecord, add_override, record_applied
+    from ciqueue.state.document import LastAppliedRecord, add_override, record_applied, record_changes
 
     kept: list[OverrideRecord] = []
     reused: set[str] = set()
+    lines: list[dict[str, Any]] = []
 
     def mutate(doc: Any) -> Any:
         kept.clear()
         reused.clear()
+        lines.clear()
         for record in records:
             stored_override = doc.override(record.id)
             if (
@@ -394,22 +402,25 @@ def _store_overrides(
             doc = record_applied(
                 doc, record.key, LastAppliedRecord.from_engine(pinned, decided_at=record.created_at)
             )
-        return doc
+            lines.append(
+                audit(
+                    OVERRIDE_CREATED,
+                    actor=record.actor,
+                    queue=record.key,
+                    action="pause" if record.state == "Paused" else "resume",
+                    reason=record.reason,
+                    override_id=record.id,
+                    expires_at=record.expires_at,
+                    context=context,
+                    emit=False,
+                )
+            )
+        # The history learns of the new overrides in the same write that stores them.
+        return record_changes(doc, [e for e in (history_entry(line, now) for line in lines) if e], now)
 
     runtime.state.update(mutate)
-    for record in kept:
-        if record.id in reused:
-            continue  # stored by an earlier delivery: nothing was created this time
-        audit(
-            OVERRIDE_CREATED,
-            actor=record.actor,
-            queue=record.key,
-            action="pause" if record.state == "Paused" else "resume",
-            reason=record.reason,
-            override_id=record.id,
-            expires_at=record.expires_at,
-            context=context,
-        )
+    for line in lines:  # a redelivery's reused overrides were created earlier: no line now
+        emit_record(line)
     return kept
 
 
@@ -450,12 +461,13 @@ def _outcome(
     from ciqueue.app.audit import audit_failure, audit_operation
 
     results: list[dict[str, Any]] = []
+    lines: list[dict[str, Any]] = []
     first_error: BaseException | None = None
     for ref, outcome in outcomes:
         if isinstance(outcome, BaseException):
             first_error = first_error or outcome
             results.append(failed_result(ref.key(), outcome))
-            audit_failure(
+            line = audit_failure(
                 outcome,
                 actor=call.actor,
                 queue=ref.key(),
@@ -464,11 +476,16 @@ def _outcome(
                 dry_run=call.dry_run,
                 context=call.context,
             )
+            lines.append(line)
             continue
         results.append({"queue": ref.key(), **outcome.to_dict()})
-        audit_operation(
-            outcome, call.actor, call.command.reason, call.context, bucket=ref.bucket, region=ref.region
+        lines.append(
+            audit_operation(
+                outcome, call.actor, call.command.reason, call.context, bucket=ref.bucket, region=ref.region
+            )
         )
+    if not call.dry_run:
+        remember_changes(call.runtime, lines, call.now)
     if first_error is not None:
         errors = [o for _, o in outcomes if isinstance(o, BaseException)]
         report = describe(first_error)
@@ -492,6 +509,27 @@ def _outcome(
     )
 
 
+def remember_changes(runtime: Runtime, lines: Sequence[dict[str, Any]], now: datetime) -> bool:
+    """The audit ``lines`` of one command added to the state's history in ONE update (not one per
+    queue: fewer writes, fewer races); True when written. The queues are already as the lines say,
+    so a store that cannot be written is logged, not turned into the command's failure."""
+    from ciqueue.app.audit import history_entry
+    from ciqueue.state.document import record_changes
+
+    entries = [e for e in (history_entry(line, now) for line in lines) if e is not None]
+    if not entries:
+        return False
+    try:
+        runtime.state.update(lambda doc: record_changes(doc, entries, now))
+    except Exception as exc:
+        report = describe(exc)
+        log.warning(
+            "the history of %d change(s) was not stored: %s: %s", len(entries), report.code, report.message
+        )
+        return False
+    return True
+
+
 # --- cancel_override / reconcile ------------------------------------------------------------------
 
 
@@ -506,20 +544,27 @@ def _cancel(call: _Call) -> CommandOutcome:
     summary = {**record.model_dump(mode="json"), "cancelled": not call.dry_run}
     if call.dry_run:
         return CommandOutcome(ok=True, status=200, action=call.command.action, override=summary, dry_run=True)
-    try:
-        call.runtime.state.update(lambda d: cancel_override(d, override_id))
-    except InvalidInput:  # cancelled by someone else in between
-        raise OverrideNotFound(f"override_id: no override has id {override_id!r}") from None
-    from ciqueue.app.audit import OVERRIDE_CANCELLED, audit
+    from ciqueue.app.audit import OVERRIDE_CANCELLED, audit, emit_record, history_entry
+    from ciqueue.state.document import record_changes
 
-    audit(
+    line = audit(
         OVERRIDE_CANCELLED,
         actor=call.actor,
         queue=record.key,
         reason=call.command.reason,
         override_id=override_id,
         context=call.context,
+        emit=False,
     )
+    entry = history_entry(line, call.now)
+    try:
+        # The override goes and the history says so in one write.
+        call.runtime.state.update(
+            lambda d: record_changes(cancel_override(d, override_id), [entry] if entry else [], call.now)
+        )
+    except InvalidInput:  # cancelled by someone else in between
+        raise OverrideNotFound(f"override_id: no override has id {override_id!r}") from None
+    emit_record(line)
     if call.runtime.config is None:
         return CommandOutcome(ok=True, status=200, action=call.command.action, override=summary)
     outcome = _reconcile_queues(replace(call, dry_run=False), [record.key])

@@ -3,8 +3,10 @@
 One pass: list every (bucket, region, kind) the targets cover (bounded thread pool), load the
 state (overrides, last applied), ``engine.decide``, carry out the decisions that change something
 (bounded thread pool, one task per queue so its two aspects never race), then ONE state update
-that records what was carried out. A failed operation records nothing, so the next tick retries.
-Running twice at the same instant changes nothing the second time. Every failure becomes an
+that records what was carried out and adds the tick's audited changes, failures and expired
+overrides to the document's recent history (``state.document.record_changes``). A failed
+operation is not remembered as carried out (only its failure joins the history), so the next tick
+retries. Running twice at the same instant changes nothing the second time. Every failure becomes an
 entry told by ``errors.describe`` (``error_entry``): the tick judges no status or "transient?".
 
 When the covered queues outnumber ``settings.shard_size`` and the runtime has a fan-out (an
@@ -77,6 +79,8 @@ class ReconcileReport:
     shards: list[dict[str, Any]] = field(default_factory=list)
     expired_overrides: list[str] = field(default_factory=list)
     state_written: bool = False
+    # The audit records of the changes and failures (redacted), for the state's history.
+    audit_lines: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -449,7 +453,7 @@ def _apply(
                 # not remembered as carried out, so the next tick reads the queue again.
                 entry = error_entry(outcome, stage="apply", queue=key.text, action=decision.action)
                 report.errors.append(entry)
-                audit_failure(
+                line = audit_failure(
                     outcome,
                     actor=actor,
                     queue=key.text,
@@ -457,6 +461,7 @@ def _apply(
                     reason=decision.reason,
                     context=context,
                 )
+                report.audit_lines.append(line)
                 continue
             result: OperationResult = outcome
             report.operations.append(
@@ -469,7 +474,7 @@ def _apply(
                     "request_ids": [i for i in result.request_ids if i],
                 }
             )
-            audit_operation(
+            line = audit_operation(
                 result,
                 actor,
                 decision.reason,
@@ -479,6 +484,7 @@ def _apply(
                 source=decision.source,
                 source_type=decision.source_type,
             )
+            report.audit_lines.append(line)
             done.setdefault(key, []).append(decision)
     return done
 
@@ -537,8 +543,10 @@ def _remember(
     now: datetime,
     report: ReconcileReport,
 ) -> None:
-    """One state update: drop expired overrides, record what was carried out (when it differs)."""
-    from ciqueue.state.document import LastAppliedRecord, prune_expired, record_applied
+    """One state update: drop expired overrides, record what was carried out (when it differs),
+    add the tick's changes, failures and expired overrides to the history."""
+    from ciqueue.app.audit import OVERRIDE_EXPIRED, audit, emit_record, history_entry
+    from ciqueue.state.document import LastAppliedRecord, prune_expired, record_applied, record_changes
 
     def merged(doc: StateDocument, key: QueueKey, decisions: list[Decision]) -> LastApplied | None:
         stored = doc.last_applied.get(key.text)
@@ -548,19 +556,37 @@ def _remember(
             after = merge_last_applied(after, decision)
         return after if after != before else None
 
-    if not report.expired_overrides and not any(merged(loaded, k, d) for k, d in carried.items()):
+    entries = [e for e in (history_entry(line, now) for line in report.audit_lines) if e is not None]
+    if (
+        not report.expired_overrides
+        and not entries
+        and not any(merged(loaded, k, d) for k, d in carried.items())
+    ):
         return
 
-    removed: list[str] = []
+    expired: list[dict[str, Any]] = []
 
     def mutate(doc: StateDocument) -> StateDocument:
-        removed[:] = [o.id for o in doc.overrides if not o.active_at(now)]
+        expired[:] = [
+            audit(
+                OVERRIDE_EXPIRED,
+                actor=SCHEDULER_ACTOR,
+                queue=o.key,
+                override_id=o.id,
+                reason=o.reason,
+                changed=False,
+                emit=False,
+            )
+            for o in doc.overrides
+            if not o.active_at(now)
+        ]
         doc = prune_expired(doc, now)
         for key, decisions in carried.items():
             record = merged(doc, key, decisions)
             if record is not None:
                 doc = record_applied(doc, key.text, LastAppliedRecord.from_engine(record, decided_at=now))
-        return doc
+        ended = [e for e in (history_entry(line, now) for line in expired) if e is not None]
+        return record_changes(doc, [*entries, *ended], now)
 
     try:
         before = loaded.updated_at
@@ -569,8 +595,5 @@ def _remember(
     except Exception as exc:  # the queues are right; only the memory of it failed
         report.errors.append(error_entry(exc, stage="state"))
         return
-    if removed:
-        from ciqueue.app.audit import OVERRIDE_EXPIRED, audit
-
-        for override_id in removed:
-            audit(OVERRIDE_EXPIRED, actor=SCHEDULER_ACTOR, override_id=override_id, changed=False)
+    for line in expired:
+        emit_record(line)
