@@ -594,3 +594,52 @@ def test_cam_identity_is_trusted_only_when_configured(
     response = module.main_handler(event, {})
     assert response["statusCode"] == 200, response
     assert json.loads(response["body"])["caller"].startswith("cam:")
+
+
+def test_changes_lists_the_recent_history_newest_first_with_read_scope(
+    call: Handler, emu_admin: EmuAdmin
+) -> None:
+    status, _, body = call("GET", "/changes", token=READ_TOKEN)
+    assert (status, body["changes"]) == (200, [])
+    assert body["kept"] == {"changes": 200, "days": 14}
+    call("POST", f"{QUEUE}/{PIC_CALLBACK_ID}/pause", body={"for": "2h", "reason": "deploy"})
+    call("POST", f"{QUEUE}/{PIC_DEFAULT_ID}/pause", body={"reason": "noisy"})
+
+    status, _, body = call("GET", "/changes", token=READ_TOKEN)
+
+    assert status == 200
+    key = f"{DEMO_BUCKET}/{DEMO_REGION}/pic"
+    assert [(c["event"], c["queue"], c["actor"], c["reason"]) for c in body["changes"]] == [
+        ("queue.paused", f"{key}/{PIC_DEFAULT_ID}", "token:oncall", "noisy"),
+        ("queue.paused", f"{key}/{PIC_CALLBACK_ID}", "token:oncall", "deploy"),
+        ("override.created", f"{key}/{PIC_CALLBACK_ID}", "token:oncall", "deploy"),
+    ]
+    assert body["changes"][0]["result"] == {"status": "ok"} and body["changes"][0]["at"]
+    status, _, one = call(
+        "GET", "/changes", token=READ_TOKEN, query={"queue": f"{key}/{PIC_CALLBACK_ID}", "limit": "1"}
+    )
+    assert status == 200
+    assert [c["event"] for c in one["changes"]] == ["queue.paused"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "rule"),
+    [
+        ({"limit": "0"}, "query.limit", "must be a whole number from 1 to 200 (got '0')"),
+        ({"limit": "1e3"}, "query.limit", "must be a whole number from 1 to 200 (got '1e3')"),
+        ({"queue": "a/b"}, "query.queue", "must be bucket/region/kind/queue_id (got 'a/b')"),
+        ({"since": "x"}, "query.since", "is not a known parameter (known: queue, limit)"),
+    ],
+)
+def test_changes_refuses_bad_query_naming_the_parameter(
+    call: Handler, query: dict[str, str], field: str, rule: str
+) -> None:
+    status, _, body = call("GET", "/changes", token=READ_TOKEN, query=query)
+    assert status == 400
+    assert (body["error"]["field"], body["error"]["problems"][0]["rule"]) == (field, rule)
+
+
+def test_changes_needs_a_token(call: Handler, env: Path) -> None:
+    status, _, _ = call("GET", "/changes", token=None)
+    assert status == 401
+    assert not env.exists()  # nothing read or written for an unknown caller

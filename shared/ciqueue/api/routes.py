@@ -38,7 +38,7 @@ from ciqueue.constants import ENV_API_TOKENS, ENV_TRUST_CAM
 from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, PayloadTooLarge, Problem, describe, key_path
 from ciqueue.jsontext import json_type_name
-from ciqueue.limits import MAX_API_BODY_BYTES, MAX_PLAN_DAYS_HTTP
+from ciqueue.limits import MAX_API_BODY_BYTES, MAX_HISTORY_AGE, MAX_HISTORY_CHANGES, MAX_PLAN_DAYS_HTTP
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ class HttpApi:
         self._add("GET", "/overrides", READ, self.list_overrides)
         self._add("DELETE", "/overrides/{override_id}", OPERATE, self.cancel_override)
         self._add("GET", "/plan", READ, self.plan)
+        self._add("GET", "/changes", READ, self.list_changes)
 
     def _add(self, method: str, pattern: str, scope: str, handler: Callable[..., Any]) -> None:
         self.router.add(method, pattern, handler)
@@ -249,6 +250,22 @@ class HttpApi:
             raise InvalidRequest("body", "must be empty for DELETE")
         command = _parse({"action": "cancel_override", "override_id": override_id})
         return self._execute(call, command, dry_run=False)
+
+    def list_changes(self, call: Call) -> dict[str, Any]:
+        """The recent changes the state document keeps, newest first (``?queue=KEY&limit=N``)."""
+        from ciqueue.state.document import recent_changes
+
+        query = _query(call.request, ("queue", "limit"))
+        queue = _queue_key_param(query["queue"]) if "queue" in query else None
+        limit = _limit_param(query)
+        runtime = self.runtime
+        now = runtime.clock()
+        found = recent_changes(_load_state(runtime), queue=queue, limit=limit)
+        return {
+            "changes": [change.model_dump(mode="json") for change in found],
+            "kept": {"changes": MAX_HISTORY_CHANGES, "days": MAX_HISTORY_AGE.days},
+            "time": now.isoformat(),
+        }
 
     def plan(self, call: Call) -> dict[str, Any]:
         from ciqueue.schedule.plan import plan as plan_transitions
@@ -488,6 +505,29 @@ def _kind_param(text: str) -> str:
         return parse_kind(text, "query.kind").value
     except InvalidInput as exc:
         raise InvalidRequest(exc.field, exc.rule, exc.problems) from None
+
+
+def _queue_key_param(text: str) -> str:
+    """A queue key ``bucket/region/kind/queue_id`` from the query; 400 naming the broken part."""
+    parts = text.split("/")
+    if len(parts) != 4:
+        raise InvalidRequest("query.queue", f"must be bucket/region/kind/queue_id (got {text[:80]!r})")
+    try:
+        return queue_ref(*parts).key()
+    except InvalidRequest as exc:
+        first = exc.problems[0]
+        raise InvalidRequest("query.queue", f"{first.field}: {first.rule}") from None
+
+
+def _limit_param(query: Mapping[str, str]) -> int:
+    text = query.get("limit")
+    if text is None:
+        return MAX_HISTORY_CHANGES
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_HISTORY_CHANGES):
+        raise InvalidRequest(
+            "query.limit", f"must be a whole number from 1 to {MAX_HISTORY_CHANGES} (got {text[:16]!r})"
+        )
+    return int(text)
 
 
 def _days_param(query: Mapping[str, str]) -> float:
