@@ -68,8 +68,8 @@ KIND_SPECS: dict[QueueKind, KindSpec] = {
         "/asrqueue",
         "/asrbucket",
         "Transcoding",
-        "ci:DescribeSpeechQueues",
-        "ci:UpdateSpeechQueue",
+        "ci:DescribeAsrQueues",
+        "ci:UpdateAsrQueue",
         "AsrBucket",
     ),
     QueueKind.AI: KindSpec(
@@ -77,8 +77,8 @@ KIND_SPECS: dict[QueueKind, KindSpec] = {
         "/ai_queue",
         "/ai_bucket",
         "AIProcess",
-        "ci:DescribeAIProcessQueues",
-        "ci:UpdateAIProcessQueue",
+        "ci:DescribeAiProcessQueues",
+        "ci:UpdateAiProcessQueue",
         "AiBucket",
     ),
     QueueKind.FILE: KindSpec(
