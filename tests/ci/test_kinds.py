@@ -75,3 +75,22 @@ def test_no_document_names_a_ci_action_the_table_lacks() -> None:
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         named = set(ACTION.findall(path.read_text(encoding="utf-8")))
         assert named <= known, f"{path.name} names {sorted(named - known)}"
+
+
+# Category values as the docs' samples show them (ci-api.md 2.4: 1045/72923, 1250/61066, 436/49411,
+# 1045/47935, 1045/73366, 1045/72964); the first is the category of a kind's default queue.
+DOCUMENTED_CATEGORIES = {
+    QueueKind.PIC: ("PicProcessing",),
+    QueueKind.MEDIA: ("Transcoding", "SpeedTranscoding"),
+    QueueKind.DOC: ("DocProcess",),
+    QueueKind.ASR: ("Speeching",),
+    QueueKind.AI: ("AIProcess",),
+    QueueKind.FILE: ("FileProcess",),
+}
+
+
+@pytest.mark.parametrize("kind", list(QueueKind), ids=lambda k: k.value)
+def test_categories_are_the_documented_ones(kind: QueueKind) -> None:
+    spec = KIND_SPECS[kind]
+    assert spec.categories == DOCUMENTED_CATEGORIES[kind]
+    assert spec.category == DOCUMENTED_CATEGORIES[kind][0]

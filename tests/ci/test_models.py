@@ -137,7 +137,7 @@ SAMPLE_DOC = b"""<?xml version="1.0" encoding="utf-8"?>
     <MaxConcurrent>10</MaxConcurrent>
     <UpdateTime>2022-08-09T16:23:11+0800</UpdateTime>
     <CreateTime>2022-08-09T16:23:11+0800</CreateTime>
-    <Category>DocProcessing</Category>
+    <Category>DocProcess</Category>
     <BucketId>examplebucket-1250000000.</BucketId>
   </QueueList>
 </Response>"""
@@ -592,7 +592,7 @@ queues = st.builds(
     max_concurrent=st.none() | st.integers(min_value=0, max_value=1000),
     update_time=st.none() | st.just("2022-08-09T16:23:11+0800"),
     create_time=st.none() | st.just("2022-08-09T16:13:05+0800"),
-    category=st.none() | st.sampled_from(["PicProcessing", "Transcoding", "AIProcess", "DocProcessing"]),
+    category=st.none() | st.sampled_from(["PicProcessing", "Transcoding", "AIProcess", "DocProcess"]),
     bucket_id=st.none() | st.just("examplebucket-1250000000"),
     extra=st.dictionaries(EXTRA_NAMES, EXTRA_VALUE, max_size=3),
 )

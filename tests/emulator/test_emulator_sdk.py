@@ -59,7 +59,7 @@ def test_sdk_activates_asr_and_ai(make_sdk_client: Callable[..., Any]) -> None:
     client = make_sdk_client(bucket=FRESH_BUCKET)
     client.ci_open_asr_bucket(Bucket=FRESH_BUCKET)
     client.ci_open_ai_bucket(Bucket=FRESH_BUCKET)
-    assert client.ci_get_asr_queue(Bucket=FRESH_BUCKET)["QueueList"][0]["Category"] == "Transcoding"
+    assert client.ci_get_asr_queue(Bucket=FRESH_BUCKET)["QueueList"][0]["Category"] == "Speeching"
     assert client.ci_get_ai_queue(Bucket=FRESH_BUCKET)["QueueList"][0]["Category"] == "AIProcess"
 
 

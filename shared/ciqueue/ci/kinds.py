@@ -24,7 +24,7 @@ class KindSpec:
     # POST on the bucket host activates (and creates the default queue), DELETE closes;
     # GET on the service host ci.<Region>.myqcloud.com lists the buckets activated.
     activation_path: str
-    category: str  # Category of the default queue
+    categories: tuple[str, ...]  # Category values the kind's queues carry; the first: the default queue's
     describe_action: str  # CAM action names, for docs and permissions
     update_action: str
     bucket_element: str  # element of the activation response, e.g. PicBucket
@@ -34,13 +34,18 @@ class KindSpec:
         """The repeated element of the bucket listing (``GET <activation_path>``), e.g. PicBucketList."""
         return f"{self.bucket_element}List"
 
+    @property
+    def category(self) -> str:
+        """The Category of the queue activation creates."""
+        return self.categories[0]
+
 
 KIND_SPECS: dict[QueueKind, KindSpec] = {
     QueueKind.PIC: KindSpec(
         QueueKind.PIC,
         "/picqueue",
         "/picbucket",
-        "PicProcessing",
+        ("PicProcessing",),
         "ci:DescribePicProcessQueues",
         "ci:UpdatePicProcessQueue",
         "PicBucket",
@@ -49,7 +54,7 @@ KIND_SPECS: dict[QueueKind, KindSpec] = {
         QueueKind.MEDIA,
         "/queue",
         "/mediabucket",
-        "Transcoding",
+        ("Transcoding", "SpeedTranscoding"),
         "ci:DescribeMediaQueues",
         "ci:UpdateMediaQueue",
         "MediaBucket",
@@ -58,7 +63,7 @@ KIND_SPECS: dict[QueueKind, KindSpec] = {
         QueueKind.DOC,
         "/docqueue",
         "/docbucket",
-        "DocProcessing",
+        ("DocProcess",),
         "ci:DescribeDocProcessQueues",
         "ci:UpdateDocProcessQueue",
         "DocBucket",
@@ -67,7 +72,7 @@ KIND_SPECS: dict[QueueKind, KindSpec] = {
         QueueKind.ASR,
         "/asrqueue",
         "/asrbucket",
-        "Transcoding",
+        ("Speeching",),
         "ci:DescribeAsrQueues",
         "ci:UpdateAsrQueue",
         "AsrBucket",
@@ -76,7 +81,7 @@ KIND_SPECS: dict[QueueKind, KindSpec] = {
         QueueKind.AI,
         "/ai_queue",
         "/ai_bucket",
-        "AIProcess",
+        ("AIProcess",),
         "ci:DescribeAiProcessQueues",
         "ci:UpdateAiProcessQueue",
         "AiBucket",
@@ -85,7 +90,7 @@ KIND_SPECS: dict[QueueKind, KindSpec] = {
         QueueKind.FILE,
         "/file_queue",
         "/file_bucket",
-        "FileProcess",
+        ("FileProcess",),
         "ci:DescribeFileProcessQueues",
         "ci:UpdateFileProcessQueue",
         "FileBucket",

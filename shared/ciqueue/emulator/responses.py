@@ -41,7 +41,8 @@ from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
 XML = "application/xml"
 # Accepted `state` filter values: CI's two, plus what the Python SDK sends by default.
 STATE_FILTERS = {"": None, "All": None, "Active": "Active", "Paused": "Paused"}
-MEDIA_CATEGORIES = ("CateAll", "Transcoding", "SpeedTranscoding")
+# Media's `category` filter: all, or one of the categories its queues carry (the kinds table).
+MEDIA_CATEGORIES = ("CateAll", *KIND_SPECS[QueueKind.MEDIA].categories)
 
 
 @dataclass
@@ -202,7 +203,7 @@ class CIResponses:
         else:
             queues = self.model.queues(call.target.bucket, call.target.region, kind)
             if kind is QueueKind.MEDIA and category != "CateAll":
-                wanted = category or "Transcoding"
+                wanted = category or KIND_SPECS[QueueKind.MEDIA].category
                 queues = [q for q in queues if q.category == wanted]
             if state is not None:
                 queues = [q for q in queues if q.state == state]
