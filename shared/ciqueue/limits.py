@@ -25,8 +25,9 @@ MAX_XML_DEPTH = 64
 MAX_QUEUE_IDS_PER_REQUEST = 10
 # Pages one queue listing may walk before it is refused as endless (100 per page: 100,000 queues).
 MAX_LIST_PAGES = 1000
-# Queue names (CI documents at most 128 characters).
+# Queue names (CI documents at most 128 characters; doc queues at most 100: ci.kinds holds which).
 MAX_QUEUE_NAME_LENGTH = 128
+MAX_DOC_QUEUE_NAME_LENGTH = 100
 # Callback URLs: CI documents none; long enough for any real callback, short enough to log.
 MAX_CALLBACK_URL_LENGTH = 1024
 # TDMQ queue or topic names in a NotifyConfig.

@@ -390,6 +390,38 @@ def test_doc_queue_sends_its_id(client: CIClient, emu_admin: EmuAdmin, legacy: d
     assert "QueueID" not in emu_admin.queue(DOC_ID)  # sent in the body, not stored as an extra
 
 
+def test_doc_queue_refuses_a_tdmq_callback_before_any_write(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    before = emu_admin.queue(DOC_ID)
+    tdmq = models.requested_notify_config(mq_mode="Queue", mq_region="gz", mq_name="t")  # no kind yet
+
+    with pytest.raises(InvalidInput) as caught:
+        set_callback(client, "doc", DOC_ID, tdmq)
+
+    assert (caught.value.field, caught.value.rule) == (
+        "NotifyConfig.Type",
+        "doc queues take only Url (got 'TDMQ')",
+    )
+    assert methods(emu_admin) == ["GET"]
+    assert emu_admin.queue(DOC_ID) == before
+
+
+def test_doc_queue_takes_a_url_callback_without_result_format(
+    client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
+) -> None:
+    notify = models.requested_notify_config(url="https://hooks.example.com/doc", kind="doc")
+
+    set_callback(client, "doc", DOC_ID, notify)
+
+    assert emu_admin.queue(DOC_ID)["NotifyConfig"] == {
+        "Url": "https://hooks.example.com/doc",
+        "Event": "TaskFinish",
+        "Type": "Url",
+        "State": "On",
+    }
+
+
 def test_expired_deadline_sends_nothing(
     client: CIClient, emu_admin: EmuAdmin, legacy: dict[str, Any]
 ) -> None:

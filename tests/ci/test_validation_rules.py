@@ -33,7 +33,7 @@ def notify(**fields: object) -> NotifyConfig:
 
 def problems(upd: QueueUpdate, **kwargs: object) -> list[tuple[str, str]]:
     with pytest.raises(InvalidInput) as info:
-        check_update(upd, **kwargs)  # type: ignore[arg-type]
+        check_update(upd, **{"kind": "pic", **kwargs})  # type: ignore[arg-type]
     return [(p.field, p.rule) for p in info.value.problems]
 
 
@@ -65,7 +65,7 @@ NAME_CHARSET = "may contain only Chinese characters, letters, digits, '_', '-' a
     ],
 )
 def test_valid_updates_pass(valid: QueueUpdate) -> None:
-    check_update(valid)
+    check_update(valid, kind="pic")
 
 
 # --- Name ---------------------------------------------------------------------------------------
@@ -229,6 +229,7 @@ def test_notify_url_judged_even_when_off() -> None:
 def test_private_url_allowed_in_local_mode() -> None:
     check_update(
         update(notify_config=URL_ON.model_copy(update={"url": "http://127.0.0.1:9000/cb"})),
+        kind="pic",
         allow_private=True,
     )
 
@@ -272,7 +273,7 @@ def test_all_problems_listed_in_field_order() -> None:
         ),
     )
     with pytest.raises(InvalidInput) as info:
-        check_update(bad)
+        check_update(bad, kind="pic")
     assert str(info.value) == (
         f"Name: {NAME_CHARSET} (found ' '); "
         "State: must be Active or Paused (got 'running'); "
@@ -300,9 +301,9 @@ LEGACY = parse_describe(
 
 def test_legacy_values_pass_when_unchanged() -> None:
     same = QueueUpdate.from_queue(LEGACY)
-    check_update(same, unchanged_from=LEGACY)
+    check_update(same, kind="pic", unchanged_from=LEGACY)
     paused = same.model_copy(update={"state": "Paused"})
-    check_update(paused, unchanged_from=LEGACY)
+    check_update(paused, kind="pic", unchanged_from=LEGACY)
 
 
 def test_legacy_values_refused_when_newly_requested() -> None:
@@ -340,14 +341,14 @@ def test_changed_name_is_judged() -> None:
 
 def test_unchanged_legacy_state_passes_but_a_new_bad_state_does_not() -> None:
     stored = Queue(name="q", state="Stopped", notify_config=NotifyConfig(state="Off"))
-    check_update(QueueUpdate.from_queue(stored), unchanged_from=stored)
+    check_update(QueueUpdate.from_queue(stored), kind="pic", unchanged_from=stored)
     upd = QueueUpdate.from_queue(stored).model_copy(update={"state": "Halted"})
     assert problems(upd, unchanged_from=stored) == [("State", "must be Active or Paused (got 'Halted')")]
 
 
 def test_new_valid_notify_config_replaces_legacy() -> None:
     upd = QueueUpdate.from_queue(LEGACY).model_copy(update={"notify_config": URL_ON})
-    check_update(upd, unchanged_from=LEGACY)
+    check_update(upd, kind="pic", unchanged_from=LEGACY)
 
 
 # --- requested_notify_config ----------------------------------------------------------------------
@@ -426,3 +427,76 @@ def test_check_notify_config_field_prefix() -> None:
     with pytest.raises(InvalidInput) as info:
         check_notify_config(NotifyConfig(state="Maybe"), field="callback")
     assert str(info.value) == "callback.State: must be On or Off (got 'Maybe')"
+
+
+# --- rules that differ by kind (ciqueue.ci.kinds.KIND_SPECS) ------------------------------------
+
+DOC_ID = "p" + "d" * 32
+
+
+def doc_update(**changes: object) -> QueueUpdate:
+    return update(queue_id=DOC_ID, **changes)
+
+
+def test_doc_queue_update_with_queue_id_and_url_passes() -> None:
+    check_update(doc_update(), kind="doc")
+    check_update(doc_update(name="a" * 100), kind="doc")
+
+
+def test_doc_queue_update_needs_queue_id() -> None:
+    assert problems(update(), kind="doc") == [("QueueID", "is required for doc queues")]
+
+
+def test_doc_queue_name_at_most_100_characters_and_no_charset_rule() -> None:
+    assert problems(doc_update(name="a" * 101), kind="doc") == [
+        ("Name", "must be at most 100 characters for doc queues (got 101)")
+    ]
+    # The doc queue API documents only the length (1250/61067): the pic charset rule is not its.
+    check_update(doc_update(name="doc queue (1)"), kind="doc")
+    assert problems(update(name="doc queue (1)"), kind="pic") == [("Name", f"{NAME_CHARSET} (found ' ')")]
+
+
+def test_doc_queues_take_only_url_callbacks() -> None:
+    assert problems(doc_update(notify_config=TDMQ_ON), kind="doc") == [
+        ("NotifyConfig.Type", "doc queues take only Url (got 'TDMQ')")
+    ]
+    on_without_type = NotifyConfig(state="On", url="https://cb.example.com/n", event="TaskFinish")
+    assert problems(doc_update(notify_config=on_without_type), kind="doc") == [
+        ("NotifyConfig.Type", "is required when NotifyConfig.State is On (Url)")
+    ]
+
+
+def test_doc_queues_take_no_result_format_and_no_mq_elements() -> None:
+    cfg = URL_ON.model_copy(update={"result_format": "JSON", "mq_region": "gz"})
+    assert problems(doc_update(notify_config=cfg), kind="doc") == [
+        ("NotifyConfig.ResultFormat", "doc queues take no ResultFormat"),
+        ("NotifyConfig.MqRegion", "doc queues take no MqRegion (they have no TDMQ callbacks)"),
+    ]
+
+
+@pytest.mark.parametrize("kind", ["pic", "media", "asr", "ai", "file"])
+def test_other_kinds_take_the_pic_rules(kind: str) -> None:
+    check_update(update(notify_config=TDMQ_ON, name="a" * 128), kind=kind)
+    check_update(update(notify_config=URL_ON.model_copy(update={"result_format": "JSON"})), kind=kind)
+    assert problems(update(name="a" * 129), kind=kind) == [
+        ("Name", "must be at most 128 characters (got 129)")
+    ]
+
+
+def test_a_doc_queues_stored_callback_written_back_unchanged_passes() -> None:
+    stored = Queue(queue_id=DOC_ID, name="legacy doc", state="Active", notify_config=TDMQ_ON)
+    check_update(QueueUpdate.from_queue(stored, include_queue_id=True), kind="doc", unchanged_from=stored)
+
+
+def test_requested_callback_judged_by_its_kind() -> None:
+    with pytest.raises(InvalidInput) as info:
+        requested_notify_config(mq_mode="Queue", mq_region="gz", mq_name="t", kind="doc")
+    assert [(p.field, p.rule) for p in info.value.problems] == [
+        ("NotifyConfig.Type", "doc queues take only Url (got 'TDMQ')")
+    ]
+    with pytest.raises(InvalidInput) as info:
+        requested_notify_config(url="https://cb.example.com/n", result_format="XML", kind="doc")
+    assert info.value.problems[0].rule == "doc queues take no ResultFormat"
+    assert requested_notify_config(url="https://cb.example.com/n", kind="doc").result_format is None
+    # Without a kind only the shared rules apply: the callback is not yet tied to a queue.
+    assert requested_notify_config(mq_mode="Queue", mq_region="gz", mq_name="t").type == "TDMQ"

@@ -517,6 +517,40 @@ def test_doc_queues_need_a_matching_queue_id(emulator: EmulatorServer, emu_admin
     assert emu_admin.queue(doc_id)["Name"] == "renamed"
 
 
+@pytest.mark.parametrize(
+    ("name", "notify", "message"),
+    [
+        (
+            "doc-1",
+            {"State": "On", "Type": "TDMQ", "Event": "TaskFinish", "MqMode": "Queue", "MqRegion": "gz"},
+            "NotifyConfig.Type: doc queues take only Url (got 'TDMQ')",
+        ),
+        (
+            "doc-1",
+            {"State": "On", "Type": "Url", "Url": "https://hooks.example.com/d", "ResultFormat": "JSON"},
+            "NotifyConfig.Event: is required when NotifyConfig.State is On (TaskFinish, WorkflowFinish); "
+            "NotifyConfig.ResultFormat: doc queues take no ResultFormat",
+        ),
+        ("d" * 101, {"State": "Off"}, "Name: must be at most 100 characters for doc queues (got 101)"),
+    ],
+    ids=["tdmq", "result-format", "name-101"],
+)
+def test_doc_queue_rules_are_the_kinds_and_nothing_changes(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, name: str, notify: dict[str, str], message: str
+) -> None:
+    doc_id = "p" + "d0c" * 10 + "00"
+    seed = {"bucket": DEMO_BUCKET, "region": "ap-guangzhou", "kinds": ["doc"]}
+    emu_admin.seed([{**seed, "queues": [{"kind": "doc", "queue_id": doc_id}]}])
+    before = emu_admin.queue(doc_id)
+    body = update_body(name=name, notify=notify, extra=f"<QueueID>{doc_id}</QueueID>")
+    assert error_of(ci(emulator, "PUT", f"/docqueue/{doc_id}", body=body)) == (
+        400,
+        "InvalidArgument",
+        message,
+    )
+    assert emu_admin.queue(doc_id) == before
+
+
 def test_legacy_notify_config_written_back_unchanged_is_accepted(
     emulator: EmulatorServer, emu_admin: EmuAdmin
 ) -> None:

@@ -4,6 +4,9 @@ Attributes are snake_case; each one's XML element name is its alias (``Queue.mod
 Models read from the wire are lenient: any text is accepted, unknown child elements are kept in
 ``extra`` (in order, xmltodict shapes) and written back unchanged. The rules (``check_update``,
 ``requested_notify_config``) judge only what a user asks for, never what the service returned.
+The rules that differ by kind (Name length and charset, QueueID in the body, which callback Types
+and elements a kind takes) come from the one table, ``ci.kinds.KIND_SPECS``; what a kind does not
+take is refused naming the kind.
 
 An element present but empty (``<Url/>``) reads as None and is written back as ``<Url/>``; an
 absent element stays absent (pydantic's ``model_fields_set`` remembers which were present).
@@ -16,6 +19,7 @@ from typing import Any, ClassVar, Literal, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ciqueue.ci.kinds import KindSpec, QueueKind, notify_refusals, spec_for
 from ciqueue.ci.netguard import check_callback_url
 from ciqueue.ci.xmlcodec import Source, parse_root, render_xml
 from ciqueue.constants import (
@@ -438,20 +442,24 @@ _SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
 
 
 def _choices(values: tuple[str, ...]) -> str:
+    if len(values) == 1:
+        return values[0]
     if len(values) == 2:
         return f"{values[0]} or {values[1]}"
     return "one of " + ", ".join(values)
 
 
-def _name_problems(name: str | None) -> list[Problem]:
+def _name_problems(name: str | None, spec: KindSpec) -> list[Problem]:
     if not name:
         return [Problem("Name", "is required")]
     problems = []
-    if len(name) > MAX_QUEUE_NAME_LENGTH:
+    if len(name) > spec.name_max_length:
+        # The kind is named where its limit is not the common one (doc queues: 100).
+        where = "" if spec.name_max_length == MAX_QUEUE_NAME_LENGTH else f" for {spec.label}"
         problems.append(
-            Problem("Name", f"must be at most {MAX_QUEUE_NAME_LENGTH} characters (got {len(name)})")
+            Problem("Name", f"must be at most {spec.name_max_length} characters{where} (got {len(name)})")
         )
-    bad = next((c for c in name if not _NAME_CHAR.fullmatch(c)), None)
+    bad = next((c for c in name if not _NAME_CHAR.fullmatch(c)), None) if spec.name_charset else None
     if bad is not None:
         problems.append(Problem("Name", f"{_NAME_RULE} (found {bad!r})"))
     return problems
@@ -470,7 +478,10 @@ def _event_problem(event: str) -> str | None:
     return None
 
 
-def _notify_problems(config: NotifyConfig, field: str, allow_private: bool) -> list[Problem]:
+def _notify_problems(
+    config: NotifyConfig, field: str, allow_private: bool, spec: KindSpec | None
+) -> list[Problem]:
+    """The shared rules, then (with ``spec``) what that kind does not take, in element order."""
     problems: list[Problem] = []
 
     def add(name: str, rule: str) -> None:
@@ -480,11 +491,15 @@ def _notify_problems(config: NotifyConfig, field: str, allow_private: bool) -> l
         if value and value not in allowed:
             add(name, f"must be {_choices(allowed)} (got {_shown(value)})")
 
+    refused = dict(notify_refusals(spec.kind, config.to_xml_dict())) if spec is not None else {}
+    types = spec.notify_types if spec is not None else NOTIFY_TYPES
     one_of("State", config.state, NOTIFY_STATES)
     on = config.state == "On"
     if on and not config.type:
-        add("Type", f"is required when {field}.State is On ({_choices(NOTIFY_TYPES)})")
+        add("Type", f"is required when {field}.State is On ({_choices(types)})")
     one_of("Type", config.type, NOTIFY_TYPES)
+    if "Type" in refused:
+        add("Type", refused["Type"])
     if on and not config.event:
         add("Event", f"is required when {field}.State is On ({', '.join(NOTIFY_EVENTS)})")
     if config.event:
@@ -492,6 +507,8 @@ def _notify_problems(config: NotifyConfig, field: str, allow_private: bool) -> l
         if event_rule is not None:
             add("Event", event_rule)
     one_of("ResultFormat", config.result_format, RESULT_FORMATS)
+    if "ResultFormat" in refused:
+        add("ResultFormat", refused["ResultFormat"])
     if on and config.type == "Url" and not config.url:
         add("Url", f"is required when {field}.Type is Url")
     if config.url:
@@ -499,7 +516,8 @@ def _notify_problems(config: NotifyConfig, field: str, allow_private: bool) -> l
             check_callback_url(config.url, f"{field}.Url", allow_private=allow_private)
         except InvalidInput as exc:
             problems.extend(exc.problems)
-    tdmq = on and config.type == "TDMQ"
+    # A TDMQ Type the kind refuses needs no Mq* elements: one problem says it.
+    tdmq = on and config.type == "TDMQ" and "Type" not in refused
     for name, value in (
         ("MqMode", config.mq_mode),
         ("MqRegion", config.mq_region),
@@ -507,6 +525,8 @@ def _notify_problems(config: NotifyConfig, field: str, allow_private: bool) -> l
     ):
         if tdmq and not value:
             add(name, f"is required when {field}.Type is TDMQ")
+        if name in refused:
+            add(name, refused[name])
     one_of("MqMode", config.mq_mode, MQ_MODES)
     one_of("MqRegion", config.mq_region, MQ_REGIONS)
     if config.mq_name and _SPACE_OR_CONTROL.search(config.mq_name):
@@ -515,25 +535,42 @@ def _notify_problems(config: NotifyConfig, field: str, allow_private: bool) -> l
 
 
 def check_notify_config(
-    config: NotifyConfig, *, allow_private: bool = False, field: str = "NotifyConfig"
+    config: NotifyConfig,
+    *,
+    kind: str | QueueKind | None = None,
+    allow_private: bool = False,
+    field: str = "NotifyConfig",
 ) -> None:
-    """Raise InvalidInput listing every documented rule ``config`` breaks."""
-    problems = _notify_problems(config, field, allow_private)
+    """Raise InvalidInput listing every documented rule ``config`` breaks.
+
+    With ``kind``, also what that kind does not take ("doc queues take only Url"); without it,
+    only the rules every kind shares (a callback asked for before its queues are known).
+    """
+    spec = spec_for(kind) if kind is not None else None
+    problems = _notify_problems(config, field, allow_private, spec)
     if problems:
         raise InvalidInput(problems)
 
 
 def check_update(
-    update: QueueUpdate, *, unchanged_from: Queue | None = None, allow_private: bool = False
+    update: QueueUpdate,
+    *,
+    kind: str | QueueKind,
+    unchanged_from: Queue | None = None,
+    allow_private: bool = False,
 ) -> None:
     """Raise InvalidInput listing every documented rule ``update`` breaks (nothing is sent then).
 
-    With ``unchanged_from`` (the queue as the service returned it), values equal to the stored
-    ones (Name, State, the whole NotifyConfig) are not judged: legacy values pass unchanged.
+    ``kind`` picks the rules that differ by kind (``ci.kinds.KIND_SPECS``). With
+    ``unchanged_from`` (the queue as the service returned it), values equal to the stored ones
+    (Name, State, the whole NotifyConfig) are not judged: legacy values pass unchanged.
     """
+    spec = spec_for(kind)
     problems: list[Problem] = []
     if unchanged_from is None or update.name != unchanged_from.name:
-        problems.extend(_name_problems(update.name))
+        problems.extend(_name_problems(update.name, spec))
+    if spec.queue_id_in_body and not update.queue_id:
+        problems.append(Problem("QueueID", f"is required for {spec.label}"))
     if unchanged_from is None or update.state != unchanged_from.state:
         if not update.state:
             problems.append(Problem("State", "is required"))
@@ -546,7 +583,7 @@ def check_update(
         if notify is None:
             problems.append(Problem("NotifyConfig", "is required (State Off turns callbacks off)"))
         else:
-            problems.extend(_notify_problems(notify, "NotifyConfig", allow_private))
+            problems.extend(_notify_problems(notify, "NotifyConfig", allow_private, spec))
     if problems:
         raise InvalidInput(problems)
 
@@ -561,9 +598,12 @@ def requested_notify_config(
     mq_mode: str | None = None,
     mq_region: str | None = None,
     mq_name: str | None = None,
+    kind: str | QueueKind | None = None,
     allow_private: bool = False,
 ) -> NotifyConfig:
     """A NotifyConfig a user asks for, judged by the rules now (InvalidInput listing all problems).
+
+    With ``kind``, also by what that kind takes (``check_notify_config``).
 
     When ``state`` is On: ``event`` defaults to TaskFinish, and ``type`` to Url when only ``url``
     is given or to TDMQ when only TDMQ fields are.
@@ -590,7 +630,7 @@ def requested_notify_config(
         source="request",
         what="NotifyConfig",
     )
-    check_notify_config(config, allow_private=allow_private)
+    check_notify_config(config, kind=kind, allow_private=allow_private)
     return config
 
 

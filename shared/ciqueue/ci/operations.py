@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci import models
-from ciqueue.ci.kinds import QueueKind, parse_kind
+from ciqueue.ci.kinds import QueueKind, parse_kind, spec_for
 from ciqueue.errors import ConflictError, DeadlineExceeded, UnverifiedWrite
 
 if TYPE_CHECKING:
@@ -218,19 +218,22 @@ def apply_change(
     ``mutate`` receives the body that would write the queue back unchanged and returns the
     body to write; it must change only what the operation is about. ``goal`` words the
     desired state for reasons ("Paused" gives "already Paused"). ``check`` judges the new body
-    against the queue read (default: ``models.check_update(update, unchanged_from=queue)``);
+    against the queue read (default: ``models.check_update(update, kind=kind, unchanged_from=queue)``);
     it runs before any write, so InvalidInput leaves the queue untouched.
     """
     kind = parse_kind(kind)
     goal = goal or action
     before, read_id = client.get_queue(kind, queue_id, deadline=deadline)
     request_ids = [read_id]
-    current = models.QueueUpdate.from_queue(before, include_queue_id=kind is QueueKind.DOC)
+    current = models.QueueUpdate.from_queue(before, include_queue_id=spec_for(kind).queue_id_in_body)
     wanted = mutate(current)
     diff = diff_updates(current, wanted)
     # Judge only what the user asks to change: a stored NotifyConfig that predates today's rules
     # (e.g. Event TransCodingFinish) must not block a pause.
-    (check or _check_changed)(wanted, before)
+    if check is not None:
+        check(wanted, before)
+    else:
+        models.check_update(wanted, kind=kind, unchanged_from=before)
 
     def result(after: models.Queue, changed: bool, reason: str) -> OperationResult:
         return OperationResult(
@@ -268,10 +271,6 @@ def apply_change(
         )
         raise ConflictError(queue_id, detail, verify_id or None)
     return result(after, True, f"set {describe_diff(diff)}")
-
-
-def _check_changed(update: models.QueueUpdate, queue: models.Queue) -> None:
-    models.check_update(update, unchanged_from=queue)
 
 
 def _set_state(
