@@ -70,10 +70,14 @@ def test_readme_cam_row_lists_exactly_the_tables_ci_actions() -> None:
     assert sorted(ACTION.findall(row)) == sorted(_table_actions())
 
 
-def test_no_document_names_a_ci_action_the_table_lacks() -> None:
+def test_no_document_names_a_queue_action_the_table_lacks() -> None:
+    # Queue actions only (…Queue, …Queues): other CI actions (e.g. the bucket listings') are no
+    # business of this table.
     known = _table_actions()
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        named = set(ACTION.findall(path.read_text(encoding="utf-8")))
+        named = {
+            a for a in ACTION.findall(path.read_text(encoding="utf-8")) if a.endswith(("Queue", "Queues"))
+        }
         assert named <= known, f"{path.name} names {sorted(named - known)}"
 
 
