@@ -15,6 +15,13 @@ ENV_LOG_LEVEL = "CIQUEUE_LOG_LEVEL"
 ENV_API_TOKENS = "CIQUEUE_API_TOKENS"
 # "true"/"1"/"yes": accept the caller identity a CAM-authenticated Function URL event carries (auth.py).
 ENV_TRUST_CAM = "CIQUEUE_TRUST_CAM"
+# The ops console (/ui): the HMAC key that signs its session cookies (at least 32 characters; the
+# console refuses to serve without it) and, optionally, the origin(s) its pages are served from
+# (comma-separated, e.g. https://1250000000-abc.gz.tencentscf.com) when the Host header is not enough.
+ENV_SESSION_KEY = "CIQUEUE_SESSION_KEY"
+ENV_CONSOLE_ORIGIN = "CIQUEUE_CONSOLE_ORIGIN"
+# The path the console's pages live under (behind an API Gateway stage prefix too).
+CONSOLE_PATH = "/ui"
 # Deployment settings (serverless.yml sets them; see docs/deploy.md).
 ENV_CONFIG = "CIQUEUE_CONFIG"  # path of the schedule/config file inside the function
 ENV_STATE_BUCKET = "CIQUEUE_STATE_BUCKET"  # COS bucket holding the state object

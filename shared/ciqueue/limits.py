@@ -68,6 +68,13 @@ MAX_ACTOR_LENGTH = 128
 MAX_OVERRIDE_DURATION = timedelta(days=7)
 # An HTTP API bearer token.
 MAX_TOKEN_LENGTH = 512
+# The ops console (api/ui): a signed-in session lasts one on-call shift, then signs in again; the
+# session key must carry at least 256 bits (32 bytes as text); a sign-in form is good for 10 minutes.
+CONSOLE_SESSION_TTL = timedelta(hours=8)
+CONSOLE_SIGNIN_TTL = timedelta(minutes=10)
+MIN_SESSION_KEY_LENGTH = 32
+# A session cookie the console reads (a sealed one is ~300 bytes; anything far larger is not ours).
+MAX_SESSION_COOKIE_LENGTH = 2048
 # Days one plan may cover: over HTTP it is computed inside a sync invocation (bounded time), on the
 # command line it runs locally, so the CLI may look further ahead.
 MAX_PLAN_DAYS_HTTP = 31
