@@ -230,7 +230,7 @@ def test_for_rules() -> None:
 
 def test_until_rules() -> None:
     assert only(pause(until="tomorrow")) == (
-        "until: must be an ISO 8601 time like 2025-06-01T08:00:00+08:00 (got 'tomorrow')"
+        "until: must be an ISO 8601 time like 2025-06-01T08:00:00+08:00, or 'cancelled' (got 'tomorrow')"
     )
     assert only(pause(until="2025-03-01T20:00:00")) == (
         "until: must carry a UTC offset, like +08:00 or Z (got '2025-03-01T20:00:00')"
@@ -418,3 +418,19 @@ def test_decoded_json_that_is_not_an_object_is_refused(data: Any, got: str) -> N
     with pytest.raises(InvalidInput) as caught:
         parse_command(data)
     assert caught.value.problems == [Problem("command", f"must be a JSON object (got {got})")]
+
+
+def test_until_cancelled_is_an_override_with_no_end() -> None:
+    command = parse_command(pause(until="cancelled"))
+
+    assert (command.until, command.until_cancelled) == (None, True)
+    assert parse_command(command.to_dict()) == command
+    assert resolve_expiry(command, datetime(2025, 3, 1, tzinfo=CST)) is None
+    assert only(pause(until="Cancelled")).startswith("until: must be an ISO 8601 time")
+    assert (
+        only(pause(until="cancelled", **{"for": "2h"}))
+        == "for: cannot be combined with until (give one of them)"
+    )
+    assert only(
+        {"action": "set_callback", "queues": [QUEUE], "callback": {"state": "Off"}, "until": "cancelled"}
+    ) == ("until: is only allowed with pause or resume")

@@ -175,6 +175,24 @@ def test_a_one_off_pause_creates_no_override(runtime: Runtime, emu_admin: EmuAdm
     assert [(c["event"], c["actor"]) for c in stored["changes"]] == [("queue.paused", "bob")]
 
 
+def test_a_pause_until_cancelled_pins_the_queue_with_no_end_until_it_is_cancelled(
+    runtime: Runtime, emu_admin: EmuAdmin, tmp_path: Path
+) -> None:
+    command = parse_command(
+        {"action": "pause", "queues": [ref(PIC_DEFAULT_ID)], "until": "cancelled", "reason": "incident"}
+    )
+    outcome = execute(command, runtime, actor="carol", now=NOW)
+
+    assert outcome.ok and outcome.override is not None and outcome.override["expires_at"] is None
+    [stored] = state(tmp_path)["overrides"]
+    assert (stored["state"], stored["expires_at"], stored["reason"]) == ("Paused", None, "incident")
+    assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
+
+    cancel = parse_command({"action": "cancel_override", "override_id": stored["id"]})
+    assert execute(cancel, runtime, actor="carol", now=NOW).ok
+    assert state(tmp_path)["overrides"] == []
+
+
 def test_set_callback_changes_notify_config_only(runtime: Runtime, emu_admin: EmuAdmin) -> None:
     before = emu_admin.queue(PIC_PAUSED_ID)
     command = parse_command(

@@ -1,8 +1,10 @@
 """The one command schema shared by the HTTP API, a timer's Message and event payloads.
 
 ``parse_command`` judges a command's shape and field rules and names the exact field path of
-every broken rule. Rules that need the clock (is ``until`` in the future?) live in
-``resolve_expiry``, which takes ``now`` so that parsing stays pure.
+every broken rule. ``until`` is an ISO 8601 time with an offset, or ``"cancelled"``: an override
+with no end, which pins the queue until someone cancels it (``cancel_override``). Rules that
+need the clock (is ``until`` in the future?) live in ``resolve_expiry``, which takes ``now`` so
+that parsing stays pure.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from ciqueue.timefmt import DURATION_RULE, format_duration, parse_duration, pars
 Action = Literal["pause", "resume", "set_callback", "cancel_override", "reconcile"]
 ACTIONS: tuple[Action, ...] = ("pause", "resume", "set_callback", "cancel_override", "reconcile")
 OVERRIDE_ACTIONS = ("pause", "resume")
+# ``until`` of an override that lasts until someone cancels it.
+UNTIL_CANCELLED = "cancelled"
 
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -103,6 +107,7 @@ class Command(BaseModel):
     target: str | None = None
     reason: str | None = None
     until: datetime | None = None
+    until_cancelled: bool = False  # ``"until": "cancelled"``: an override with no end
     for_: timedelta | None = Field(default=None, alias="for")
     callback: Callback | None = None
     override_id: str | None = None
@@ -119,6 +124,8 @@ class Command(BaseModel):
                 out[name] = value
         if self.until is not None:
             out["until"] = self.until.isoformat()
+        if self.until_cancelled:
+            out["until"] = UNTIL_CANCELLED
         if self.for_ is not None:
             out["for"] = format_duration(self.for_)
         if self.callback is not None:
@@ -149,7 +156,8 @@ def parse_command(
     queues = _queues(v, obj.get("queues"))
     target = v.pattern(obj, "target", _NAME_RE, "must be a group name of letters, digits, _ . - (1-64)")
     reason = _reason(v, obj.get("reason"))
-    until = _until(v, obj.get("until"))
+    until_cancelled = obj.get("until") == UNTIL_CANCELLED
+    until = None if until_cancelled else _until(v, obj.get("until"))
     duration = _duration(v, obj.get("for"))
     callback = _callback(v, obj.get("callback"), allow_private)
     override_id = v.pattern(obj, "override_id", _KEY_RE, "must be 1-128 of letters, digits, _ . : -")
@@ -166,6 +174,7 @@ def parse_command(
         "target": target,
         "reason": reason,
         "until": until,
+        "until_cancelled": until_cancelled,
         "for": duration,
         "callback": callback,
         "override_id": override_id,
@@ -175,7 +184,8 @@ def parse_command(
 
 
 def resolve_expiry(command: Command, now: datetime) -> datetime | None:
-    """When the override a pause/resume creates ends: ``until``, ``now + for`` or None (no end).
+    """When the override a pause/resume creates ends: ``until``, ``now + for`` or None (no end:
+    no override at all, or one ``until_cancelled``).
 
     ``now`` must be timezone-aware. Raises InvalidInput when ``until`` is not in the future or
     lies more than 7 days ahead.
@@ -348,7 +358,11 @@ def _until(v: _Judge, value: Any) -> datetime | None:
     except ValueError:
         moment = None
     if moment is None:
-        v.fail("until", f"must be an ISO 8601 time like 2025-06-01T08:00:00+08:00 (got {_show(value)})")
+        v.fail(
+            "until",
+            f"must be an ISO 8601 time like 2025-06-01T08:00:00+08:00, or {UNTIL_CANCELLED!r} "
+            f"(got {_show(value)})",
+        )
         return None
     if moment.tzinfo is None or moment.utcoffset() is None:
         v.fail("until", f"must carry a UTC offset, like +08:00 or Z (got {_show(value)})")

@@ -5,6 +5,7 @@ override (if any), then change the queues. A validation failure therefore change
 
 - ``pause`` / ``resume`` with ``until`` or ``for`` create an override (id ``o-<12 hex>``) that pins
   the queue's State until it expires, even against an open window; the change is applied at once.
+- ``"until": "cancelled"`` creates an override with no end: it pins the queue until cancelled.
 - Without ``until``/``for`` they are a one-off change: the scheduler treats it like a change by
   hand and respects it until the schedule's next edge (an enforced window re-pauses at once).
 - ``set_callback`` changes NotifyConfig only (a rotation may switch it at its next edge).
@@ -200,7 +201,7 @@ def _change(call: _Call) -> CommandOutcome:
     refs = resolve_queues(call.command, call.runtime, call.deadline)
 
     override: dict[str, Any] | None = None
-    if expires is not None:
+    if expires is not None or call.command.until_cancelled:
         state = "Paused" if call.command.action == "pause" else "Active"
         records = _override_records(
             call.command, refs, state, call.now, expires, call.actor, call.idempotency_key
@@ -321,7 +322,7 @@ def _override_records(
     refs: Sequence[QueueRef],
     state: str,
     now: datetime,
-    expires: datetime,
+    expires: datetime | None,
     actor: str,
     idempotency_key: str | None,
 ) -> list[OverrideRecord]:
