@@ -2,7 +2,9 @@
 
 Thin on purpose: the event becomes an ``HttpRequest`` (``ciqueue.api.http``), ``ciqueue.api.routes.HttpApi``
 authenticates and routes it, and the answer goes back in the integration-response shape both
-triggers accept. The API object (tokens, runtime) is built once per container, on first use.
+triggers accept. Paths under ``/ui`` go to the ops console (``ciqueue.api.ui.console``), imported
+only then, so the JSON routes never load its templates. The API object (tokens, runtime) and the
+console are built once per container, on first use.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.constants import ENV_LOG_LEVEL
+from ciqueue.constants import CONSOLE_PATH, ENV_LOG_LEVEL
 
 if TYPE_CHECKING:
     from ciqueue.api.routes import HttpApi
+    from ciqueue.api.ui.console import Console
 
 _LEVEL = logging.getLevelName(os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper())
 # An unknown level name falls back to INFO: a typo in a setting must not stop the function.
@@ -23,6 +26,7 @@ logging.basicConfig(level=_LEVEL if isinstance(_LEVEL, int) else logging.INFO)
 log = logging.getLogger("ciqueue.http_toggle")
 
 _API: HttpApi | None = None  # built on first use, kept for the container's life
+_CONSOLE: Console | None = None  # the pages under /ui, built (and Jinja2 imported) on the first one
 
 
 def main_handler(event: Any, context: Any) -> dict[str, Any]:
@@ -39,7 +43,10 @@ def main_handler(event: Any, context: Any) -> dict[str, Any]:
         return error_response(exc, fallback).to_integration_response()
     try:
         api = _api()
-        response = api.handle(request, deadline=deadline_from_context(context))
+        if request.path == CONSOLE_PATH or request.path.startswith(CONSOLE_PATH + "/"):
+            response = _console(api).handle(request, deadline=deadline_from_context(context))
+        else:
+            response = api.handle(request, deadline=deadline_from_context(context))
     except Exception as exc:  # building the API failed (bad token list): never a trace in the answer
         response = error_response(exc, request)
     # Method, path, status only: headers and bodies may carry tokens.
@@ -60,3 +67,12 @@ def _api() -> HttpApi:
 
         _API = api_from_env()
     return _API
+
+
+def _console(api: HttpApi) -> Console:
+    global _CONSOLE
+    if _CONSOLE is None:
+        from ciqueue.api.ui.console import Console
+
+        _CONSOLE = Console(api, os.environ)
+    return _CONSOLE
