@@ -505,3 +505,14 @@ def test_a_json_route_never_imports_the_console_or_jinja2(env: Path) -> None:
     )
 
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_until_cancelled_pins_the_queue_with_no_end(browser: Browser, emu_admin: EmuAdmin, env: Path) -> None:
+    csrf = signed_in(browser).get(QUEUE_PAGE).csrf
+    form = {"csrf": csrf, "length": "cancelled", "reason": "incident 42", "confirm": "yes"}
+
+    assert browser.post(QUEUE_PAGE + "/pause", form).status == 303
+
+    [override] = json.loads(env.read_text())["overrides"]
+    assert override["expires_at"] is None and state(emu_admin) == "Paused"
+    assert "until cancelled" in browser.get(QUEUE_PAGE).body
