@@ -152,6 +152,10 @@ def test_overrides_on_their_queue_lane_or_a_lane_of_their_own() -> None:
         "override o-1 pins Active by token:oncall until Mon 04:10: launch <now> & fast"
     )
     assert "launch &lt;now&gt; &amp; fast" in svg  # escaped in the bytes, read back as text
+    # Its label wins the room under the bar over the callback-at-start label it would overlap.
+    assert [n.text for n in groups[0].findall("s:text[@class='note']", NS)][:1] == [
+        "pinned Active until Mon 04:10"
+    ]
     # The override with no expiry runs to the right edge on its own lane.
     own = groups[2].find("s:rect[@class='override']", NS)
     assert own is not None and own.get("data-state") == "Paused"

@@ -10,8 +10,10 @@ What it draws, per lane (``plan.lanes``: a target group, or an observed queue):
   left edge; one still open at the end runs to the right edge);
 - under the bar, the overrides (``engine.Override``, as the state store keeps them): dark blue
   where one pins Paused, green where one pins Active, from its creation (or the start) to its
-  expiry (or the end); an override whose queue has no lane gets a lane of its own, after the
-  others, labelled with its queue key;
+  expiry (or the end), at least 4 units wide; an override whose queue has no lane gets a lane of
+  its own, after the others, labelled with its queue key. Labels under the bar never overlap: an
+  override's is placed before the switches' (a label with no room is left out; its mark keeps
+  its ``<title>``);
 - rotation switches: a blue mark across the bar at the switch, labelled ``#N`` (the callback's
   index), and the callback in force at the start at the left;
 - across all lanes: day ticks at local midnight and hour ticks (every 1-12 h, as many as fit),
@@ -58,6 +60,7 @@ LEGEND_HEIGHT = 44
 MIN_DAY_LABEL_GAP = 64
 MIN_HOUR_LABEL_GAP = 26
 HOUR_STEPS = (1, 2, 3, 6, 12)
+MIN_MARK = 4.0  # the narrowest drawn override, so a 30-minute pin on a week is still seen
 # Colours (each text or mark against what lies behind it reaches 4.5:1 or more).
 INK = "#111827"  # text on white
 MUTED = "#4b5563"  # secondary text on white (7.6:1)
@@ -307,9 +310,9 @@ def _lane(
             out.append(
                 f'<text x="{_num(x0 + 4)}" y="{_num(bar_y + 19)}" fill="#ffffff" font-size="13">paused</text>'
             )
-    notes: list[tuple[float, str, str]] = []
+    notes: list[tuple[float, str, str, int]] = []  # x, text, colour, priority (0 first)
     if lane.callback_at_start is not None:
-        notes.append((PLOT_LEFT, f"#{lane.callback_at_start}", SWITCH))
+        notes.append((PLOT_LEFT, f"#{lane.callback_at_start}", SWITCH, 1))
     for transition in lane.transitions:
         if transition.change != "set_callback":
             continue
@@ -320,38 +323,37 @@ def _lane(
             f'x2="{x}" y2="{_num(bar_y + BAR_HEIGHT + 3)}" '
             f'stroke="{SWITCH}" stroke-width="3"><title>{escape(what)}</title></line>'
         )
-        notes.append((scale.x(transition.at), f"#{transition.callback_index}", SWITCH))
+        notes.append((scale.x(transition.at), f"#{transition.callback_index}", SWITCH, 1))
     for pin in pins:
         x0 = scale.x(max(pin.created_at, scale.start))
         x1 = scale.x(min(pin.expires_at, scale.end) if pin.expires_at else scale.end)
         colour = PIN_PAUSED if pin.state == "Paused" else PIN_ACTIVE
         out.append(
             f'<rect class="override" data-override={quoteattr(pin.id)} data-state={quoteattr(pin.state)} '
-            f'x="{_num(x0)}" y="{_num(top + OVERRIDE_OFFSET)}" width="{_num(max(x1 - x0, 2.0))}" '
+            f'x="{_num(x0)}" y="{_num(top + OVERRIDE_OFFSET)}" width="{_num(max(x1 - x0, MIN_MARK))}" '
             f'height="{OVERRIDE_HEIGHT}" fill="{colour}"><title>{escape(_pin_text(pin, tz))}</title></rect>'
         )
-        notes.append((x0, _pin_note(pin, tz), colour))
+        notes.append((x0, _pin_note(pin, tz), colour, 0))
     out += _notes(notes, top + NOTE_BASELINE)
     out.append("</g>")
     return out
 
 
-def _notes(notes: Sequence[tuple[float, str, str]], baseline: float) -> list[str]:
-    """Short labels under the bar, left to right; one that would overlap the previous is dropped
-    (its mark keeps its ``<title>``)."""
-    out: list[str] = []
-    free_from = 0.0
-    for x, text, colour in sorted(notes, key=lambda n: n[0]):
+def _notes(notes: Sequence[tuple[float, str, str, int]], baseline: float) -> list[str]:
+    """Short labels under the bar: placed by priority (overrides before switches), then left to
+    right; one that would overlap a placed label is dropped (its mark keeps its ``<title>``)."""
+    placed: list[tuple[float, float, str, str]] = []
+    for x, text, colour, _ in sorted(notes, key=lambda n: (n[3], n[0])):
         width = 7.0 * len(text)
         x = min(x, PLOT_RIGHT - width)
-        if x < free_from:
+        if any(x < right + 6 and left < x + width + 6 for left, right, _, _ in placed):
             continue
-        out.append(
-            f'<text class="note" x="{_num(x)}" y="{_num(baseline)}" font-size="12" fill="{colour}">'
-            f"{escape(text)}</text>"
-        )
-        free_from = x + width + 6
-    return out
+        placed.append((x, x + width, text, colour))
+    return [
+        f'<text class="note" x="{_num(x)}" y="{_num(baseline)}" font-size="12" fill="{colour}">'
+        f"{escape(text)}</text>"
+        for x, _, text, colour in sorted(placed)
+    ]
 
 
 def _pin_text(pin: Override, tz: ZoneInfo) -> str:
