@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from ciqueue.cli import main as cli
 from ciqueue.dev import rehearsal
 
 
-def test_the_rehearsal_holds_every_expectation(capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_rehearsal_holds_every_expectation(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = io.StringIO()
-    summary = rehearsal.run(out)
+    summary = rehearsal.run(out, picture_dir=tmp_path)
 
     assert summary.error is None, summary.error
     assert summary.failures == []
-    assert summary.ok and len(summary.expectations) == 16
+    assert summary.ok and len(summary.expectations) == 17
     # 6 before the window + 5 drained under the on-call override + 13 after the window: primary.
     # The 6 jobs after the 04:30 rotation: standby.
     assert (summary.primary_callbacks, summary.standby_callbacks) == (24, 6)
@@ -62,7 +64,18 @@ def test_the_rehearsal_holds_every_expectation(capsys: pytest.CaptureFixture[str
         "[04:33:00] ci           callback  previews  2 job results -> standby.example.com: delivered" in text
     )
     assert "callbacks received: primary 24, standby 6" in text
-    assert "16/16 expectations held." in text
+    assert "17/17 expectations held." in text
+    # The week's picture: where it is, and what it shows.
+    picture = tmp_path / "rehearsal-week.svg"
+    assert summary.picture == str(picture)
+    assert f"The week as the console draws it (at 02:10, the override on): {picture}" in text
+    svg = "{http://www.w3.org/2000/svg}"
+    root = ET.fromstring(picture.read_text(encoding="utf-8"))
+    lanes = [g for g in root.iter(f"{svg}g") if g.get("class") == "lane"]
+    assert [g.get("data-lane", "").rsplit("/", 1)[1] for g in lanes] == sorted(rehearsal.QUEUES.values())
+    assert all(len([r for r in g.iter(f"{svg}rect") if r.get("class") == "paused"]) == 7 for g in lanes)
+    now = root.find(f"{svg}text[@class='now-label']")
+    assert now is not None and now.text == "now 02:10 CST"
     assert "Bearer" not in text and "Bearer" not in capsys.readouterr().err  # the on-call token never shows
 
 

@@ -13,6 +13,12 @@ while jobs pile up; at 02:10 the on-call resumes one queue for 30 minutes and it
 resumes and drains; at 04:30 the ``on-call`` rotation moves callbacks to the standby endpoint, and
 the next callbacks arrive there. Each expectation is checked; any miss makes the exit code 1.
 
+Right after the on-call's resume, the week is drawn as the console draws it
+(``schedule.timeline.week_svg``: one lane per queue, the nightly window shaded, the override on
+thumbnails, the rotation's switches, the now line) into ``rehearsal-week.svg`` under the system's
+temp directory (``ciqueue-demo/``, outside the checkout; ``run(picture_dir=...)`` to choose), and
+the summary says where.
+
 The callback hosts in the schedule are public names (``primary.example.com``); the emulator
 redirects them to the local sinks, as a resolver override would: the library still refuses private
 callback URLs, exactly as in production.
@@ -164,6 +170,7 @@ class RehearsalSummary:
     events: dict[str, int] = field(default_factory=dict)  # audit event -> count
     final: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue name -> state, callback, jobs
     timeline: list[str] = field(default_factory=list)
+    picture: str | None = None  # where the week's SVG picture was written
     error: str | None = None
 
     @property
@@ -178,7 +185,9 @@ class RehearsalSummary:
 class Rehearsal:
     """The parts of the night and the moves of the story; ``run()`` tells it."""
 
-    def __init__(self, stack: ExitStack, out: TextIO, root: Path | None = None) -> None:
+    def __init__(
+        self, stack: ExitStack, out: TextIO, root: Path | None = None, picture_dir: Path | None = None
+    ) -> None:
         from ciqueue.api.auth import generate_token, token_entry
         from ciqueue.emulator.server import EmulatorServer
 
@@ -200,13 +209,15 @@ class Rehearsal:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ciqueue-rehearsal-")))
         config_path = workdir / "schedule.yaml"
         config_path.write_text(SCHEDULE, encoding="utf-8")
+        self.state_path = workdir / "state.json"
+        self.picture_dir = picture_dir or default_picture_dir()
         # The on-call's bearer token lives only in this process; the functions get its digest.
         self._token = generate_token()
         tokens = json.dumps([token_entry("oncall", self._token, ["read", "operate"])])
         self.env = local_env(
             self.emulator.endpoint,
             config=str(config_path),
-            state_file=str(workdir / "state.json"),
+            state_file=str(self.state_path),
             api_tokens=tokens,
         )
         self.functions_dir = _functions_dir(root)
@@ -338,6 +349,27 @@ class Rehearsal:
             answer = response.text
         return response.status_code, answer
 
+    def draw_week(self) -> Path:
+        """The week as the console draws it, per queue, with the stored overrides; its path."""
+        from ciqueue.schedule.engine import ObservedQueue
+        from ciqueue.schedule.load import load_config
+        from ciqueue.schedule.timeline import week_svg
+        from ciqueue.state.document import StateDocument
+
+        now = self.clock.now()
+        observed = [
+            ObservedQueue(BUCKET, REGION, "pic", str(q["QueueId"]), q.get("Name"), q.get("State"))
+            for q in self.queues().values()
+        ]
+        doc = StateDocument.from_json(self.state_path.read_bytes(), str(self.state_path))
+        live = [o for o in doc.engine_overrides() if o.active_at(now)]
+        svg = week_svg(load_config(SCHEDULE, now=now), now, observed=observed, overrides=live)
+        self.picture_dir.mkdir(parents=True, exist_ok=True)
+        path = self.picture_dir / PICTURE_NAME
+        path.write_text(svg, encoding="utf-8")
+        self.summary.picture = str(path)
+        return path
+
     # -- the story ---------------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -400,6 +432,14 @@ class Rehearsal:
             "the on-call's resume for 30m is accepted (HTTP 200)", status == 200, f"HTTP {status}: {answer}"
         )
         self.expect("thumbnails resumed at once", self.states()["thumbnails"] == "Active", str(self.states()))
+        picture = self.draw_week()
+        pinned = _pinned_lanes(picture.read_text(encoding="utf-8"))
+        thumbnails = f"{BUCKET}/{REGION}/pic/{QUEUES['thumbnails']}"
+        self.expect(
+            "the week's picture shows the override on thumbnails only",
+            pinned == {thumbnails: ["Active"]},
+            str(pinned),
+        )
         self.run_until("02:20")
         counts = self.counts()
         self.say("backlog", "after the override", self.backlog_line())
@@ -481,6 +521,27 @@ class Rehearsal:
             }
 
 
+PICTURE_NAME = "rehearsal-week.svg"
+
+
+def default_picture_dir() -> Path:
+    """Where ``make demo`` leaves the week's picture: ``ciqueue-demo/`` in the system temp dir."""
+    return Path(tempfile.gettempdir()) / "ciqueue-demo"
+
+
+def _pinned_lanes(svg: str) -> dict[str, list[str]]:
+    """Lane (queue key) -> the states its drawn overrides pin (our own SVG, no DTD to expand)."""
+    import xml.etree.ElementTree as ET
+
+    ns = "{http://www.w3.org/2000/svg}"
+    lanes: dict[str, list[str]] = {}
+    for lane in ET.fromstring(svg).iter(f"{ns}g"):
+        pins = [r.get("data-state") or "" for r in lane.iter(f"{ns}rect") if r.get("class") == "override"]
+        if lane.get("class") == "lane" and pins:
+            lanes[lane.get("data-lane") or ""] = pins
+    return lanes
+
+
 def _name_of(queue_id: str) -> str:
     return next((name for name, qid in QUEUES.items() if qid == queue_id), queue_id)
 
@@ -522,13 +583,16 @@ def final_table(summary: RehearsalSummary) -> str:
     return "\n".join(lines)
 
 
-def run(out: TextIO | None = None, root: Path | None = None) -> RehearsalSummary:
-    """Run the rehearsal, printing the timeline and the final state; returns what happened."""
+def run(
+    out: TextIO | None = None, root: Path | None = None, picture_dir: Path | None = None
+) -> RehearsalSummary:
+    """Run the rehearsal, printing the timeline and the final state; returns what happened.
+    The week's picture goes to ``picture_dir`` (default: ``default_picture_dir()``)."""
     out = out or sys.stdout
     with ExitStack() as stack:
         rehearsal = None
         try:
-            rehearsal = Rehearsal(stack, out, root)
+            rehearsal = Rehearsal(stack, out, root, picture_dir)
             print(
                 "ciqueue rehearsal: one maintenance night on the local emulator (simulated clock, "
                 "Asia/Shanghai time)",
@@ -546,6 +610,8 @@ def run(out: TextIO | None = None, root: Path | None = None) -> RehearsalSummary
         print(final_table(summary), file=out)
     passed = sum(e.ok for e in summary.expectations)
     print(f"\n{passed}/{len(summary.expectations)} expectations held.", file=out)
+    if summary.picture:
+        print(f"The week as the console draws it (at 02:10, the override on): {summary.picture}", file=out)
     if summary.error:
         print(f"rehearsal FAILED: {summary.error}", file=sys.stderr)
     for failure in summary.failures:
