@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
+from ciqueue.ci import models
 from ciqueue.ci.models import (
     DescribeResult,
     ErrorBody,
@@ -608,3 +610,31 @@ def test_queue_render_parse_round_trip(queue: Queue) -> None:
     listed = parse_describe(render_describe(DescribeResult(queues=[queue, queue], non_exist_pids=["x"])))
     assert listed.queues == [queue, queue]
     assert listed.non_exist_pids == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("body", "lacking"),
+    [
+        ({"QueueId": "p1", "Name": "q", "State": "Active"}, "<NotifyConfig>"),
+        ({"QueueId": "p1", "State": "Active", "NotifyConfig": {"State": "Off"}}, "<Name>"),
+        ({"QueueId": "p1", "Name": "", "State": "Active", "NotifyConfig": None}, "<Name>"),
+        ({"QueueId": "p1", "Name": "q", "NotifyConfig": {"State": "Off"}}, "<State>"),
+        ({"QueueId": "p1"}, "<Name>, <State>, <NotifyConfig>"),
+    ],
+)
+def test_a_read_lacking_what_the_write_carries_back_is_malformed(body: dict[str, Any], lacking: str) -> None:
+    # A PUT without NotifyConfig would wipe the callback: nothing may be built from such a read.
+    queue = Queue.from_xml_dict(body, source="response")
+    with pytest.raises(MalformedResponse) as caught:
+        QueueUpdate.from_queue(queue, request_id="rid-read")
+    assert str(caught.value) == (
+        f"malformed response: queue p1 was read without {lacking}, which its update must carry back; "
+        "nothing written"
+    )
+    assert caught.value.request_id == "rid-read"
+    assert models.CARRIED_BACK == ("Name", "State", "NotifyConfig")
+
+
+def test_an_empty_notify_config_read_is_written_back_as_read() -> None:
+    queue = Queue.from_xml_dict({"QueueId": "p1", "Name": "q", "State": "Active", "NotifyConfig": None})
+    assert QueueUpdate.from_queue(queue).to_xml().endswith(b"<NotifyConfig/></Request>")

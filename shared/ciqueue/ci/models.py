@@ -8,6 +8,10 @@ The rules that differ by kind (Name length and charset, QueueID in the body, whi
 and elements a kind takes) come from the one table, ``ci.kinds.KIND_SPECS``; what a kind does not
 take is refused naming the kind.
 
+A write starts from a read and must carry back what every kind's update requires
+(``CARRIED_BACK``): a read without it is a MalformedResponse from ``QueueUpdate.from_queue``, and
+nothing is written (a PUT without NotifyConfig would wipe the callback).
+
 An element present but empty (``<Url/>``) reads as None and is written back as ``<Url/>``; an
 absent element stays absent (pydantic's ``model_fields_set`` remembers which were present).
 """
@@ -36,6 +40,7 @@ from ciqueue.errors import InvalidInput, MalformedResponse, Problem
 from ciqueue.limits import MAX_QUEUE_NAME_LENGTH
 
 __all__ = [
+    "CARRIED_BACK",
     "READ_ONLY_ELEMENTS",
     "ActivatedBucket",
     "BucketListResult",
@@ -64,6 +69,13 @@ __all__ = [
 READ_ONLY_ELEMENTS = frozenset(
     {"QueueId", "QueueID", "MaxSize", "MaxConcurrent", "Category", "CreateTime", "UpdateTime", "BucketId"}
 )
+
+# What a PUT must carry back from its read, for every kind (reference ci-api.md §3.2 and §3.4:
+# Name, State and NotifyConfig are required in each kind's update body). A kind whose body also
+# carries QueueID (``kinds.KindSpec.queue_id_in_body``: doc) needs the read's QueueId too
+# (``include_queue_id``). Name and State must have text; NotifyConfig must be present (an empty
+# ``<NotifyConfig/>`` is written back as read).
+CARRIED_BACK = ("Name", "State", "NotifyConfig")
 
 NonExistShape = Literal["repeated", "nested"]
 
@@ -292,8 +304,31 @@ class QueueUpdate(XmlModel):
     _SYNONYMS: ClassVar[dict[str, str]] = {"QueueId": "queue_id"}
 
     @classmethod
-    def from_queue(cls, queue: Queue, include_queue_id: bool = False) -> QueueUpdate:
-        """The update that writes ``queue`` back as it is: extras carried, read-only elements not."""
+    def from_queue(
+        cls, queue: Queue, include_queue_id: bool = False, *, request_id: str | None = None
+    ) -> QueueUpdate:
+        """The update that writes ``queue`` back as it is: extras carried, read-only elements not.
+
+        MalformedResponse (with the read's ``request_id``) naming each CARRIED_BACK element
+        (and QueueId with ``include_queue_id``) the read lacks: such a write would drop it.
+        """
+        lacking = [
+            name
+            for name, present in (
+                ("Name", bool(queue.name)),
+                ("State", bool(queue.state)),
+                ("NotifyConfig", "notify_config" in queue.model_fields_set),
+                ("QueueId", bool(queue.queue_id) or not include_queue_id),
+            )
+            if not present
+        ]
+        if lacking:
+            elements = ", ".join(f"<{name}>" for name in lacking)
+            raise MalformedResponse(
+                f"queue {queue.queue_id or '?'} was read without {elements}, which its update must "
+                "carry back; nothing written",
+                request_id=request_id,
+            )
         data: dict[str, Any] = {
             "name": queue.name,
             "state": queue.state,

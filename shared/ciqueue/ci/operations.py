@@ -225,7 +225,10 @@ def apply_change(
     goal = goal or action
     before, read_id = client.get_queue(kind, queue_id, deadline=deadline)
     request_ids = [read_id]
-    current = models.QueueUpdate.from_queue(before, include_queue_id=spec_for(kind).queue_id_in_body)
+    # A read lacking what the write must carry back (models.CARRIED_BACK) stops here: nothing written.
+    current = models.QueueUpdate.from_queue(
+        before, include_queue_id=spec_for(kind).queue_id_in_body, request_id=read_id or None
+    )
     wanted = mutate(current)
     diff = diff_updates(current, wanted)
     # Judge only what the user asks to change: a stored NotifyConfig that predates today's rules
