@@ -119,6 +119,17 @@ class CannedSession(requests.Session):
         ({"region": "ap-guangzhou/../x"}, "region", "such as ap-guangzhou"),
         ({"endpoint": "ftp://127.0.0.1:9000"}, "endpoint", "http(s) URL"),
         ({"endpoint": "http://127.0.0.1:9000/prefix"}, "endpoint", "without path"),
+        # Any query, fragment or userinfo, even empty: the path sent must be the path signed.
+        ({"endpoint": "http://127.0.0.1:9000?"}, "endpoint", "without path, query, fragment or user"),
+        ({"endpoint": "http://127.0.0.1:9000#"}, "endpoint", "without path, query, fragment or user"),
+        ({"endpoint": "http://127.0.0.1:9000/?"}, "endpoint", "without path, query, fragment or user"),
+        ({"endpoint": "http://127.0.0.1:9000/#x"}, "endpoint", "without path, query, fragment or user"),
+        ({"endpoint": "http://127.0.0.1:9000?a=1"}, "endpoint", "without path, query, fragment or user"),
+        ({"endpoint": "http://u:p@127.0.0.1:9000"}, "endpoint", "without path, query, fragment or user"),
+        ({"endpoint": "http://@127.0.0.1:9000"}, "endpoint", "without path, query, fragment or user"),
+        ({"endpoint": f"http://{'a' * 64}.example.com:9000"}, "endpoint", "labels of 1 to 63"),
+        ({"endpoint": "http://a..example.com:9000"}, "endpoint", "labels of 1 to 63"),
+        ({"region": "ap-" + "a" * 61}, "region", "at most 63 characters"),
         ({"timeout": 0}, "timeout", "positive"),
     ],
 )

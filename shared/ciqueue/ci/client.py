@@ -3,6 +3,10 @@
 The bucket, region and queue ids are judged by ``ciqueue.ci.identifiers`` before anything is sent.
 Queue calls go to the bucket host; ``list_buckets`` goes to the service host
 ``ci.<region>.myqcloud.com``, so a client made without a bucket can list buckets and nothing else.
+The endpoint override is ``scheme://host[:port]`` and nothing else: a path, a query, a fragment
+(even an empty ``?`` or ``#``) or userinfo would make the path sent differ from the path signed,
+or put a secret in a URL; a host label over 63 characters cannot be sent. Refused as InvalidInput
+naming ``endpoint``.
 """
 
 from __future__ import annotations
@@ -526,9 +530,23 @@ def _check_endpoint(endpoint: str) -> list[Problem]:
         port = 0
     if port == 0:
         return [Problem("endpoint", "must have a port between 1 and 65535")]
-    if parts.path.strip("/") or parts.query or parts.fragment or parts.username:
-        return [Problem("endpoint", "must be scheme://host[:port] only, without path, query or user")]
+    host = parts.hostname
+    if not host.startswith("[") and ":" not in host and not _host_ok(host):
+        return [Problem("endpoint", _HOST_RULE)]
+    # Any ? or # counts, even empty: the path sent would not be the path signed.
+    if parts.path.strip("/") or "?" in endpoint or "#" in endpoint or "@" in parts.netloc:
+        return [
+            Problem("endpoint", "must be scheme://host[:port] only, without path, query, fragment or user")
+        ]
     return []
+
+
+_HOST_RULE = "its host must be DNS labels of 1 to 63 characters, at most 253 in all"
+
+
+def _host_ok(host: str) -> bool:
+    labels = host.rstrip(".").split(".")
+    return len(host) <= 253 and all(1 <= len(label) <= 63 for label in labels)
 
 
 # A header value must be printable ASCII: anything else makes requests raise an error that quotes it.
