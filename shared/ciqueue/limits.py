@@ -19,6 +19,20 @@ MAX_REGION_LENGTH = 63
 MAX_QUEUE_ID_LENGTH = 64
 # A CI XML body, request or reply, is refused above this before parsing (queue bodies are a few KiB).
 MAX_XML_BYTES = 1024 * 1024
+# What one reply may cost, counted while it streams in, on the wire and again decoded (gzip,
+# deflate): reading stops at the first byte over, so a huge, compressed or endless reply costs at
+# most about this much memory. A CI reply is one XML body, so its bound is the XML one.
+MAX_CI_REPLY_BYTES = MAX_XML_BYTES
+# A COS object the client reads (the state document, a config file, a command object): the state
+# document of a large fleet is a few hundred KiB, so 8 MiB leaves room and still bounds memory.
+MAX_COS_REPLY_BYTES = 8 * 1024 * 1024
+# Bytes read from the socket per step while a reply streams in (the size and deadline checks run
+# between steps).
+REPLY_CHUNK_BYTES = 16 * 1024
+# The deadline of one command line's calls to CI when ``--timeout`` is not given: long enough for a
+# read, a write and a verifying read with retries, short enough that a hung service never hangs a
+# shell or a cron job (the bound: at most 30 s).
+DEFAULT_CLI_TIMEOUT_S = 30.0
 # Element nesting in such a body; CI's deepest queue body nests 4 levels.
 MAX_XML_DEPTH = 64
 # Queue ids in one DescribeQueues call (CI documents at most 10, comma-separated).

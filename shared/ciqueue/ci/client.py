@@ -3,24 +3,53 @@
 The bucket, region and queue ids are judged by ``ciqueue.ci.identifiers`` before anything is sent.
 Queue calls go to the bucket host; ``list_buckets`` goes to the service host
 ``ci.<region>.myqcloud.com``, so a client made without a bucket can list buckets and nothing else.
-The endpoint override is ``scheme://host[:port]`` and nothing else: a path, a query, a fragment
-(even an empty ``?`` or ``#``) or userinfo would make the path sent differ from the path signed,
-or put a secret in a URL; a host label over 63 characters cannot be sent. Refused as InvalidInput
-naming ``endpoint``.
+
+Rules of the wire (each with its reason):
+
+- The endpoint override is ``scheme://host[:port]`` and nothing else: a path, a query, a fragment
+  (even an empty ``?`` or ``#``) or userinfo would make the path sent differ from the path signed,
+  or put a secret in a URL; a host label over 63 characters cannot be sent. Refused as
+  InvalidInput naming ``endpoint``.
+- Every reply is read as a stream and bounded while it arrives: at most ``max_bytes``
+  (``limits.MAX_CI_REPLY_BYTES``, 1 MiB, for CI; ``MAX_COS_REPLY_BYTES`` for COS objects) on the
+  wire and again after gzip/deflate decoding, so a huge body, a gzip bomb or an endless chunked
+  body costs at most about that much memory: MalformedResponse naming the bound (a 2xx), or a
+  ServiceError from the status and headers alone (an error answer).
+- Every attempt, reading the body included, ends by its time: the caller's ``deadline`` when it
+  is the nearer (then DeadlineExceeded, never retried) or the client's per-attempt ``timeout``
+  (then TransportError, retried while the deadline allows). A socket timeout bounds each read; a
+  watchdog cuts the connection at the attempt's end, so a reply trickling a byte at a time (headers
+  or body) cannot outlast it either. The watchdog comes with ``pooled_session``; a session passed in
+  gets only the checks between reads.
+- Every failure of the transport is a typed error, never a stack trace: a URL or header requests
+  cannot send (an invalid host label, IDNA) is InvalidInput naming ``endpoint`` or ``region``; no
+  answer, a cut-off body, a reset, TLS, chunked framing, a timeout is TransportError naming the
+  cause's class; a body that cannot be decoded (bad gzip, an encoding we did not ask for) is
+  MalformedResponse.
 """
 
 from __future__ import annotations
 
+import http.client
 import logging
 import random
 import re
+import socket
+import threading
 import time
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
 
 from ciqueue.ci import models, signing
 from ciqueue.ci.credentials import Credentials
@@ -54,7 +83,13 @@ from ciqueue.errors import (
     ServiceError,
     TransportError,
 )
-from ciqueue.limits import MAX_LIST_PAGES, MAX_QUEUE_IDS_PER_REQUEST
+from ciqueue.limits import (
+    MAX_CI_REPLY_BYTES,
+    MAX_COS_REPLY_BYTES,
+    MAX_LIST_PAGES,
+    MAX_QUEUE_IDS_PER_REQUEST,
+    REPLY_CHUNK_BYTES,
+)
 
 log = logging.getLogger("ciqueue.client")
 
@@ -77,6 +112,19 @@ class QueueListing:
     missing: list[str] = field(default_factory=list)
     request_ids: list[str] = field(default_factory=list)
 
+
+@dataclass
+class Reply:
+    """A 2xx answer, read whole within its bounds: status, reason, headers and the decoded body."""
+
+    status_code: int
+    reason: str
+    headers: CaseInsensitiveDict[str]
+    content: bytes
+
+
+# What each service's replies may weigh (see limits.py).
+SERVICE_REPLY_BYTES = {"ci": MAX_CI_REPLY_BYTES, "cos": MAX_COS_REPLY_BYTES}
 
 # Each service host reads the session token from its own header (CI accepts either; COS only x-cos-).
 SERVICE_TOKEN_HEADERS = {"ci": HEADER_SECURITY_TOKEN, "cos": "x-cos-security-token"}
@@ -305,11 +353,14 @@ class CIClient:
         headers: Mapping[str, str] | None = None,
         deadline: Deadline | None = None,
         host: str | None = None,
-    ) -> requests.Response:
-        """Send one signed CI request with retries; the response when 2xx, else a typed error.
+        *,
+        max_bytes: int | None = None,
+    ) -> Reply:
+        """Send one signed CI request with retries; the reply when 2xx, else a typed error.
 
         ``path`` is the decoded path; ``params`` are signed and sent in the query string. Each
-        attempt is signed afresh and its timeout never outlasts ``deadline``.
+        attempt is signed afresh and ends (body read included) by ``deadline`` and the client's
+        ``timeout``. The body is bounded by ``max_bytes`` (default: the service's bound).
         """
         method = method.upper()
         params = dict(params or {})
@@ -318,11 +369,12 @@ class CIClient:
                 "bucket", f"is required for {method} {path} (a client without one only lists buckets)"
             )
         host = host or self.host
+        limit = max_bytes if max_bytes is not None else SERVICE_REPLY_BYTES[self.service]
         query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in params.items())
         url = f"{self.base_url}{quote(path, safe='/-_.~')}" + (f"?{query}" if query else "")
 
-        def attempt(number: int) -> requests.Response:
-            return self._send_once(method, path, params, url, host, body, headers, deadline, number)
+        def attempt(number: int) -> Reply:
+            return self._send_once(method, path, params, url, host, body, headers, deadline, number, limit)
 
         return call_with_retries(
             attempt,
@@ -353,7 +405,8 @@ class CIClient:
         extra_headers: Mapping[str, str] | None,
         deadline: Deadline | None,
         number: int,
-    ) -> requests.Response:
+        limit: int,
+    ) -> Reply:
         signed = {"host": host}
         if body is not None or method in ("PUT", "POST"):
             signed["content-length"] = str(len(body or b""))
@@ -364,30 +417,51 @@ class CIClient:
         for name, value in (extra_headers or {}).items():
             signed[name.lower()] = value
         authorization = signing.authorize(self.credentials, method, path, params, signed, now=self._clock())
-        wire = {"User-Agent": USER_AGENT, **{_wire_name(k): v for k, v in signed.items()}}
+        wire = {
+            "User-Agent": USER_AGENT,
+            # Only what the reader below decodes (requests would also offer br or zstd when installed).
+            "Accept-Encoding": ", ".join(_DECODERS),
+            **{_wire_name(k): v for k, v in signed.items()},
+        }
         wire["Authorization"] = authorization
-        timeout = self.timeout if deadline is None else min(self.timeout, deadline.remaining())
+        remaining = None if deadline is None else deadline.remaining()
+        timeout = self.timeout if remaining is None else min(self.timeout, remaining)
         if timeout <= 0:
             # The deadline ran out since the retry loop looked; urllib3 refuses a zero timeout.
             raise DeadlineExceeded(f"deadline exceeded before attempt {number} of {method} {path}")
+        # Which bound ends this attempt: the caller's deadline (not worth retrying) or our timeout.
+        by_deadline = remaining is not None and remaining <= self.timeout
+        what = f"{method} {path} reply"
         started = self._monotonic()
+        watch = _Watch()
+        timer = threading.Timer(timeout, watch.fire)
+        timer.daemon = True
+        _ACTIVE.watch = watch
+        timer.start()
         try:
             response = self.session.request(
-                method, url, data=body, headers=wire, timeout=timeout, allow_redirects=False
+                method, url, data=body, headers=wire, timeout=timeout, allow_redirects=False, stream=True
             )
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-            log.debug(
-                "ci transport error %s %s%s attempt=%d error=%s",
-                method,
-                host,
-                path,
-                number,
-                type(exc).__name__,
-            )
-            raise TransportError(
-                f"{method} {path} to {host} failed after {number} attempt(s): {type(exc).__name__}"
-            ) from exc
-        request_id = response.headers.get(HEADER_REQUEST_ID, "")
+            try:
+                ok = 200 <= response.status_code < 300
+                request_id = response.headers.get(HEADER_REQUEST_ID) or None
+                try:
+                    content = _read_reply(response, limit, time.monotonic() + timeout, what, request_id)
+                except MalformedResponse:
+                    if ok:
+                        raise
+                    content = b""  # an error answer too big or undecodable: its status still tells
+            finally:
+                response.close()
+        except Exception as exc:
+            if watch.fired or isinstance(exc, _OutOfTime):
+                raise self._out_of_time(method, path, host, number, timeout, by_deadline) from exc
+            if isinstance(exc, CiQueueError):
+                raise
+            raise self._typed(exc, method, path, host, number) from exc
+        finally:
+            timer.cancel()
+            _ACTIVE.watch = None
         log.debug(
             "ci %s %s%s status=%d request_id=%s attempt=%d elapsed_ms=%d",
             method,
@@ -398,9 +472,43 @@ class CIClient:
             number,
             int((self._monotonic() - started) * 1000),
         )
-        if 200 <= response.status_code < 300:
-            return response
-        raise _service_error(response)
+        reply = Reply(response.status_code, response.reason or "", response.headers, content)
+        if ok:
+            return reply
+        raise _service_error(reply)
+
+    def _out_of_time(
+        self, method: str, path: str, host: str, number: int, timeout: float, by_deadline: bool
+    ) -> CiQueueError:
+        if by_deadline:
+            return DeadlineExceeded(
+                f"deadline exceeded during attempt {number} of {method} {path} (no whole reply in time)"
+            )
+        return TransportError(
+            f"{method} {path} to {host} failed after {number} attempt(s): "
+            f"no whole reply within the {timeout:g} s timeout"
+        )
+
+    def _typed(self, exc: Exception, method: str, path: str, host: str, number: int) -> CiQueueError:
+        """The typed error for an exception of the transport (see the module rules)."""
+        if isinstance(exc, _BAD_URL_ERRORS):
+            field = "endpoint" if self.endpoint else "region"
+            rule = f"must give a URL the HTTP library can send ({type(exc).__name__}); {_HOST_RULE}"
+            return InvalidInput(field, rule)
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            return InvalidInput("headers", "must be printable ASCII header values")
+        if isinstance(exc, _TRANSPORT_ERRORS):
+            log.debug(
+                "ci transport error %s %s%s attempt=%d error=%s",
+                method,
+                host,
+                path,
+                number,
+                type(exc).__name__,
+            )
+            failed = f"{method} {path} to {host} failed after {number} attempt(s)"
+            return TransportError(f"{failed}: {_cause(exc)}")
+        raise exc  # not the transport's: a bug, told as one by errors.describe
 
     def _walk_pages(
         self,
@@ -447,7 +555,7 @@ class CIClient:
         raise MalformedResponse(f"{path} listing did not end after {MAX_LIST_PAGES} pages")
 
 
-def _service_error(response: requests.Response) -> ServiceError:
+def _service_error(response: Reply) -> ServiceError:
     """A ServiceError from CI's error body, or from the headers when the body is unreadable."""
     status = response.status_code
     header_request_id = response.headers.get(HEADER_REQUEST_ID) or None
@@ -482,11 +590,225 @@ def pooled_session(base_url: str, pool_size: int = POOL_SIZE) -> requests.Sessio
     session.verify = settings["verify"]
     session.cert = settings["cert"]
     session.trust_env = False
-    # Retries are ours (re-signed, deadline-aware), so the adapter makes none.
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    # Retries are ours (re-signed, deadline-aware), so the adapter makes none; its connections
+    # are watched, so an attempt's end cuts a reply still trickling in.
+    adapter = WatchedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     return session
+
+
+# --- bounded replies ---------------------------------------------------------------------------
+
+# Errors of a URL (or host) that requests or urllib3 cannot send: ours, never the service's.
+_BAD_URL_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.URLRequired,
+    urllib3.exceptions.LocationValueError,
+    UnicodeError,  # IDNA: the standard library encodes an ASCII host with a too-long label itself
+)
+# No (whole) answer: the connection, TLS, framing or a read failed. Worth another attempt.
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
+
+
+def _cause(exc: BaseException) -> str:
+    """The failure's class, and for urllib3's ProtocolError the class of the error it wraps."""
+    name = type(exc).__name__
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        inner = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        if inner is not None:
+            return f"{name} ({type(inner).__name__})"
+    return name
+
+
+class _OutOfTime(Exception):
+    """The attempt's time ran out between two reads of the reply."""
+
+
+class _Watch:
+    """One attempt's watchdog: when it fires, the connection the attempt uses is cut.
+
+    A socket timeout bounds each read, not the sum of them: a server sending a byte a second
+    keeps every read short and the reply endless. Shutting the socket down wakes the blocked read.
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._connection: HTTPConnection | None = None
+        self._lock = threading.Lock()
+
+    def attach(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+            fired = self.fired
+        if fired:
+            _cut(connection)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            connection = self._connection
+        if connection is not None:
+            _cut(connection)
+
+
+def _cut(connection: HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            # The plain socket's shutdown: an SSLSocket's own would first try a TLS goodbye.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
+# The watch of the attempt running on this thread (urllib3 runs a request on the caller's thread).
+_ACTIVE = threading.local()
+
+
+def _attach_active(connection: HTTPConnection) -> None:
+    watch = getattr(_ACTIVE, "watch", None)
+    if watch is not None:
+        watch.attach(connection)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_active(self)  # a pooled connection is reused: attach on every request
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        _attach_active(self)  # the TLS handshake reads too
+        super().connect()
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _attach_active(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS: dict[str, type[HTTPConnectionPool]] = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class WatchedAdapter(HTTPAdapter):
+    """An HTTPAdapter whose connections the attempt's watchdog can cut (direct or via an HTTP
+    proxy; a SOCKS proxy keeps its own connection classes, and only the checks between reads)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> PoolManager:
+        manager: PoolManager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
+
+
+def _gzip() -> Any:
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
+def _deflate() -> Any:
+    return zlib.decompressobj(zlib.MAX_WBITS)
+
+
+# Content-Encodings the reader decodes (and the only ones asked for), with their decoder.
+_DECODERS = {"gzip": _gzip, "deflate": _deflate}
+
+
+class _Bounded:
+    """The decoded body, refused at the first byte over ``limit`` (on the wire or decoded)."""
+
+    def __init__(self, limit: int, encoding: str, fail: Any) -> None:
+        self.limit = limit
+        self.encoding = encoding
+        self.fail = fail
+        self.wire = 0
+        self.body = bytearray()
+        factory = _DECODERS.get(encoding)
+        self.decoder = factory() if factory is not None else None
+
+    def feed(self, data: bytes) -> None:
+        self.wire += len(data)
+        if self.wire > self.limit:
+            self.fail(f"body must be at most {self.limit} bytes (more arrived; reading stopped)")
+        if self.decoder is None:
+            self.body += data
+            return
+        try:
+            while True:
+                room = self.limit + 1 - len(self.body)
+                piece = self.decoder.decompress(data, room)
+                self.body += piece
+                if len(self.body) > self.limit:
+                    self.fail(
+                        f"body must be at most {self.limit} bytes decoded "
+                        f"(its {self.encoding} data inflates past that; reading stopped)"
+                    )
+                data = self.decoder.unconsumed_tail
+                if not data and len(piece) < room:
+                    break
+                if self.decoder.eof:
+                    break
+        except zlib.error as exc:
+            self.fail(f"body must be valid {self.encoding} data ({exc})")
+        if self.decoder.eof and self.decoder.unused_data:
+            self.fail(f"body must end with its {self.encoding} stream (data follows it)")
+
+    def finish(self) -> bytes:
+        if self.decoder is not None and not self.decoder.eof:
+            self.fail(f"body must be a whole {self.encoding} stream (it stops short)")
+        return bytes(self.body)
+
+
+def _read_reply(
+    response: requests.Response, limit: int, ends_at: float, what: str, request_id: str | None
+) -> bytes:
+    """The body of ``response``, decoded, bounded by ``limit`` bytes and read before ``ends_at``.
+
+    MalformedResponse for a body over the bound (announced or arriving) or that cannot be
+    decoded; _OutOfTime when the attempt's time runs out between reads. A cut-off body raises
+    the transport's own error (urllib3 checks Content-Length and chunk framing).
+    """
+    status = response.status_code
+
+    def fail(rule: str) -> None:
+        raise MalformedResponse(f"{what}: {rule}", status=status, request_id=request_id)
+
+    length = response.headers.get("Content-Length")
+    if length is not None and length.strip().isdigit() and int(length) > limit:
+        fail(f"body must be at most {limit} bytes (Content-Length {int(length)}; not read)")
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding not in _DECODERS and encoding != "identity":
+        fail(f"Content-Encoding must be {', '.join(_DECODERS)} or none (got {encoding[:40]!r})")
+    bounded = _Bounded(limit, encoding, fail)
+    raw = response.raw
+    if not isinstance(raw, urllib3.response.BaseHTTPResponse):
+        # A session that hands back a prebuilt Response (an adapter, a test): its body is whole.
+        bounded.feed(response.content)
+        return bounded.finish()
+    for chunk in raw.stream(REPLY_CHUNK_BYTES, decode_content=False):
+        bounded.feed(chunk)
+        if time.monotonic() >= ends_at:
+            raise _OutOfTime()
+    return bounded.finish()
 
 
 def _wire_name(name: str) -> str:
