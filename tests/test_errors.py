@@ -27,6 +27,7 @@ from ciqueue.ci import operations
 from ciqueue.ci.retry import RetryPolicy, is_retryable
 from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import (
+    CloudApiError,
     ConflictError,
     CredentialsMissing,
     DeadlineExceeded,
@@ -95,6 +96,27 @@ TABLE: list[tuple[Callable[[], BaseException], int, str, bool]] = [
         502,
         "RequestLimitExceeded",
         True,
+    ),
+    # Tencent Cloud API 3.0 answers (SCF's Invoke, fan-out): judged by the Code's family.
+    (lambda: CloudApiError("scf", "RequestLimitExceeded", "later", "r1"), 502, "RequestLimitExceeded", True),
+    (
+        lambda: CloudApiError("scf", "RequestLimitExceeded.UinLimitExceeded", "later", "r2"),
+        502,
+        "RequestLimitExceeded.UinLimitExceeded",
+        True,
+    ),
+    (lambda: CloudApiError("scf", "InternalError.System", "oops", "r3"), 502, "InternalError.System", True),
+    (
+        lambda: CloudApiError("scf", "AuthFailure.UnauthorizedOperation", "denied", "r4"),
+        502,
+        "AuthFailure.UnauthorizedOperation",
+        False,
+    ),
+    (
+        lambda: CloudApiError("scf", "LimitExceeded.Function", "quota", "r5"),
+        502,
+        "LimitExceeded.Function",
+        False,
     ),
     (
         lambda: MalformedResponse("Response.QueueList: is missing", 200, "ci-rid-9"),

@@ -30,6 +30,17 @@ ENV_WORKER_FUNCTION = "CIQUEUE_WORKER_FUNCTION"  # SCF function the scheduler fa
 ENV_STATE_FILE = "CIQUEUE_STATE_FILE"  # local state file when no state bucket is set
 ENV_STATE_REGION = "CIQUEUE_STATE_REGION"  # region of the state bucket (default: TENCENTCLOUD_REGION)
 ENV_INVOKER = "CIQUEUE_INVOKER"  # fan-out: "scf" (the SCF Invoke API); unset: none, a tick does it all
+# Where fan-out sends SCF's Invoke API: a host, or http(s)://host[:port] (tests, a stand-in).
+# Unset: the internal endpoint inside SCF (no public network needed), the public one elsewhere
+# (reference scf.md §4, Invoke API).
+ENV_SCF_ENDPOINT = "CIQUEUE_SCF_ENDPOINT"
+SCF_API_ENDPOINT = "scf.tencentcloudapi.com"
+SCF_INTERNAL_API_ENDPOINT = "scf.internal.tencentcloudapi.com"
+# The version and alias fan-out invokes: $DEFAULT, the alias every function has and the one our
+# triggers target (Invoke's own default is $LATEST). SCF_NAMESPACE names the caller's namespace.
+DEFAULT_WORKER_QUALIFIER = "$DEFAULT"
+ENV_SCF_NAMESPACE = "SCF_NAMESPACE"
+DEFAULT_SCF_NAMESPACE = "default"
 DEFAULT_STATE_FILE = "/tmp/ciqueue-state.json"
 DEFAULT_STATE_KEY = "ciqueue/state.json"  # the state object when no key is named
 DEFAULT_WORKER_FUNCTION = "ciqueue-worker"
@@ -81,6 +92,13 @@ THROTTLING_CODES = frozenset(
     }
 )
 RETRYABLE_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+# Tencent Cloud API 3.0 answers (SCF's Invoke API) carry no HTTP error status: every error is
+# HTTP 200 with ``Response.Error.Code``, a family and an optional detail after a dot
+# (``RequestLimitExceeded.UinLimitExceeded``, ``InternalError.System``). The family decides:
+# the throttling names above, and the service's own failure below (its 5xx), which a later
+# attempt may not meet. AuthFailure, InvalidParameter, ResourceNotFound, UnauthorizedOperation,
+# LimitExceeded (a quota) ... are not transient. Source: SCF's error code list (CN api 583/12113).
+SERVER_ERROR_CODES = frozenset({"InternalError"})
 
 # Response headers.
 HEADER_REQUEST_ID = "x-ci-request-id"

@@ -29,6 +29,10 @@ Rules:
     (``transient_answer``). Always 502, CI's status never passed through: a CI 403, 404 or 400
     is about OUR request or role, and passed through it would blame the caller or look like an
     unknown route. CI's status, Code and RequestId are in the fields.
+  - CloudApiError 502 with the API's Code: a Tencent Cloud API 3.0 service (SCF's Invoke, for
+    fan-out) answered ``Response.Error``. Transient for the throttling and InternalError
+    families (``transient_answer``), never for AuthFailure, InvalidParameter, ResourceNotFound,
+    UnauthorizedOperation...: those are about our role or request, not the caller's.
   - MalformedResponse 502, no: a complete answer we cannot read (CI changed its format, a proxy
     rewrote it); the same request gets the same bytes. The next tick tries anyway, while a
     redelivery would only hammer CI. (A cut-off body is a TransportError.)
@@ -50,7 +54,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from ciqueue.constants import RETRYABLE_STATUSES, THROTTLING_CODES
+from ciqueue.constants import RETRYABLE_STATUSES, SERVER_ERROR_CODES, THROTTLING_CODES
 
 INTERNAL_ERROR_CODE = "InternalError"
 INTERNAL_ERROR_MESSAGE = "internal error"
@@ -123,10 +127,14 @@ def describe(exc: BaseException) -> ErrorReport:
 
 
 def transient_answer(status: int | None, code: str | None) -> bool:
-    """Whether an error answer from CI may pass on its own: 5xx, 429, or a throttling code
-    whatever its status (constants.THROTTLING_CODES); never another 4xx."""
-    if code is not None and code in THROTTLING_CODES:
-        return True
+    """Whether an error answer may pass on its own: 5xx, 429, or a throttling code whatever its
+    status (constants.THROTTLING_CODES); never another 4xx. A dotted Tencent Cloud API code is
+    judged by its family too (``RequestLimitExceeded.UinLimitExceeded``), and the family of the
+    service's own failure (constants.SERVER_ERROR_CODES: ``InternalError``) is transient."""
+    if code is not None:
+        family = code.split(".", 1)[0]
+        if code in THROTTLING_CODES or family in THROTTLING_CODES or family in SERVER_ERROR_CODES:
+            return True
     return status is not None and status in RETRYABLE_STATUSES
 
 
@@ -251,6 +259,32 @@ class ServiceError(CiQueueError):
 
     def report_fields(self) -> dict[str, Any]:
         return {"http_status": self.status, "ci_code": self.code, **_ci_fields(self.request_id)}
+
+
+class CloudApiError(CiQueueError):
+    """A Tencent Cloud API 3.0 service answered ``Response.Error``: Code, Message, RequestId.
+
+    Used for SCF's Invoke API (fan-out). ``code`` is the API's Code; ``transient`` is computed
+    from it (``transient_answer``; these answers carry no HTTP error status); the HTTP status we
+    answer with is 502, as for ServiceError. The API's Message is kept to ``MAX_MESSAGE`` chars.
+    """
+
+    http_status = 502
+    MAX_MESSAGE = 300
+
+    def __init__(self, service: str, code: str, message: str, request_id: str | None = None) -> None:
+        self.service = service
+        self.code = code
+        self.message = message[: self.MAX_MESSAGE]
+        self.request_id = request_id
+        self.transient = transient_answer(None, code)
+        super().__init__(f"{service} {code}: {self.message} [RequestId: {request_id or '-'}]")
+
+    def report_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"service": self.service, "api_code": self.code}
+        if self.request_id:
+            fields["api_request_id"] = self.request_id
+        return fields
 
 
 class QueueNotFound(CiQueueError):

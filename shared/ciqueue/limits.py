@@ -108,6 +108,10 @@ SCF_MAX_ENV_BYTES = 4 * 1024  # all env vars of one function together
 SCF_MAX_ZIP_BYTES = 50 * 1024 * 1024  # zip upload, function code or layer
 SCF_MAX_UNZIPPED_BYTES = 500 * 1024 * 1024  # one function version including its layers
 SCF_MAX_SYNC_REQUEST_BYTES = 6 * 1024 * 1024  # a sync invocation's event (HTTP triggers)
+SCF_MAX_ASYNC_EVENT_BYTES = 128 * 1024  # an async invocation's event: a fan-out shard's ClientContext
+# One Invoke call of the fan-out (InvocationType=Event answers once the event is queued): ours,
+# so a hung connection cannot eat the scheduler's tick; the SDK's own default is 60 s.
+SCF_INVOKE_TIMEOUT_S = 10
 SCF_MAX_TRIGGERS_PER_TYPE = 10
 SCF_MAX_LAYERS = 5
 SCF_MIN_TIMEOUT_S, SCF_MAX_TIMEOUT_S = 1, 900

@@ -18,15 +18,20 @@ from ciqueue.app.invoker import Invoker, ScfInvoker
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import Deadline
 from ciqueue.constants import (
+    DEFAULT_SCF_NAMESPACE,
     DEFAULT_WORKER_FUNCTION,
     ENV_CONFIG,
     ENV_ENDPOINT,
     ENV_INVOKER,
     ENV_NOW,
     ENV_REGION,
+    ENV_SCF_ENDPOINT,
     ENV_SCF_FUNCTION_NAME,
+    ENV_SCF_NAMESPACE,
     ENV_SCF_RUNENV,
     ENV_WORKER_FUNCTION,
+    SCF_API_ENDPOINT,
+    SCF_INTERNAL_API_ENDPOINT,
 )
 from ciqueue.errors import CredentialsMissing, InvalidInput
 from ciqueue.timefmt import parse_instant
@@ -158,14 +163,25 @@ def parse_now(text: str) -> datetime:
 
 
 def invoker_from_env(environ: Mapping[str, str]) -> Invoker | None:
-    """``CIQUEUE_INVOKER=scf``: SCF's Invoke API; unset or empty: None (no fan-out)."""
+    """``CIQUEUE_INVOKER=scf``: SCF's Invoke API; unset or empty: None (no fan-out).
+
+    The endpoint is ``CIQUEUE_SCF_ENDPOINT`` if set, else the internal one inside SCF (no public
+    network needed) and the public one elsewhere; the namespace is the caller's (``SCF_NAMESPACE``),
+    where the worker is deployed beside it; region and role keys are read at each dispatch.
+    Nothing is imported here: the SDK loads at the first dispatch.
+    """
     choice = environ.get(ENV_INVOKER, "").strip().lower()
     if not choice:
         return None
     if choice == "scf":
+        endpoint = environ.get(ENV_SCF_ENDPOINT, "").strip()
+        if not endpoint:
+            endpoint = SCF_INTERNAL_API_ENDPOINT if on_scf(environ) else SCF_API_ENDPOINT
         return ScfInvoker(
-            namespace=environ.get("SCF_NAMESPACE", "").strip() or "default",
+            namespace=environ.get(ENV_SCF_NAMESPACE, "").strip() or DEFAULT_SCF_NAMESPACE,
             region=environ.get(ENV_REGION, "").strip() or None,
+            endpoint=endpoint,
+            environ=environ,
         )
     raise InvalidInput(ENV_INVOKER, f"must be scf, or unset for no fan-out (got {choice[:32]!r})")
 
