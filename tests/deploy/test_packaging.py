@@ -51,6 +51,30 @@ def test_read_dependencies_matches_tomllib() -> None:
     assert packaging.read_dependencies(ROOT / "pyproject.toml") == expected
 
 
+def test_the_layer_carries_the_scf_extra_as_tomllib_reads_it() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        project = tomllib.load(fh)["project"]
+    expected = project["dependencies"] + project["optional-dependencies"]["scf"]
+    assert packaging.LAYER_EXTRAS == ("scf",)
+    assert packaging.read_dependencies(ROOT / "pyproject.toml", packaging.LAYER_EXTRAS) == expected
+    assert any(r.startswith("tencentcloud-sdk-python-scf") for r in expected)
+
+
+def test_read_dependencies_of_an_extra_skip_the_project_itself(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "x"\ndependencies = ["requests"]\n'
+        "[project.optional-dependencies]\n"
+        'scf = [\n    "sdk-a>=1",  # why\n    "sdk-b",\n]\n'
+        'dev = ["ciqueue[scf]", "pytest"]\n'
+    )
+    assert packaging.read_dependencies(pyproject, ("scf",)) == ["requests", "sdk-a>=1", "sdk-b"]
+    assert packaging.read_dependencies(pyproject, ("dev",)) == ["requests", "pytest"]
+    with pytest.raises(InvalidInput, match=r"optional-dependencies.nope: is not defined"):
+        packaging.read_dependencies(pyproject, ("nope",))
+
+
 def test_read_dependencies_handles_comments_extras_and_other_sections(tmp_path: Path) -> None:
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text(
@@ -202,7 +226,7 @@ def test_layer_holds_packages_at_its_root(built: Path) -> None:
     with zipfile.ZipFile(layer_zip) as zf:
         names = zf.namelist()
     tops = {n.split("/", 1)[0] for n in names}
-    for module in ("ciqueue", "pydantic", "pydantic_core", "requests", "yaml", "tzdata"):
+    for module in ("ciqueue", "pydantic", "pydantic_core", "requests", "yaml", "tzdata", "tencentcloud"):
         assert module in tops
     assert "python" not in tops and "bin" not in tops
     assert "ciqueue/__init__.py" in names

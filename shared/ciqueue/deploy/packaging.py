@@ -1,4 +1,5 @@
-"""Build what SCF runs: the layer zip (ciqueue + dependencies) and one zip per function.
+"""Build what SCF runs: the layer zip (ciqueue, its dependencies and the extras in
+``LAYER_EXTRAS``) and one zip per function.
 
 The layer holds packages at its ROOT because SCF unpacks layers to ``/opt`` and runs Python
 with ``PYTHONPATH=/var/user:/opt``. Dependencies come from wheels for the SCF platform
@@ -36,6 +37,10 @@ CONFIG_NAME = "ciqueue.yml"  # where a bundled config lands in a function (/var/
 LAYER_EXCLUDED_SUBPACKAGES = ("cli", "deploy", "dev", "emulator")
 # ``python -m ciqueue`` is the command line (ciqueue.cli), which the layer does not carry.
 LAYER_EXCLUDED_MODULES = ("__main__.py",)
+# Extras the layer carries beside [project] dependencies: ``scf`` is what the scheduler's fan-out
+# (CIQUEUE_INVOKER=scf, set by its serverless.yml) imports. It is imported only when a shard is
+# dispatched, so carrying it costs the other functions disk space, not cold-start time.
+LAYER_EXTRAS = ("scf",)
 _JUNK_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache"}
 _JUNK_SUFFIXES = (".pyc", ".pyo")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
@@ -70,29 +75,39 @@ def project_root(start: Path | None = None) -> Path:
     raise InvalidInput("root", "no ciqueue checkout found (pyproject.toml with shared/ciqueue/)")
 
 
-def read_dependencies(pyproject: Path) -> list[str]:
-    """``[project] dependencies`` of a pyproject.toml, read without tomllib (3.11+ only).
+def read_dependencies(pyproject: Path, extras: Sequence[str] = ()) -> list[str]:
+    """``[project] dependencies`` of a pyproject.toml, then those of each named extra in
+    ``[project.optional-dependencies]``, read without tomllib (3.11+ only).
 
     Handles the list form this project uses: one quoted requirement per line, comments allowed.
+    A requirement naming this project itself (``ciqueue[scf]`` in ``dev``) is left out.
     """
-    section = None
-    collecting = False
-    found: list[str] = []
+    wanted = {("project", "dependencies")} | {("project.optional-dependencies", e) for e in extras}
+    lists: dict[tuple[str, str], list[str]] = {}
+    section = ""
+    collecting: tuple[str, str] | None = None
     for raw in pyproject.read_text(encoding="utf-8").splitlines():
         line = _strip_comment(raw)
-        if not collecting:
+        if collecting is None:
             if line.startswith("[") and line.endswith("]"):
                 section = line.strip("[]").strip()
                 continue
-            if section != "project" or not re.match(r"dependencies\s*=\s*\[", line):
+            match = re.match(r"([A-Za-z0-9_.-]+)\s*=\s*\[", line)
+            if match is None or (section, match.group(1)) not in wanted:
                 continue
-            collecting = True
+            collecting = (section, match.group(1))
+            lists[collecting] = []
             line = line.split("[", 1)[1]
-        found += [a or b for a, b in _QUOTED_RE.findall(line)]
+        lists[collecting] += [a or b for a, b in _QUOTED_RE.findall(line)]
         if _closes_list(line):
-            break
+            collecting = None
+    found = lists.get(("project", "dependencies"), [])
     if not found:
         raise InvalidInput("pyproject.toml.project.dependencies", "found no dependencies")
+    for extra in extras:
+        if ("project.optional-dependencies", extra) not in lists:
+            raise InvalidInput(f"pyproject.toml.project.optional-dependencies.{extra}", "is not defined")
+        found += [r for r in lists[("project.optional-dependencies", extra)] if not r.startswith("ciqueue")]
     return found
 
 
@@ -110,7 +125,7 @@ def build_layer(
     out = Path(out_dir).resolve()
     stage = out / "layer"
     _reset(stage)
-    requirements = read_dependencies(root / "pyproject.toml")
+    requirements = read_dependencies(root / "pyproject.toml", LAYER_EXTRAS)
     cache = (cache_dir or default_cache_dir()).expanduser()
     _install_wheels(requirements, stage, cache, python_version, platform, refresh)
     _prune(stage)
