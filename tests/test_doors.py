@@ -33,6 +33,16 @@ LONG_REGION = "ap-" + "a" * 61  # 64 characters: one DNS label too long for the 
 PRIVATE_URL = "http://10.0.0.1/hook"
 METADATA_URL = "http://169.254.169.254/latest"
 PUBLIC_URL = "https://hooks.example.com/ci"
+TENCENT_METADATA_URL = "http://metadata.tencentyun.com/latest/meta-data/"
+# Names that DNS answers with a loopback or private address, whatever the name looks like.
+WILDCARD_DNS_URLS = {
+    "nip-io": "http://10.0.0.1.nip.io/hook",
+    "sslip-io": "http://127-0-0-1.sslip.io/hook",
+    "xip-io": "http://192.168.0.1.xip.io/hook",
+    "localtest-me": "http://localtest.me/hook",
+    "localtest-me-sub": "http://ci.localtest.me/hook",
+    "lvh-me": "http://hooks.lvh.me/hook",
+}
 
 
 @dataclass(frozen=True)
@@ -241,6 +251,17 @@ BAD = [
         lambda: _error_rule(lambda: check_callback_url(METADATA_URL)),
         id="callback-metadata-address",
     ),
+    pytest.param(
+        Ask(url=TENCENT_METADATA_URL),
+        lambda: _error_rule(lambda: check_callback_url(TENCENT_METADATA_URL)),
+        id="callback-metadata-name",
+    ),
+    *[
+        pytest.param(
+            Ask(url=url), lambda url=url: _error_rule(lambda: check_callback_url(url)), id=f"callback-{name}"
+        )
+        for name, url in WILDCARD_DNS_URLS.items()
+    ],
     pytest.param(
         Ask(url="ftp://hooks.example.com/x"),
         lambda: _error_rule(lambda: check_callback_url("ftp://hooks.example.com/x")),

@@ -17,6 +17,9 @@ def refusal(url: str, **kwargs: object) -> tuple[str, str]:
 
 
 RFC1918_10 = "in the RFC 1918 private range 10.0.0.0/8"
+METADATA = "Tencent Cloud's instance metadata service"
+WILDCARD = "a wildcard DNS service that answers with the address the name spells"
+LOOPBACK_DNS = "a DNS name that answers 127.0.0.1 for itself and every subdomain"
 
 PRIVATE = [
     # plain literals
@@ -81,6 +84,23 @@ PRIVATE = [
     ("http://db.internal/", "db.internal is under .internal, which is for local networks only"),
     ("http://nas.home.arpa/", "nas.home.arpa is under .home.arpa, which is for local networks only"),
     ("http://intranet/", "intranet is a single-label name, resolved only inside a local network"),
+    # names whose meaning, not spelling, is private
+    ("http://metadata.tencentyun.com/latest/meta-data/", f"metadata.tencentyun.com is {METADATA}"),
+    ("http://METADATA.tencentyun.com./latest", f"metadata.tencentyun.com is {METADATA}"),
+    ("http://127.0.0.1.nip.io/cb", f"127.0.0.1.nip.io is under nip.io, {WILDCARD}"),
+    ("http://app.10-0-0-1.nip.io/cb", f"app.10-0-0-1.nip.io is under nip.io, {WILDCARD}"),
+    ("http://7f000001.nip.io/", f"7f000001.nip.io is under nip.io, {WILDCARD}"),
+    ("https://192.168.1.1.sslip.io/", f"192.168.1.1.sslip.io is under sslip.io, {WILDCARD}"),
+    ("https://fe80--1.sslip.io/", f"fe80--1.sslip.io is under sslip.io, {WILDCARD}"),
+    (
+        "http://x.metadata.tencentyun.com/",
+        f"x.metadata.tencentyun.com is under metadata.tencentyun.com, {METADATA}",
+    ),
+    ("http://10.0.0.1.xip.io/", f"10.0.0.1.xip.io is under xip.io, {WILDCARD}"),
+    ("http://localtest.me/", f"localtest.me is {LOOPBACK_DNS}"),
+    ("http://api.localtest.me:8080/", f"api.localtest.me is under localtest.me, {LOOPBACK_DNS}"),
+    ("http://lvh.me/", f"lvh.me is {LOOPBACK_DNS}"),
+    ("http://app.lvh.me/", f"app.lvh.me is under lvh.me, {LOOPBACK_DNS}"),
 ]
 
 
@@ -113,6 +133,11 @@ PUBLIC = [
     "https://my_host.example.com/",
     "http://localhost.example.com/",
     "https://a.b.c.d.e.example.com/",
+    "https://tencentyun.com/",
+    "https://notmetadata.tencentyun.com/",
+    "https://nip.io.example.com/",
+    "https://mynip.io/",
+    "https://localtest.me.example.com/",
 ]
 
 

@@ -5,6 +5,13 @@ Hosts are judged as written, never resolved through DNS: SCF tests have no netwo
 judges the literal the user sends. So a public name that happens to resolve to 10.0.0.1 passes
 here; every *literal* spelling of a private address (decimal, hex, octal, short, IPv6-embedded,
 bracketed) and every name reserved for local use does not.
+
+Some public names are private by what they are, not how they are spelt: the cloud's metadata
+service, and wildcard-DNS services that answer with whatever address the name spells
+(``10.0.0.1.nip.io``) or with loopback for every name (``*.localtest.me``). Those are listed by
+name in ``PRIVATE_NAMES``, each with its reason, and refused with every subdomain. The list is
+what no callback can legitimately use; it cannot name every such service (judging as written
+cannot see where a public name resolves), so it holds the well-known ones.
 """
 
 from __future__ import annotations
@@ -26,6 +33,22 @@ ALLOWED_SCHEMES = ("http", "https")
 # home.arpa, ICANN's reserved .internal, and the common .localdomain.
 LOCAL_SUFFIXES = ("localdomain", "local", "internal", "home.arpa")
 LOCAL_NAMES = frozenset({"ip6-localhost", "ip6-loopback"})
+
+_WILDCARD = "a wildcard DNS service that answers with the address the name spells"
+_LOOPBACK_DNS = "a DNS name that answers 127.0.0.1 for itself and every subdomain"
+# Public names that reach private addresses, refused with their subdomains; each with what it is.
+PRIVATE_NAMES: tuple[tuple[str, str], ...] = (
+    # CVM "Querying Instance Metadata": http://metadata.tencentyun.com/latest/meta-data/, served
+    # inside Tencent Cloud from a link-local address; a callback there would read the instance's
+    # metadata (credentials included) from CI's side.
+    ("metadata.tencentyun.com", "Tencent Cloud's instance metadata service"),
+    # 10.0.0.1.nip.io, 10-0-0-1.nip.io, 0a000001.nip.io ... all answer 10.0.0.1.
+    ("nip.io", _WILDCARD),
+    ("sslip.io", _WILDCARD),
+    ("xip.io", _WILDCARD),  # the original of the two above (offline since 2021, names still cached)
+    ("localtest.me", _LOOPBACK_DNS),
+    ("lvh.me", _LOOPBACK_DNS),
+)
 
 _V4 = ipaddress.IPv4Network
 _V6 = ipaddress.IPv6Network
@@ -186,6 +209,9 @@ def _host_reason(host: _Host) -> str | None:
     name = host.name or ""
     if name in LOCAL_NAMES or name == "localhost" or name.endswith(".localhost"):
         return f"{host.shown} is a loopback name"
+    for known, why in PRIVATE_NAMES:
+        if name == known or name.endswith("." + known):
+            return f"{host.shown} is {why}" if name == known else f"{host.shown} is under {known}, {why}"
     for suffix in LOCAL_SUFFIXES:
         if name == suffix or name.endswith("." + suffix):
             return f"{host.shown} is under .{suffix}, which is for local networks only"
