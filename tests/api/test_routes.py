@@ -26,6 +26,7 @@ from conftest import (
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
     EmuAdmin,
+    demo_seed,
     load_function,
     reads_fail_after_put,
 )
@@ -334,6 +335,37 @@ def test_api_gateway_event_works_the_same(call: Handler, emu_admin: EmuAdmin) ->
     status, _, body = call("GET", "/health", apigw=True, token=None)
     assert status == 401
     assert body["error"]["request_id"] == "apigw-req-1"
+
+
+SECRET_CALLBACK = "https://cb.example.com/ci?token=s3cret-callback-token&v=2"
+SHOWN_CALLBACK = "https://cb.example.com/ci?token=***&v=***"
+
+
+def test_callback_query_strings_are_redacted_for_every_caller(call: Handler, emu_admin: EmuAdmin) -> None:
+    seed = demo_seed()
+    for queue in seed[0]["queues"]:
+        if "notify_config" in queue:
+            queue["notify_config"]["Url"] = SECRET_CALLBACK
+    emu_admin.seed(seed)
+
+    status, _, listing = call("GET", "/queues", token=READ_TOKEN)
+    assert status == 200, listing
+    urls = {q["queue_id"]: (q["queue"]["NotifyConfig"] or {}).get("Url") for q in listing["queues"]}
+    assert urls[PIC_CALLBACK_ID] == SHOWN_CALLBACK
+    status, _, shown = call("GET", f"{QUEUE}/{PIC_CALLBACK_ID}", token=READ_TOKEN)
+    assert status == 200 and shown["queue"]["NotifyConfig"]["Url"] == SHOWN_CALLBACK
+    # An operate caller changing the callback sees the same: a secret never needs to be shown.
+    status, _, changed = call(
+        "POST", f"{QUEUE}/{PIC_DEFAULT_ID}/callback", body={"type": "Url", "url": SECRET_CALLBACK}
+    )
+    assert status == 200, changed
+    [result] = changed["results"]
+    assert result["after"]["NotifyConfig"]["Url"] == SHOWN_CALLBACK
+    assert [c["after"] for c in result["diff"] if c["field"] == "NotifyConfig.Url"] == [SHOWN_CALLBACK]
+    for body in (listing, shown, changed):
+        assert "s3cret-callback-token" not in json.dumps(body)
+    # CI holds the real URL: only what is shown is redacted.
+    assert emu_admin.queue(PIC_DEFAULT_ID)["NotifyConfig"]["Url"] == SECRET_CALLBACK
 
 
 # --- authentication: exact status, nothing changed --------------------------------------------------

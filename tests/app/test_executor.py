@@ -508,7 +508,7 @@ def test_the_history_shows_a_callback_without_its_query_string(
     assert "s3cr3t" not in raw
     [change] = state(tmp_path)["changes"]
     assert change["event"] == "queue.callback_changed"
-    assert change["after"]["NotifyConfig.Url"] == "https://hooks.example.com/ci?…"
+    assert change["after"]["NotifyConfig.Url"] == "https://hooks.example.com/ci?token=***"
 
 
 def test_cancelling_an_override_is_in_the_history(runtime: Runtime, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ciqueue.ci.netguard import check_callback_url, is_private_host, private_reason
+from ciqueue.ci.netguard import check_callback_url, is_private_host, private_reason, redact_url
 from ciqueue.errors import InvalidInput
 
 FIELD = "NotifyConfig.Url"
@@ -246,3 +246,23 @@ def test_private_reason() -> None:
 def test_is_private_host_refuses_non_hosts(host: str) -> None:
     with pytest.raises(ValueError):
         is_private_host(host)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.example.com/ci", "https://hooks.example.com/ci"),
+        ("https://hooks.example.com/ci?token=s3cret", "https://hooks.example.com/ci?token=***"),
+        ("https://h.example.com/a/b?token=s3cret&v=2&", "https://h.example.com/a/b?token=***&v=***&"),
+        ("https://h.example.com/?s3cret", "https://h.example.com/?***"),
+        ("https://h.example.com/?to%20ken=s3cret", "https://h.example.com/?***"),
+        ("https://h.example.com/cb?", "https://h.example.com/cb?"),
+        ("https://h.example.com/cb#access_token=s3cret", "https://h.example.com/cb#***"),
+        ("https://h.example.com/cb?k=s3cret#s3cret", "https://h.example.com/cb?k=***#***"),
+        ("https://user:s3cret@h.example.com/cb", "https://***@h.example.com/cb"),
+        ("HTTP://H.example.com:8080/cb?sig=s3cret", "HTTP://H.example.com:8080/cb?sig=***"),
+    ],
+)
+def test_redact_url_keeps_scheme_host_and_path_and_masks_query_values(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert "s3cret" not in redact_url(url)

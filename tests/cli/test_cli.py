@@ -30,6 +30,7 @@ from conftest import (
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
     EmuAdmin,
+    demo_seed,
 )
 
 WHERE = ["--bucket", DEMO_BUCKET, "--region", DEMO_REGION]
@@ -518,3 +519,35 @@ def test_plan_svg_to_an_unwritable_place_is_one_clear_error(
     code, out, err = run(capsys, "plan", "--config", str(path), "--svg", str(target))
     assert (code, out) == (2, "")  # nothing half done: no table either
     assert err == f"{path}: --svg: cannot write {str(target)!r} (No such file or directory)\n"
+
+
+def test_cli_tables_and_json_show_callback_queries_redacted(
+    env: Any, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed = demo_seed()
+    for queue in seed[0]["queues"]:
+        if "notify_config" in queue:
+            queue["notify_config"]["Url"] = "https://cb.example.com/ci?token=s3cret-callback-token"
+    emu_admin.seed(seed)
+    shown = "https://cb.example.com/ci?token=***"
+    outputs = [
+        run(capsys, "queues", "list", *WHERE),
+        run(capsys, "queues", "list", *WHERE, "--json"),
+        run(capsys, "queues", "show", PIC_CALLBACK_ID, *WHERE),
+        run(capsys, "queues", "show", PIC_CALLBACK_ID, *WHERE, "--json"),
+        run(
+            capsys,
+            "queues",
+            "set-callback",
+            PIC_DEFAULT_ID,
+            *WHERE,
+            "--url",
+            "https://cb.example.com/ci?token=s3cret-callback-token",
+        ),
+    ]
+    for code, out, err in outputs:
+        assert code == 0, err
+        assert shown in out
+        assert "s3cret-callback-token" not in out + err
+    listed = json.loads(outputs[1][1])
+    assert {(q["NotifyConfig"] or {}).get("Url") for q in listed["queues"]} - {None} == {shown}

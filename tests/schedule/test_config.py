@@ -294,7 +294,7 @@ def test_match_targets_by_ids_and_pattern() -> None:
 def test_callback_description_hides_query_strings() -> None:
     data = with_change("rotations.0.callbacks.0.url", "https://hooks.example.com/ci?token=s3cret")
     callback = parse_config(data, now=CONFIG_NOW).rotations[0].callbacks[0]
-    assert callback.describe() == "Url https://hooks.example.com/ci?…"
+    assert callback.describe() == "Url https://hooks.example.com/ci?token=***"
     assert callback.notify_fields() == {
         "State": "On",
         "Type": "Url",

@@ -396,7 +396,7 @@ def schedule_view(
         callback = {
             "rotation": rotations[0].name,
             "index": chosen.index,
-            "notify_config": chosen.fields,
+            "notify_config": _shown_notify(chosen.fields),
             "because": chosen.because,
             "next_edge_at": _iso(chosen.next_edge_at),
         }
@@ -423,6 +423,15 @@ def schedule_view(
         "callback": callback,
         "next_tick": [d.to_dict() for d in decisions],
     }
+
+
+def _shown_notify(fields: dict[str, str] | None) -> dict[str, str] | None:
+    """NotifyConfig fields as callers see them: the callback URL redacted (netguard's rule)."""
+    from ciqueue.ci.netguard import redact_url
+
+    if fields is None or "Url" not in fields:
+        return fields
+    return {**fields, "Url": redact_url(fields["Url"])}
 
 
 def override_dict(override: OverrideRecord) -> dict[str, Any]:

@@ -10,8 +10,8 @@ message and fields as the HTTP answer; an unexpected exception is "internal erro
 
 A redaction pass runs over everything: keys that name a secret (secret, token, authorization,
 password, signature, credential...) have their value replaced by ``***`` at any depth, and
-``q-signature=...``, ``Bearer ...`` and the query string of an http(s) URL inside any text are
-masked too.
+``q-signature=...``, ``Bearer ...`` and the query values and fragment of an http(s) URL inside
+any text are masked too (``ci.netguard.redact_url``, the one rule for showing a URL).
 
 The state document keeps the recent ones for the console (``history_entry`` shapes a record into
 an entry: the same redacted record, stamped with the command's or tick's instant); which records
@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ciqueue.ci.netguard import redact_url
 from ciqueue.errors import describe
 
 if TYPE_CHECKING:
@@ -102,11 +103,11 @@ _SECRET_KEY = re.compile(
 _SECRET_TEXT = (
     (re.compile(r"(q-signature=)[^&\s\"']*", re.IGNORECASE), r"\1" + MASK),
     (re.compile(r"(Bearer\s+)[^\s\"',;]+", re.IGNORECASE), r"\1" + MASK),
-    # A callback URL's query string may carry a token: logs show the URL without it.
-    (re.compile(r"(\bhttps?://[^\s?#\"'<>]*)\?[^\s\"'<>]*", re.IGNORECASE), "\\1?\u2026"),
+    # A callback URL's query string may carry a token: logs show it redacted (netguard's rule).
+    (re.compile(r"\bhttps?://[^\s?#\"'<>]*[?#][^\s\"'<>]*", re.IGNORECASE), lambda m: redact_url(m.group(0))),
 )
 # Text that no pattern can match is left as it is without running them.
-_MAYBE_SECRET_TEXT = re.compile(r"q-signature=|Bearer\s|https?://\S*\?", re.IGNORECASE)
+_MAYBE_SECRET_TEXT = re.compile(r"q-signature=|Bearer\s|https?://\S*[?#]", re.IGNORECASE)
 
 clock = time.time  # replaceable in tests
 

@@ -12,6 +12,11 @@ service, and wildcard-DNS services that answer with whatever address the name sp
 name in ``PRIVATE_NAMES``, each with its reason, and refused with every subdomain. The list is
 what no callback can legitimately use; it cannot name every such service (judging as written
 cannot see where a public name resolves), so it holds the well-known ones.
+
+How a callback URL is shown is ruled here too (``redact_url``): its query string often carries a
+token, so everywhere a person or a caller sees one (HTTP answers, CLI tables and ``--json``,
+audit lines, plans) it keeps scheme, host, port and path and shows each query value, the
+fragment and any user info as ``***``. What is written to CI is never redacted.
 """
 
 from __future__ import annotations
@@ -231,6 +236,36 @@ def private_reason(host: str) -> str | None:
 def is_private_host(host: str) -> bool:
     """True when ``host`` names a private, local or reserved address; ValueError if it is no host."""
     return private_reason(host) is not None
+
+
+REDACTED = "***"
+# A query key shown as it is; any other (a bare value, an odd key) is masked whole.
+_SHOWN_QUERY_KEY = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,32}")
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown: scheme, host, port and path kept; every query value, the
+    fragment and user info as ``***`` (``https://h/cb?token=***&v=***``). Text without a
+    query, fragment or user info comes back unchanged."""
+    base, hash_sign, fragment = url.partition("#")
+    base, question, query = base.partition("?")
+    scheme, sep, rest = base.partition("://")
+    if sep:
+        authority, slash, path = rest.partition("/")
+        if "@" in authority:
+            authority = REDACTED + "@" + authority.rpartition("@")[2]
+        base = f"{scheme}{sep}{authority}{slash}{path}"
+    parts = []
+    for part in query.split("&") if query else []:
+        key, equals, _ = part.partition("=")
+        if not part:
+            parts.append("")
+        elif equals and _SHOWN_QUERY_KEY.fullmatch(key):
+            parts.append(f"{key}={REDACTED}")
+        else:
+            parts.append(REDACTED)
+    shown_fragment = (hash_sign + REDACTED) if fragment else hash_sign
+    return f"{base}{question}{'&'.join(parts)}{shown_fragment}"
 
 
 def _split_authority(authority: str) -> tuple[str, str | None]:

@@ -10,6 +10,11 @@ UnverifiedWrite says so (written, not verified) instead of the read's bare error
 ``change_queue`` is the one place an action name (``pause``, ``resume``, ``set_callback``) becomes
 its operation, for every caller that carries out actions (the executor, the scheduler tick, the
 command line); it refuses to start once the deadline has run out.
+
+The views here (``queue_to_dict``, ``notify_to_dict``, ``FieldChange.to_dict``,
+``describe_callback``) are what callers are shown, so a callback URL in them is redacted by the
+one rule (``netguard.redact_url``: query values as ``***``); the models keep the real value,
+which is what every write carries back.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci import models
 from ciqueue.ci.kinds import QueueKind, parse_kind, spec_for
+from ciqueue.ci.netguard import redact_url
 from ciqueue.errors import ConflictError, DeadlineExceeded, UnverifiedWrite
 
 if TYPE_CHECKING:
@@ -52,7 +58,17 @@ class FieldChange:
     after: Any
 
     def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "before": self.before, "after": self.after}
+        """As shown to callers: a callback URL redacted (``shown_value``)."""
+        return {
+            "field": self.field,
+            "before": shown_value(self.field, self.before),
+            "after": shown_value(self.field, self.after),
+        }
+
+
+def shown_value(field: str, value: Any) -> Any:
+    """A field's value as callers see it: ``NotifyConfig.Url`` redacted, anything else as it is."""
+    return redact_url(value) if field == "NotifyConfig.Url" and isinstance(value, str) else value
 
 
 @dataclass
@@ -269,9 +285,8 @@ def apply_change(
     request_ids.append(verify_id)
     differences = verify_written(wanted, after)
     if differences:
-        detail = "; ".join(
-            f"{change.field} is {change.after!r}, we wrote {change.before!r}" for change in differences
-        )
+        shown = [change.to_dict() for change in differences]  # a callback URL redacted
+        detail = "; ".join(f"{c['field']} is {c['after']!r}, we wrote {c['before']!r}" for c in shown)
         raise ConflictError(queue_id, detail, verify_id or None)
     return result(after, True, f"set {describe_diff(diff)}")
 
@@ -336,7 +351,8 @@ def verify_written(written: models.QueueUpdate, reread: models.Queue) -> list[Fi
 
 def describe_diff(diff: list[FieldChange]) -> str:
     """``State Active → Paused, NotifyConfig.Url https://a → https://b``."""
-    return ", ".join(f"{c.field} {_show(c.before)} → {_show(c.after)}" for c in diff)
+    shown = [c.to_dict() for c in diff]  # a callback URL redacted
+    return ", ".join(f"{c['field']} {_show(c['before'])} → {_show(c['after'])}" for c in shown)
 
 
 def describe_callback(notify: models.NotifyConfig | None) -> str:
@@ -348,7 +364,7 @@ def describe_callback(notify: models.NotifyConfig | None) -> str:
     details = [notify.event or "no event"]
     if notify.result_format:
         details.append(str(notify.result_format))
-    return f"{notify.type or 'Url'} {notify.url or '?'} ({', '.join(details)})"
+    return f"{notify.type or 'Url'} {redact_url(notify.url) if notify.url else '?'} ({', '.join(details)})"
 
 
 def queue_to_dict(queue: models.Queue) -> dict[str, Any]:
@@ -375,6 +391,8 @@ def notify_to_dict(notify: models.NotifyConfig | None) -> dict[str, Any] | None:
     if notify is None:
         return None
     data: dict[str, Any] = {element: getattr(notify, attr) for attr, element in _NOTIFY_FIELDS}
+    if isinstance(data.get("Url"), str):
+        data["Url"] = redact_url(data["Url"])
     for name, value in _extra_items(notify.extra):
         data.setdefault(name, value)
     return data

@@ -89,7 +89,8 @@ def operation_summary(result: OperationResult) -> str:
     if result.diff:
         width = max(len(change.field) for change in result.diff)
         for change in result.diff:
-            lines.append(f"  {change.field:<{width}}  {_cell(change.before)} → {_cell(change.after)}")
+            shown = change.to_dict()  # a callback URL redacted, as every view shows it
+            lines.append(f"  {change.field:<{width}}  {_cell(shown['before'])} → {_cell(shown['after'])}")
     if result.request_ids:
         lines.append(f"  request ids: {', '.join(rid or '-' for rid in result.request_ids)}")
     return "\n".join(lines)

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ciqueue.ci.kinds import parse_kind
-from ciqueue.ci.netguard import check_callback_url, is_private_host
+from ciqueue.ci.netguard import check_callback_url, is_private_host, redact_url
 from ciqueue.ci.xmlcodec import render_xml
 from ciqueue.emulator.models import ApiError, Clock, EmulatorModel, time_text
 from ciqueue.emulator.responses import Reply, Request
@@ -316,7 +316,7 @@ class JobsEngine:
 
     def _post(self, common: dict[str, Any], url: str, result_format: str, body: dict[str, Any]) -> Delivery:
         fmt = "XML" if result_format.upper() == "XML" else "JSON"
-        shown = url.split("#", 1)[0].split("?", 1)[0] + ("?…" if "?" in url.split("#", 1)[0] else "")
+        shown = redact_url(url)  # the query may carry a token: recorded redacted
         record = Delivery(**common, type="Url", target=shown, status=FAILED, format=fmt)
         parts = urlsplit(url)
         target = url

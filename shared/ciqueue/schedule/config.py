@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from ciqueue.ci.identifiers import KIND_NAMES, bucket_problem, parse_kind, queue_id_problem, region_problem
+from ciqueue.ci.netguard import redact_url
 from ciqueue.constants import DEFAULT_NOTIFY_EVENT, MQ_REGIONS, NOTIFY_EVENTS
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.schedule.cron import cron_rule
@@ -330,11 +331,9 @@ class Callback(_Model):
         return fields
 
     def describe(self) -> str:
-        """A short label safe for logs: the URL without its query (it may carry a token)."""
+        """A short label safe for logs: the URL redacted (netguard's rule: query values as ***)."""
         if self.type == "Url":
-            url = (self.url or "").split("#", 1)[0]
-            base, sep, _ = url.partition("?")
-            return f"Url {base}{'?…' if sep else ''}"
+            return f"Url {redact_url(self.url or '')}"
         return f"TDMQ {self.mq_mode or 'Queue'} {self.mq_region}/{self.mq_name}"
 
 

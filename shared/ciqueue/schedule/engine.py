@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from ciqueue.ci.netguard import redact_url
 from ciqueue.schedule.config import Config, Rotation, match_targets, zone
 from ciqueue.schedule.cron import UTC
 from ciqueue.schedule.windows import (
@@ -543,9 +544,10 @@ def _notify_value(observed: Any, name: str) -> str:
 
 
 def _redacted(fields: dict[str, str] | None) -> dict[str, str] | None:
-    if fields is None or "?" not in fields.get("Url", ""):
+    """The callback fields as shown: the URL redacted by netguard's one rule."""
+    if fields is None or "Url" not in fields:
         return fields
-    return {**fields, "Url": fields["Url"].split("?", 1)[0] + "?…"}
+    return {**fields, "Url": redact_url(fields["Url"])}
 
 
 def _iso(value: datetime | None) -> str | None:
