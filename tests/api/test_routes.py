@@ -4,6 +4,7 @@ handler, over real HTTP to the emulator, with a file state store and a schedule 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -523,6 +524,40 @@ def test_body_over_64_kib_is_413(call: Handler, emu_admin: EmuAdmin) -> None:
     assert body["error"]["code"] == "PayloadTooLarge"
     assert "at most 65536 bytes" in body["error"]["message"]
     assert puts(emu_admin) == []
+
+
+@pytest.mark.parametrize("apigw", [False, True], ids=["function-url", "apigw"])
+@pytest.mark.parametrize("encoded", [False, True], ids=["text", "base64"])
+def test_a_body_over_its_limit_is_413_through_every_http_event(
+    env: Path, demo_bucket: Any, emu_admin: EmuAdmin, apigw: bool, encoded: bool
+) -> None:
+    module = load_function("http_toggle")
+    path = f"{QUEUE}/{PIC_DEFAULT_ID}/pause"
+    at_limit = '{"for": "30m"}'.ljust(64 * 1024)  # exactly the limit: taken
+    over = at_limit + " "  # one byte more: refused
+    answers = []
+    for raw in (over, at_limit):
+        event = http_event("POST", path, raw_body=raw, apigw=apigw)
+        if encoded:
+            event["body"], event["isBase64Encoded"] = base64.b64encode(raw.encode()).decode(), True
+        response = module.main_handler(event, {"request_id": "ctx-req-1", "time_limit_in_ms": 30000})
+        answers.append((response["statusCode"], json.loads(response["body"])))
+    (status, refused), (taken_status, taken) = answers
+    assert (status, refused["error"]["code"], refused["error"]["field"]) == (413, "PayloadTooLarge", "body")
+    assert refused["error"]["message"] == f"the body must be at most 65536 bytes (got {64 * 1024 + 1})"
+    assert taken_status == 200, taken
+    assert len(puts(emu_admin)) == 1  # only the body at the limit wrote
+
+
+def test_a_base64_body_over_its_limit_is_413_before_it_is_decoded(env: Path, demo_bucket: Any) -> None:
+    # Not even valid base64: the size is judged first, on the encoded text, so nothing is decoded.
+    event = http_event("POST", f"{QUEUE}/{PIC_DEFAULT_ID}/pause", raw_body="!" * (3 * 1024 * 1024))
+    event["isBase64Encoded"] = True
+    response = load_function("http_toggle").main_handler(
+        event, {"request_id": "r", "time_limit_in_ms": 30000}
+    )
+    body = json.loads(response["body"])
+    assert (response["statusCode"], body["error"]["code"]) == (413, "PayloadTooLarge")
 
 
 def test_unknown_query_parameter_is_400(call: Handler) -> None:

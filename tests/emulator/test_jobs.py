@@ -136,7 +136,9 @@ def test_a_finished_job_calls_back_with_a_json_result(
     assert detail["EndTime"] and detail["StartTime"] and detail["CreationTime"]
     [delivery] = report["deliveries"]
     assert delivery["status"] == "delivered" and delivery["http_status"] == 200
-    assert delivery["target"] == f"{primary.base_url}/ci/cb?k=***"  # query values (maybe a token) are not logged
+    assert (
+        delivery["target"] == f"{primary.base_url}/ci/cb?k=***"
+    )  # query values (maybe a token) are not logged
     assert local_admin.call("GET", "callbacks") == [delivery]
 
 

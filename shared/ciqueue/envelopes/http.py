@@ -7,7 +7,8 @@ Rules:
   (credentials: ``ciqueue.api.auth``) refuses it instead.
 - The body is bytes, base64-decoded when the event says ``isBase64Encoded`` (bad base64 is
   InvalidInput naming ``body``), and at most ``MAX_API_BODY_BYTES``: a larger body is
-  ``PayloadTooLarge`` (413), refused before anything reads it.
+  ``PayloadTooLarge`` (413), refused before anything reads it (a base64 body by the size it
+  decodes to, judged before decoding), whichever trigger carried it.
 - A body is decoded as JSON by the one rule for a user's JSON text (``jsontext``).
 - Header values that may hold credentials are never shown in a repr or a log line.
 The HTTP API (``ciqueue.api``) reads this shape; it lives here, below the API, because the
@@ -93,6 +94,12 @@ def build_request(
             repeated.add(name)
         norm_headers[name] = _text(value)
     raw = body or ""
+    # The size is judged before the body is decoded or copied: base64 by the size it decodes to
+    # (exact for valid base64; invalid text that long is too large first), text by its length
+    # (each character is at least one byte), then by its UTF-8 bytes.
+    size = _decoded_size(raw) if is_base64 else len(raw)
+    if size > MAX_API_BODY_BYTES:
+        raise PayloadTooLarge("body", MAX_API_BODY_BYTES, size)
     if is_base64:
         try:
             data = base64.b64decode(raw, validate=True)
@@ -114,6 +121,11 @@ def build_request(
         cam_identity=cam_identity,
         repeated_headers=frozenset(repeated),
     )
+
+
+def _decoded_size(text: str) -> int:
+    """The bytes base64 ``text`` decodes to, counted without decoding it."""
+    return len(text) * 3 // 4 - (2 if text.endswith("==") else 1 if text.endswith("=") else 0)
 
 
 def _text(value: Any) -> str:
