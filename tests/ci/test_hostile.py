@@ -1,4 +1,4 @@
-"""Against a hostile CI on loopback (tests/ci/hostile.py), every call ends by its deadline, reads
+"""Against a hostile CI on loopback (tests/hostile.py), every call ends by its deadline, reads
 a bounded amount, fails with a typed error naming the cause, and never sends a PUT that drops a
 field the read carried.
 

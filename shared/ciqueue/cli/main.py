@@ -4,6 +4,11 @@ the buckets each kind is activated for (``buckets list``: the buckets a schedule
 Heavy modules (requests, pydantic, the client) are imported inside the commands so that
 ``ciqueue --help`` stays fast. Exit codes: 0 success (including "already so, nothing
 written"), 1 the service or the network failed, 2 bad input; errors are one stderr line.
+
+Every command that calls CI runs under one deadline: ``--timeout SECONDS`` (default
+``limits.DEFAULT_CLI_TIMEOUT_S``, 30 s), counted from the start of the command; when it runs out
+the command ends with DeadlineExceeded (exit 1). A timeout that is not a positive number is bad
+input (exit 2).
 """
 
 from __future__ import annotations
@@ -27,12 +32,13 @@ from ciqueue.constants import (
     RESULT_FORMATS,
 )
 from ciqueue.errors import CiQueueError, InvalidInput, Problem
-from ciqueue.limits import MAX_PLAN_DAYS_CLI
+from ciqueue.limits import DEFAULT_CLI_TIMEOUT_S, MAX_PLAN_DAYS_CLI
 
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient
     from ciqueue.ci.models import NotifyConfig
     from ciqueue.ci.operations import OperationResult
+    from ciqueue.ci.retry import Deadline
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -49,6 +55,34 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _seconds(text: str) -> float:
+    """``--timeout``: a positive, finite number of seconds (argparse names the option)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got {text!r})")
+    return value
+
+
+def _add_timeout(parser: argparse.ArgumentParser, default: Any = argparse.SUPPRESS) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=default,
+        metavar="SECONDS",
+        help=f"end the command's calls to CI after this long (default {DEFAULT_CLI_TIMEOUT_S:g})",
+    )
+
+
+def deadline_for(args: argparse.Namespace) -> Deadline:
+    """The command's deadline: ``--timeout`` seconds (or the default) from now."""
+    from ciqueue.ci.retry import Deadline
+
+    return Deadline.after(getattr(args, "timeout", None) or DEFAULT_CLI_TIMEOUT_S)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="ciqueue",
@@ -58,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint",
         help=f"connect to this URL instead of the CI host, e.g. an emulator (env {ENV_ENDPOINT})",
     )
+    _add_timeout(parser, default=None)
     commands = parser.add_subparsers(
         dest="command", metavar="{queues,buckets,emulator,demo,config,plan,reconcile,package,invoke,local}"
     )
@@ -72,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     # SUPPRESS keeps the global --endpoint when the subcommand does not repeat it.
     common.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _add_timeout(common)
 
     listing = actions.add_parser("list", parents=[common], help="list the bucket's queues of a kind")
     listing.add_argument("--state", help="only queues in this state: Active or Paused")
@@ -120,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     bucket_list.add_argument("--region", help=f"e.g. ap-guangzhou (default: env {ENV_REGION})")
     bucket_list.add_argument("--json", action="store_true", help="print JSON for scripts")
     bucket_list.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _add_timeout(bucket_list)
 
     commands.add_parser(
         "emulator", help="run the local CI emulator (see: ciqueue emulator --help)", add_help=False
@@ -210,6 +247,7 @@ def _run_queues(args: argparse.Namespace) -> int:
 
 
 def _dispatch(args: argparse.Namespace) -> int:
+    args.deadline = deadline_for(args)
     if args.command == "buckets":
         return _list_buckets(args)
     kind = parse_kind(args.kind)
@@ -231,6 +269,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         action,
         notify=notify if action == "set_callback" else None,
         dry_run=args.dry_run,
+        deadline=args.deadline,
         actor="cli",
     )
     _print_result(result, args.json)
@@ -256,7 +295,7 @@ def _list_buckets(args: argparse.Namespace) -> int:
     rows: list[tuple[QueueKind, Any]] = []
     request_ids: list[str] = []
     for kind in kinds:
-        listing = client.list_buckets(kind, regions=[client.region])
+        listing = client.list_buckets(kind, regions=[client.region], deadline=args.deadline)
         rows += [(kind, bucket) for bucket in listing.buckets]
         request_ids += listing.request_ids
     if args.json:
@@ -314,7 +353,7 @@ def _list(args: argparse.Namespace, kind: QueueKind) -> int:
     if args.state is not None and args.state not in QUEUE_STATES:
         raise InvalidInput("--state", f"must be one of {', '.join(QUEUE_STATES)} (got {args.state!r})")
     client = make_client(args)
-    listing = client.list_queues(kind, state=args.state)
+    listing = client.list_queues(kind, state=args.state, deadline=args.deadline)
     if args.json:
         from ciqueue.ci.operations import queue_to_dict
 
@@ -333,7 +372,7 @@ def _list(args: argparse.Namespace, kind: QueueKind) -> int:
 
 
 def _show(client: CIClient, kind: QueueKind, args: argparse.Namespace) -> int:
-    queue, request_id = client.get_queue(kind, args.queue_id)
+    queue, request_id = client.get_queue(kind, args.queue_id, deadline=args.deadline)
     if args.json:
         from ciqueue.ci.operations import queue_to_dict
 
@@ -391,12 +430,14 @@ def add_schedule_commands(commands: Any) -> None:
         help="read the queues the targets cover (credentials from the environment) and plan per queue",
     )
     plan.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _add_timeout(plan)
 
     reconcile = commands.add_parser("reconcile", help="run one scheduler tick now")
     reconcile.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG})")
     reconcile.add_argument("--dry-run", action="store_true", help="decide and show, change nothing")
     reconcile.add_argument("--json", action="store_true", help="print the full report as JSON")
     reconcile.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _add_timeout(reconcile)
 
     commands.add_parser("package", help="build the SCF layer and function zips", add_help=False)
 
@@ -484,7 +525,7 @@ def _plan_command(args: argparse.Namespace) -> int:
         from ciqueue.app.runtime import Runtime
 
         runtime = Runtime.from_env(config=config, endpoint=getattr(args, "endpoint", None) or None)
-        observed, report = observe(runtime)
+        observed, report = observe(runtime, deadline=deadline_for(args))
         for entry in report.errors:
             _fail(f"warning: could not read {entry.get('scope')}: {entry.get('message')}")
         for warning in report.warnings:
@@ -530,7 +571,9 @@ def _reconcile_command(args: argparse.Namespace) -> int:
     config = _load_schedule(args)
     endpoint = getattr(args, "endpoint", None) or None
     runtime = Runtime.from_env(config=config, endpoint=endpoint)
-    report = reconcile(runtime, dry_run=True if args.dry_run else None, actor="cli")
+    report = reconcile(
+        runtime, dry_run=True if args.dry_run else None, deadline=deadline_for(args), actor="cli"
+    )
     # No fan-out unless CIQUEUE_INVOKER=scf: the whole fleet is reconciled here, in this report.
     data = report.to_dict(decisions=args.json)
     if args.json:
