@@ -6,6 +6,9 @@ Rules:
   time, with the environment ``local_env`` gives (the emulator, the demo key pair, a local state
   file, the config and token digests);
 - the bearer token it makes goes to a private file, never to the terminal or a log line;
+- the ops console is on at ``/ui`` of the Function URL: the session key is taken from
+  ``CIQUEUE_SESSION_KEY`` or made at random for this run (kept in memory only), and the sign-in
+  URL is printed (the token stays in its file);
 - seeding makes the config's target queues in the emulator (ids as listed, two queues per name
   pattern) and submits jobs to each.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import tempfile
 import time
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ciqueue.constants import (
+    CONSOLE_PATH,
     DEMO_SECRET_ID,
     DEMO_SECRET_KEY,
     ENV_API_TOKENS,
@@ -34,6 +39,7 @@ from ciqueue.constants import (
     ENV_INVOKER,
     ENV_SECRET_ID,
     ENV_SECRET_KEY,
+    ENV_SESSION_KEY,
     ENV_SESSION_TOKEN,
     ENV_STATE_BUCKET,
     ENV_STATE_FILE,
@@ -53,9 +59,11 @@ def local_env(
     config: str | None,
     state_file: str,
     api_tokens: str | None,
+    session_key: str | None = None,
 ) -> dict[str, str | None]:
     """The environment the functions run with locally: the emulator, the demo key pair, no fan-out
-    (as a deployment without ``CIQUEUE_INVOKER``), a local state file, the config and token digests."""
+    (as a deployment without ``CIQUEUE_INVOKER``), a local state file, the config, token digests
+    and the console's session key (None: the console is off)."""
     return {
         ENV_ENDPOINT: endpoint,
         ENV_SECRET_ID: DEMO_SECRET_ID,
@@ -66,6 +74,7 @@ def local_env(
         ENV_STATE_FILE: state_file,
         ENV_CONFIG: config,
         ENV_API_TOKENS: api_tokens,
+        ENV_SESSION_KEY: session_key,
     }
 
 
@@ -81,6 +90,7 @@ class LocalStack:
     allow_private_callbacks: bool = True
     api_tokens: str | None = None
     state_file: str | None = None
+    session_key: str | None = None
     root: Path | None = None
     tick_interval: float = 1.0
     log: LiveLog = field(init=False)
@@ -104,8 +114,18 @@ class LocalStack:
         assert self.emulator is not None and self.state_file is not None
         config = str(Path(self.config_path).resolve()) if self.config_path else None
         return local_env(
-            self.emulator.endpoint, config=config, state_file=self.state_file, api_tokens=self.api_tokens
+            self.emulator.endpoint,
+            config=config,
+            state_file=self.state_file,
+            api_tokens=self.api_tokens,
+            session_key=self.session_key,
         )
+
+    @property
+    def console_url(self) -> str:
+        """The ops console's sign-in page on the Function URL."""
+        assert self.url_server is not None
+        return f"{self.url_server.url}{CONSOLE_PATH}/signin"
 
     def call(
         self, function: str, event: Any, at: datetime | None = None, request_id: str | None = None
@@ -217,6 +237,10 @@ def seed_from_config(
     return made
 
 
+def _token_hint(token_file: str | None) -> str:
+    return f"the token in {token_file}" if token_file else f"a token of {ENV_API_TOKENS}"
+
+
 def _is_queue_id(text: str) -> bool:
     return len(text) == 33 and text[0] == "p" and all(c in "0123456789abcdef" for c in text[1:])
 
@@ -285,6 +309,8 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
         handle, token_file = tempfile.mkstemp(prefix="ciqueue-local-token-")
         with os.fdopen(handle, "w") as file:
             file.write(token + "\n")
+    # The console's session key lives only in this process unless the caller set one.
+    session_key = os.environ.get(ENV_SESSION_KEY, "").strip() or secrets.token_urlsafe(32)
     start = parse_start(args.start)
     clock = SimClock(start, args.speed)
     stack = LocalStack(
@@ -296,6 +322,7 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
         allow_private_callbacks=args.allow_private_callbacks,
         api_tokens=tokens,
         state_file=args.state,
+        session_key=session_key,
         tick_interval=args.tick,
     )
     stack.start()
@@ -312,6 +339,7 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
         print(f"  http_toggle Function URL on {stack.url_server.url}", file=out)
         if token_file:
             print(f"  bearer token for it (scopes read, operate) is in {token_file}", file=out)
+        print(f"  ops console: open {stack.console_url} and sign in with {_token_hint(token_file)}", file=out)
         if args.config:
             import requests
 
