@@ -515,4 +515,5 @@ def test_until_cancelled_pins_the_queue_with_no_end(browser: Browser, emu_admin:
 
     [override] = json.loads(env.read_text())["overrides"]
     assert override["expires_at"] is None and state(emu_admin) == "Paused"
-    assert "until cancelled" in browser.get(QUEUE_PAGE).body
+    page = browser.get(QUEUE_PAGE).body
+    assert "until cancelled" in page and "the override has no end" in page

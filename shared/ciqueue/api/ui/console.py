@@ -205,6 +205,15 @@ class Console:
         now = self.wall_clock()
         session = self._session(request, now)
         try:
+            return self._route(request, deadline, session, now)
+        except Exception as exc:  # the failure page still shows who is signed in
+            return self._failure(request, exc, session)
+
+    def _route(
+        self, request: HttpRequest, deadline: Deadline | None, session: Session | None, now: datetime
+    ) -> HttpResponse:
+        assert self.key is not None
+        try:
             route, params = self.router.match(request.method, request.path)
         except (NotFound, MethodNotAllowed):
             if session is None or not session.signed_in:
@@ -251,7 +260,7 @@ class Console:
             problem="Your session has ended or was never started: sign in again.",
         )
 
-    def _failure(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+    def _failure(self, request: HttpRequest, exc: Exception, session: Session | None = None) -> HttpResponse:
         report = describe(exc)
         if not report.expected:
             import logging
@@ -260,10 +269,13 @@ class Console:
                 "unhandled %s on %s %s", type(exc).__name__, request.method, request.path, exc_info=exc
             )
         titles = {401: "Not signed in", 403: "Refused", 404: "Not found", 405: "Not allowed"}
+        signed_in = session if session is not None and session.signed_in else None
+        page = Page(request, signed_in, None, self.wall_clock(), {})
         return self.render(
             request,
             "message.html",
             report.status,
+            page=page,
             title=titles.get(report.status, "Something went wrong"),
             problem=report.message,
             advice=advice_for(report.status, report.code, report.transient),

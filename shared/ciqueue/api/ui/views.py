@@ -115,10 +115,10 @@ def queue_row(
     if overrides:
         ends = [o["expires"] for o in overrides]
         until = None if None in ends else min(ends, key=lambda e: e["iso"] if e else "")
-        until_text = "until cancelled" if until is None else f"until {until['text']}"
+        until_text = "cancelled (the override has no end)" if until is None else until["text"]
     elif desired and desired.get("next_edge_at"):
         until = times.stamp(desired["next_edge_at"])
-        until_text = f"until {until['text']}" if until else ""
+        until_text = until["text"] if until else ""
     else:
         until_text = "no change planned" if groups else ""
     return {
