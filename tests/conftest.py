@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,6 +30,20 @@ if TYPE_CHECKING:
     from ciqueue.app.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
+# Where tests write what a person should look at (the console's screenshots); not committed.
+ARTIFACTS = Path(os.environ.get("CIQUEUE_ARTIFACTS") or ROOT / "tmp" / "artifacts")
+_SESSION_START = time.time()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the artifacts this run wrote (the workers write them; the controller reports them)."""
+    if not ARTIFACTS.is_dir():
+        return
+    for folder in sorted(p for p in ARTIFACTS.iterdir() if p.is_dir()):
+        new = [p for p in folder.iterdir() if p.stat().st_mtime >= _SESSION_START]
+        if new:
+            terminalreporter.write_line(f"artifacts: {len(new)} files in {folder}")
+
 
 DEMO_BUCKET = "demo-1250000000"
 DEMO_REGION = "ap-guangzhou"
