@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, quote
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup
 
 from ciqueue.api.auth import SCOPES, Principal, authenticate
 from ciqueue.api.http import (
@@ -116,12 +117,15 @@ class Page:
     def root(self) -> str:
         return root_of(self.request.path)
 
-    def call(self, body: Mapping[str, Any] | None = None, path: str = "/") -> Call:
+    def call(
+        self, body: Mapping[str, Any] | None = None, path: str = "/", query: Mapping[str, str] | None = None
+    ) -> Call:
         """The HTTP API call this page makes for its signed-in token."""
         assert self.session is not None and self.session.name is not None
         principal = Principal(self.session.name, self.session.scopes, via="token")
         data = json.dumps(dict(body)).encode("utf-8") if body is not None else b""
-        request = HttpRequest(method="POST" if body is not None else "GET", path=path, body=data)
+        method = "POST" if body is not None else "GET"
+        request = HttpRequest(method=method, path=path, query=dict(query or {}), body=data)
         return Call(request, principal, self.deadline)
 
 
@@ -377,7 +381,8 @@ class Console:
             groups=groups,
             empty=None if rows else "no-queues",
             targets=list(runtime.config.targets),
-            history=self._history(times, limit=10),
+            history=self._history(page, times, limit=10),
+            picture=self._picture(now, listing["queues"]),
             **base,
         )
 
@@ -411,7 +416,7 @@ class Console:
             form=page.form,
             problems=problems or [],
             notice=NOTICES.get(done or ""),
-            history=self._history(times, key=row["key"]),
+            history=self._history(page, times, key=row["key"]),
             max_reason=MAX_REASON_LENGTH,
         )
 
@@ -425,7 +430,7 @@ class Console:
             page=page,
             title="Recent changes",
             zone=times.describe_zone(now),
-            history=self._history(times),
+            history=self._history(page, times),
         )
 
     def week(self, page: Page) -> HttpResponse:
@@ -440,6 +445,7 @@ class Console:
             zone=times.describe_zone(now),
             now=times.stamp(now),
             configured=runtime.config is not None,
+            picture=self._picture(now, None),
             transitions=views.transition_rows(self._transitions(now), times),
         )
 
@@ -562,9 +568,40 @@ class Console:
 
         return [t.to_dict() for t in plan(config, now, PLAN_DAYS)]
 
-    def _history(self, times: views.Times, key: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        """Recent changes from the state document's audit history (none kept yet: empty)."""
-        return []
+    def _history(
+        self, page: Page, times: views.Times, key: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Recent changes, newest first, through ``GET /changes`` (one queue's when ``key``)."""
+        query = {"limit": str(limit), **({"queue": key} if key else {})}
+        listing = self.api.list_changes(page.call(path="/changes", query=query))
+        return [views.change_row(change, times) for change in listing["changes"]]
+
+    def _picture(self, now: datetime, views_of_queues: Sequence[Mapping[str, Any]] | None) -> Markup | None:
+        """The week as SVG (``schedule.timeline``), per queue when their views are given, else per
+        target group, with the active overrides; None without a schedule."""
+        config = self.api.runtime.config
+        if config is None:
+            return None
+        from ciqueue.schedule.engine import ObservedQueue
+        from ciqueue.schedule.timeline import week_svg
+
+        doc, _ = self.api.runtime.state.load()
+        pins = [o.to_engine() for o in doc.overrides if o.active_at(now)]
+        observed = None
+        if views_of_queues is not None:
+            observed = [
+                ObservedQueue(
+                    v["bucket"],
+                    v["region"],
+                    v["kind"],
+                    v["queue_id"],
+                    v["queue"].get("Name"),
+                    v["queue"].get("State"),
+                )
+                for v in views_of_queues
+            ]
+        # The renderer escapes every text it draws and emits no script, style or link.
+        return Markup(week_svg(config, now, observed=observed, overrides=pins))
 
 
 # --- helpers ----------------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ Rules:
   (a pause or resume the override's pin holds off does not count).
 - Every time is shown in the config's zone with the zone's abbreviation (``Mon 02 Mar 04:30 CST``)
   and carried as ISO 8601 for ``<time datetime>``; no config: UTC.
+- Recent changes are the state document's history (``GET /changes``), already redacted by the audit
+  trail; a row says who, what (the event and the fields before -> after), why and when.
 - A callback target is shown through the audit trail's redaction (``audit.redact``: a URL's query
   string, which may carry a token, is masked): the console never shows more than the log does.
 """
@@ -210,3 +212,37 @@ def diff_rows(outcome: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+_EVENT_WORDS = {
+    "queue.paused": "paused",
+    "queue.resumed": "resumed",
+    "queue.callback_changed": "callback changed",
+    "queue.failed": "failed",
+    "queue.unverified": "written, not verified",
+    "override.created": "override created",
+    "override.cancelled": "override cancelled",
+    "override.expired": "override ended",
+}
+
+
+def change_row(change: Mapping[str, Any], times: Times) -> dict[str, Any]:
+    """One history entry (``GET /changes``) as the pages list it: who, what, why, when."""
+    what = _EVENT_WORDS.get(str(change.get("event")), str(change.get("event")))
+    before, after = change.get("before") or {}, change.get("after") or {}
+    fields = [f"{name} {before.get(name)} → {after.get(name)}" for name in after if name in before]
+    if fields:
+        what += ": " + ", ".join(str(redact(f)) for f in fields)
+    result = change.get("result") or {}
+    if result.get("status") == "error":
+        what += f" ({result.get('code') or 'error'})"
+    if change.get("override_id"):
+        what += f" · {change['override_id']}"
+    return {
+        "at": times.stamp(change.get("at")),
+        "what": what,
+        "queue": change.get("queue"),
+        "who": change.get("actor"),
+        "why": change.get("reason"),
+        "failed": result.get("status") == "error",
+    }
