@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from ciqueue.api.auth import hash_token
-from ciqueue.ci import identifiers
+from ciqueue.ci import identifiers, kinds
 from ciqueue.ci.netguard import check_callback_url
 from ciqueue.cli import main as cli
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
@@ -43,6 +43,7 @@ WILDCARD_DNS_URLS = {
     "localtest-me-sub": "http://ci.localtest.me/hook",
     "lvh-me": "http://hooks.lvh.me/hook",
 }
+DOC_ID = "p" + "d0c" * 10 + "00"  # a doc queue in the demo bucket (doc takes only Url callbacks)
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,18 @@ class Ask:
     queue_id: str = PIC_DEFAULT_ID
     duration: str | None = None
     url: str | None = None
+    tdmq: bool = False  # set a TDMQ callback (region gz, queue ci-events)
+
+    def callback(self) -> dict[str, str] | None:
+        if self.tdmq:
+            return {"type": "TDMQ", "mq_region": "gz", "mq_name": "ci-events"}
+        return None if self.url is None else {"type": "Url", "url": self.url}
 
     def command(self) -> dict[str, Any]:
         queue = {"bucket": self.bucket, "region": self.region, "kind": self.kind, "queue_id": self.queue_id}
-        if self.url is not None:
-            return {"action": "set_callback", "queues": [queue], "callback": {"type": "Url", "url": self.url}}
+        callback = self.callback()
+        if callback is not None:
+            return {"action": "set_callback", "queues": [queue], "callback": callback}
         command: dict[str, Any] = {"action": "pause", "queues": [queue], "reason": "doors"}
         if self.duration is not None:
             command["for"] = self.duration
@@ -104,6 +112,14 @@ def doors(
             "queues": [{"kind": "pic", "queue_id": SHORT_ID, "name": "short"}],
         }
     )
+    seed.append(
+        {
+            "bucket": DEMO_BUCKET,
+            "region": DEMO_REGION,
+            "kinds": ["doc"],
+            "queues": [{"kind": "doc", "queue_id": DOC_ID, "name": "doc-1"}],
+        }
+    )
     emu_admin.seed(seed)
     config = tmp_path / "ciqueue.yml"
     target = {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "name_pattern": "*"}
@@ -128,7 +144,10 @@ def doors(
         if ask.duration is not None:
             return None  # the CLI's pause has no duration
         where = ["--bucket", ask.bucket, "--region", ask.region, "--kind", ask.kind]
-        if ask.url is not None:
+        if ask.tdmq:
+            tdmq = ["--tdmq-mode", "Queue", "--tdmq-region", "gz", "--tdmq-name", "ci-events"]
+            code = cli.main(["queues", "set-callback", ask.queue_id, *where, *tdmq])
+        elif ask.url is not None:
             code = cli.main(["queues", "set-callback", ask.queue_id, *where, "--url", ask.url])
         else:
             code = cli.main(["queues", "pause", ask.queue_id, *where])
@@ -143,8 +162,9 @@ def doors(
     def http_door(ask: Ask) -> Verdict:
         module = load_function("http_toggle")
         path = f"/queues/{ask.bucket}/{ask.region}/{ask.kind}/{ask.queue_id}"
-        if ask.url is not None:
-            path, body = path + "/callback", {"type": "Url", "url": ask.url}
+        callback = ask.callback()
+        if callback is not None:
+            path, body = path + "/callback", callback
         else:
             path, body = path + "/pause", ({"for": ask.duration} if ask.duration else {})
         event = {
@@ -189,8 +209,9 @@ def doors(
         doc: dict[str, Any] = {"version": 1, "targets": {"t": target}}
         window = {"name": "w", "targets": ["t"], "start": "0 0 2 * * * *", "duration": ask.duration or "2h"}
         doc["windows"] = [window]
-        if ask.url is not None:
-            callbacks = [{"type": "Url", "url": ask.url}, {"type": "Url", "url": PUBLIC_URL}]
+        callback = ask.callback()
+        if callback is not None:
+            callbacks = [callback, {"type": "Url", "url": PUBLIC_URL}]
             at = [{"time": "08:00", "callback": 0}, {"time": "20:00", "callback": 1}]
             doc["rotations"] = [{"name": "r", "targets": ["t"], "callbacks": callbacks, "at": at}]
         path = tmp_path / "door.json"
@@ -267,6 +288,11 @@ BAD = [
         lambda: _error_rule(lambda: check_callback_url("ftp://hooks.example.com/x")),
         id="callback-scheme",
     ),
+    pytest.param(
+        Ask(kind="doc", queue_id=DOC_ID, tdmq=True),
+        lambda: kinds.notify_refusals("doc", {"Type": "TDMQ"})[0][1],
+        id="callback-tdmq-on-a-doc-queue",
+    ),
 ]
 
 GOOD = [
@@ -275,6 +301,9 @@ GOOD = [
     pytest.param(Ask(duration="30s"), id="duration-seconds"),
     pytest.param(Ask(duration="1h30m"), id="duration-compound"),
     pytest.param(Ask(url=PUBLIC_URL), id="callback-public"),
+    pytest.param(Ask(tdmq=True), id="callback-tdmq"),
+    # A doc queue takes a Url callback at every door, with no ResultFormat (doc queues have none).
+    pytest.param(Ask(kind="doc", queue_id=DOC_ID, url=PUBLIC_URL), id="callback-url-on-a-doc-queue"),
 ]
 
 

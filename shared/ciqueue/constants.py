@@ -74,6 +74,18 @@ DEFAULT_NOTIFY_EVENT = "TaskFinish"
 RESULT_FORMATS = ("XML", "JSON")
 MQ_MODES = ("Queue", "Topic")
 MQ_REGIONS = ("sh", "bj", "gz", "cd", "hk")
+# A callback's fields as commands and the config file name them, and the NotifyConfig element each
+# one stands for (what ci.kinds and ci.models judge, and name in their errors).
+CALLBACK_FIELD_ELEMENTS = {
+    "state": "State",
+    "type": "Type",
+    "url": "Url",
+    "event": "Event",
+    "format": "ResultFormat",
+    "mq_mode": "MqMode",
+    "mq_region": "MqRegion",
+    "mq_name": "MqName",
+}
 
 
 # What a client retries: 5xx, 429 and codes that mean "slow down", whatever their status (the

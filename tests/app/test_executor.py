@@ -527,3 +527,39 @@ def test_cancelling_an_override_is_in_the_history(runtime: Runtime, tmp_path: Pa
     assert [(c["actor"], c["reason"], c["override_id"], c["queue"]) for c in cancelled] == [
         ("erin", "done", made.override["id"], key(PIC_PAUSED_ID))
     ]
+
+
+def test_a_tdmq_callback_for_a_target_of_doc_queues_is_400_before_any_write(
+    demo_bucket: Any, make_runtime: Callable[..., Runtime], emu_admin: EmuAdmin
+) -> None:
+    doc_id = "p" + "d0c" * 10 + "00"
+    emu_admin.seed(
+        [
+            {
+                "bucket": DEMO_BUCKET,
+                "region": DEMO_REGION,
+                "kinds": ["doc"],
+                "queues": [{"kind": "doc", "queue_id": doc_id, "name": "doc-1"}],
+            }
+        ]
+    )
+    docs = {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "kind": "doc", "queue_ids": [doc_id]}
+    config = load_config(json.dumps({"version": 1, "targets": {"docs": docs}}), now=CONFIG_NOW)
+    runtime = make_runtime(config)
+    before = emu_admin.queue(doc_id)
+    emu_admin.clear_requests()
+    # The command names only the target: the kind is known once the executor resolves it.
+    command = parse_command(
+        {
+            "action": "set_callback",
+            "target": "docs",
+            "callback": {"type": "TDMQ", "mq_region": "gz", "mq_name": "t"},
+        }
+    )
+
+    outcome = execute(command, runtime, actor="kinds")
+
+    assert outcome.status == 400 and outcome.error is not None
+    assert outcome.error["message"] == "callback.type: doc queues take only Url (got 'TDMQ')"
+    assert emu_admin.requests() == []  # judged before anything was sent
+    assert emu_admin.queue(doc_id) == before

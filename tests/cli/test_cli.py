@@ -191,6 +191,41 @@ def test_set_callback_url(
     assert f"  NotifyConfig.Url           (none) → {url}" in out.splitlines()
 
 
+def test_set_callback_on_a_doc_queue_sends_no_result_format_and_refuses_one(
+    env: Any, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc_id = "p" + "d0c" * 10 + "00"
+    emu_admin.seed(
+        [
+            {
+                "bucket": DEMO_BUCKET,
+                "region": DEMO_REGION,
+                "kinds": ["doc"],
+                "queues": [{"kind": "doc", "queue_id": doc_id}],
+            }
+        ]
+    )
+    url = "https://hooks.example.com/doc"
+    doc = [*WHERE, "--kind", "doc", "--url", url]
+    emu_admin.clear_requests()
+
+    code, _, err = run(capsys, "queues", "set-callback", doc_id, *doc, "--format", "JSON")
+    assert (code, one_error_line(err)) == (
+        2,
+        "error: NotifyConfig.ResultFormat: doc queues take no ResultFormat",
+    )
+    assert emu_admin.requests() == []
+
+    code, _, _ = run(capsys, "queues", "set-callback", doc_id, *doc)  # --format's JSON default is pic's
+    assert code == 0
+    assert emu_admin.queue(doc_id)["NotifyConfig"] == {
+        "Url": url,
+        "Event": "TaskFinish",
+        "Type": "Url",
+        "State": "On",
+    }
+
+
 def test_set_callback_tdmq_and_off(
     env: Any, demo_bucket: Any, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from ciqueue.errors import InvalidInput
 from ciqueue.schedule.config import Config
 from ciqueue.schedule.engine import (
     Decision,
@@ -456,3 +457,40 @@ def test_decide_is_idempotent_and_never_mixes_aspects(
     assert [d.action for d in second if d.changes] == []
     # skips stay skips (manual change still respected); everything else is settled
     assert [d.action == "skip" for d in second] == [d.action == "skip" for d in first]
+
+
+def _doc_rotation(callbacks: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "timezone": "Asia/Shanghai",
+        "targets": {"docs": {"bucket": BUCKET, "region": REGION, "kind": "doc", "name_pattern": "*"}},
+        "rotations": [
+            {
+                "name": "docs",
+                "targets": ["docs"],
+                "callbacks": callbacks,
+                "at": [{"time": "08:00", "callback": 0}],
+            }
+        ],
+    }
+
+
+def test_a_rotation_of_doc_queues_asks_no_result_format() -> None:
+    config = parse_config(_doc_rotation([DAY]), now=CONFIG_NOW)
+    doc_queue = ObservedQueue(BUCKET, REGION, "doc", Q1, "d", "Active", {"State": "Off"})
+    d = one(decide(config, cst(2, 9), [doc_queue]))
+    # The rotation's default format (XML) is a pic-family element: a doc queue has none.
+    assert d.action == "set_callback"
+    assert d.desired_callback == {k: v for k, v in DAY_FIELDS.items() if k != "ResultFormat"}
+    without_format = {k: v for k, v in DAY_FIELDS.items() if k != "ResultFormat"}
+    assert one(decide(config, cst(2, 9), [replace(doc_queue, notify=without_format)])).action == "none"
+
+
+def test_a_rotation_of_doc_queues_refuses_what_doc_queues_do_not_take() -> None:
+    tdmq = {"type": "TDMQ", "mq_region": "gz", "mq_name": "t"}
+    with pytest.raises(InvalidInput) as info:
+        parse_config(_doc_rotation([NIGHT, tdmq]), now=CONFIG_NOW)
+    assert [(p.field, p.rule) for p in info.value.problems] == [
+        ("rotations[0].callbacks[0].format", "doc queues take no ResultFormat"),
+        ("rotations[0].callbacks[1].type", "doc queues take only Url (got 'TDMQ')"),
+    ]

@@ -2,9 +2,12 @@
 
 ``parse_command`` judges a command's shape and field rules and names the exact field path of
 every broken rule. ``until`` is an ISO 8601 time with an offset, or ``"cancelled"``: an override
-with no end, which pins the queue until someone cancels it (``cancel_override``). Rules that
-need the clock (is ``until`` in the future?) live in ``resolve_expiry``, which takes ``now`` so
-that parsing stays pure.
+with no end, which pins the queue until someone cancels it (``cancel_override``). A callback is
+also judged by what the kinds of the queues it names take (``ci.kinds.notify_refusals``:
+"callback.type: doc queues take only Url (got 'TDMQ')"); queues a ``target`` stands for are
+judged when the executor knows them, before anything is written. Rules that need the clock (is
+``until`` in the future?) live in ``resolve_expiry``, which takes ``now`` so that parsing stays
+pure.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ciqueue.ci.identifiers import QueueKind, bucket_problem, parse_kind, queue_id_problem, region_problem
+from ciqueue.ci.kinds import notify_refusals
 from ciqueue.constants import (
+    CALLBACK_FIELD_ELEMENTS,
     DEFAULT_NOTIFY_EVENT,
     MQ_MODES,
     MQ_REGIONS,
@@ -159,7 +164,7 @@ def parse_command(
     until_cancelled = obj.get("until") == UNTIL_CANCELLED
     until = None if until_cancelled else _until(v, obj.get("until"))
     duration = _duration(v, obj.get("for"))
-    callback = _callback(v, obj.get("callback"), allow_private)
+    callback = _callback(v, obj.get("callback"), allow_private, [q.kind for q in queues])
     override_id = v.pattern(obj, "override_id", _KEY_RE, "must be 1-128 of letters, digits, _ . : -")
     command_id = v.pattern(obj, "id", _KEY_RE, "must be 1-128 of letters, digits, _ . : -")
 
@@ -390,7 +395,7 @@ def _duration(v: _Judge, value: Any) -> timedelta | None:
     return duration
 
 
-def _callback(v: _Judge, value: Any, allow_private: bool) -> Callback | None:
+def _callback(v: _Judge, value: Any, allow_private: bool, kinds: list[QueueKind]) -> Callback | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
@@ -436,6 +441,14 @@ def _callback(v: _Judge, value: Any, allow_private: bool) -> Callback | None:
         for key in url_only:
             if key in value:
                 v.fail(f"callback.{key}", "is only allowed when type is Url")
+    if len(v.problems) > before:
+        return None
+    # What the user gave (not the defaults filled in above), judged by each kind named.
+    given = {e: value.get(k) for k, e in CALLBACK_FIELD_ELEMENTS.items() if k not in ("state", "event")}
+    field_of = {e: k for k, e in CALLBACK_FIELD_ELEMENTS.items()}
+    for kind in dict.fromkeys(kinds):
+        for element, rule in notify_refusals(kind, given):
+            v.fail(f"callback.{field_of[element]}", rule)
     if len(v.problems) > before:
         return None
     return Callback(

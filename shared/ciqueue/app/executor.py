@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from ciqueue.app.commands import Command, QueueRef, resolve_expiry
 from ciqueue.ci.kinds import QueueKind
+from ciqueue.constants import CALLBACK_FIELD_ELEMENTS
 from ciqueue.errors import (
     CiQueueError,
     InvalidInput,
@@ -55,16 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ciqueue.executor")
 
 # NotifyConfig element -> the command's callback field, for error paths a caller recognises.
-_CALLBACK_FIELDS = {
-    "State": "state",
-    "Type": "type",
-    "Url": "url",
-    "Event": "event",
-    "ResultFormat": "format",
-    "MqMode": "mq_mode",
-    "MqRegion": "mq_region",
-    "MqName": "mq_name",
-}
+_CALLBACK_FIELDS = {element: name for name, element in CALLBACK_FIELD_ELEMENTS.items()}
 
 
 class NothingMatched(CiQueueError):
@@ -199,6 +191,8 @@ def _change(call: _Call) -> CommandOutcome:
     expires = resolve_expiry(call.command, call.now) if call.command.action in ("pause", "resume") else None
     notify = _notify(call.command, call.runtime) if call.command.action == "set_callback" else None
     refs = resolve_queues(call.command, call.runtime, call.deadline)
+    if notify is not None:
+        _check_callback_kinds(notify, refs, call.runtime)
 
     override: dict[str, Any] | None = None
     if expires is not None or call.command.until_cancelled:
@@ -250,6 +244,18 @@ def _notify(command: Command, runtime: Runtime) -> NotifyConfig:
     except InvalidInput as exc:
         problems = [Problem(_callback_path(p.field), p.rule) for p in exc.problems]
         raise InvalidInput(problems) from None
+
+
+def _check_callback_kinds(notify: NotifyConfig, refs: Sequence[QueueRef], runtime: Runtime) -> None:
+    """The callback judged by what each kind it goes to takes, before any queue is written: the
+    queues a target stands for are known only now (parse_command judged the ones it names)."""
+    from ciqueue.ci.models import check_notify_config
+
+    for kind in dict.fromkeys(ref.kind for ref in refs):
+        try:
+            check_notify_config(notify, kind=kind, allow_private=runtime.allow_private)
+        except InvalidInput as exc:
+            raise InvalidInput([Problem(_callback_path(p.field), p.rule) for p in exc.problems]) from None
 
 
 def _callback_path(field_name: str) -> str:

@@ -511,6 +511,7 @@ def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, a
             mq_mode=wanted.get("mq_mode"),
             mq_region=wanted.get("mq_region"),
             mq_name=wanted.get("mq_name"),
+            kind=key.kind,
         )
     client = runtime.client_for(key.bucket, key.region)
     return change_queue(

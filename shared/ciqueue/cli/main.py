@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--off", action="store_true", help="turn the callback off, keeping its settings for later"
     )
     callback.add_argument(
-        "--format", help=f"with --url: result format {' or '.join(RESULT_FORMATS)} (default JSON)"
+        "--format",
+        help=f"with --url: result format {' or '.join(RESULT_FORMATS)} (default JSON; doc queues take none)",
     )
     callback.add_argument(
         "--event", help=f"comma list of {', '.join(NOTIFY_EVENTS)} (default {DEFAULT_NOTIFY_EVENT})"
@@ -254,7 +255,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(args, kind)
     if args.action == "set-callback":
-        notify = notify_from_args(args)  # judged before any request is sent
+        notify = notify_from_args(args, kind)  # judged before any request is sent
     client = make_client(args)
     if args.action == "show":
         return _show(client, kind, args)
@@ -311,8 +312,9 @@ def _list_buckets(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def notify_from_args(args: argparse.Namespace) -> NotifyConfig:
-    """The NotifyConfig a set-callback command line asks for, judged by the CI rules."""
+def notify_from_args(args: argparse.Namespace, kind: QueueKind) -> NotifyConfig:
+    """The NotifyConfig a set-callback command line asks for, judged by the CI rules and by what
+    ``kind`` takes (``--format`` defaults to JSON only for kinds that have a ResultFormat)."""
     problems: list[Problem] = []
     if args.url is None and args.format:
         problems.append(Problem("--format", "only goes with --url"))
@@ -327,17 +329,20 @@ def notify_from_args(args: argparse.Namespace) -> NotifyConfig:
     if problems:
         raise InvalidInput(problems)
 
+    from ciqueue.ci.kinds import spec_for
     from ciqueue.ci.models import requested_notify_config
 
     if args.off:
-        return requested_notify_config(state="Off")
+        return requested_notify_config(state="Off", kind=kind)
     if args.url is not None:
+        default_format = "JSON" if spec_for(kind).result_format else None
         return requested_notify_config(
             state="On",
             type="Url",
             url=args.url,
             event=args.event or DEFAULT_NOTIFY_EVENT,
-            result_format=args.format or "JSON",
+            result_format=args.format or default_format,
+            kind=kind,
         )
     return requested_notify_config(
         state="On",
@@ -346,6 +351,7 @@ def notify_from_args(args: argparse.Namespace) -> NotifyConfig:
         mq_region=args.tdmq_region,
         mq_name=args.tdmq_name,
         event=args.event or DEFAULT_NOTIFY_EVENT,
+        kind=kind,
     )
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from ciqueue.ci.kinds import notify_elements_taken
 from ciqueue.ci.netguard import redact_url
 from ciqueue.schedule.config import Config, Rotation, match_targets, zone
 from ciqueue.schedule.cron import UTC
@@ -473,6 +474,9 @@ def _callback_decision(
         and _not_before(last.callback_edge_at, desired.edge_at)
     )
     tz = zone(rotation.zone_name)
+    # What this queue's kind takes: a doc queue has no ResultFormat, so the rotation's default
+    # format is not asked of it (a format written in the file is refused when the config loads).
+    fields = notify_elements_taken(queue.kind, desired.fields)
 
     def decision(action: Action, reason: str, stored: LastApplied) -> Decision:
         return Decision(
@@ -484,12 +488,12 @@ def _callback_decision(
             source_type="rotation",
             edge_at=desired.edge_at,
             next_edge_at=desired.next_edge_at,
-            desired_callback=dict(desired.fields),
+            desired_callback=dict(fields),
             callback_index=desired.index,
             last_applied=stored,
         )
 
-    if notify_matches(queue.notify, desired.fields):
+    if notify_matches(queue.notify, fields):
         reason = f"callback already {desired.label} as rotation {rotation.name!r} requires"
         return decision("none", reason, last if handled and last else record)
     if not handled:

@@ -34,6 +34,8 @@ from typing import Any, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from ciqueue.ci.kinds import QueueKind, notify_refusals, parse_kind
+from ciqueue.constants import CALLBACK_FIELD_ELEMENTS
 from ciqueue.errors import InvalidInput, Problem, key_path
 from ciqueue.jsontext import JSON_DEPTH_RULE, json_depth
 from ciqueue.limits import MAX_CONFIG_BYTES, MAX_CONFIG_VALUES, MAX_NESTING_DEPTH
@@ -246,7 +248,8 @@ def _check_references(config: Config, now: datetime) -> list[Problem]:
                     )
                 )
             rotated.setdefault(name, rotation.name)
-        _check_rotation_shape(rotation, path, add)
+        kinds = [parse_kind(config.targets[n].kind) for n in rotation.targets if n in config.targets]
+        _check_rotation_shape(rotation, path, add, kinds)
     return problems
 
 
@@ -287,7 +290,7 @@ def _check_window_overlap(window: Window, path: str, add: Any, now: datetime) ->
         add(Problem(f"{path}.start", rule))
 
 
-def _check_rotation_shape(rotation: Rotation, path: str, add: Any) -> None:
+def _check_rotation_shape(rotation: Rotation, path: str, add: Any, kinds: list[QueueKind]) -> None:
     if (rotation.every is None) == (rotation.at is None):
         add(Problem(path, "needs exactly one of every or at"))
     if rotation.every is not None and rotation.anchor is None:
@@ -307,6 +310,23 @@ def _check_rotation_shape(rotation: Rotation, path: str, add: Any) -> None:
             )
     for j, callback in enumerate(rotation.callbacks):
         _check_callback(callback, f"{path}.callbacks[{j}]", add)
+        _check_callback_kinds(callback, f"{path}.callbacks[{j}]", add, kinds)
+
+
+def _check_callback_kinds(callback: Callback, path: str, add: Any, kinds: list[QueueKind]) -> None:
+    """What the kinds of the rotation's targets do not take (``ci.kinds.notify_refusals``): a doc
+    target takes no TDMQ callback and no ``format`` given in the file (the default is dropped)."""
+    given = {
+        "Type": callback.type,
+        "ResultFormat": callback.format if "format" in callback.model_fields_set else None,
+        "MqMode": callback.mq_mode,
+        "MqRegion": callback.mq_region,
+        "MqName": callback.mq_name,
+    }
+    field_of = {element: name for name, element in CALLBACK_FIELD_ELEMENTS.items()}
+    for kind in dict.fromkeys(kinds):
+        for element, rule in notify_refusals(kind, given):
+            add(Problem(f"{path}.{field_of[element]}", rule))
 
 
 def _check_callback(callback: Callback, path: str, add: Any) -> None:
