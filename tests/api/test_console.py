@@ -36,6 +36,14 @@ ORIGIN = f"https://{HOST}"
 NOW = "2026-03-02T10:00:00+08:00"
 THUMBNAILS = rehearsal.QUEUES["thumbnails"]
 QUEUE_PAGE = f"/ui/queues/{rehearsal.BUCKET}/{rehearsal.REGION}/pic/{THUMBNAILS}"
+# A callback whose query carries a secret: the pages show it redacted, never the value.
+SECRET_NOTIFY = {
+    "State": "On",
+    "Type": "Url",
+    "Url": "https://hooks.example.com/ci?token=s3cr3t-hook-value&v=2",
+    "Event": "TaskFinish",
+    "ResultFormat": "JSON",
+}
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -65,7 +73,15 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, emulator: Any, emu_admi
                 "bucket": rehearsal.BUCKET,
                 "region": rehearsal.REGION,
                 "kinds": ["pic"],
-                "queues": [{"kind": "pic", "queue_id": q, "name": n} for n, q in rehearsal.QUEUES.items()],
+                "queues": [
+                    {
+                        "kind": "pic",
+                        "queue_id": q,
+                        "name": n,
+                        **({"notify_config": SECRET_NOTIFY} if n == "watermarks" else {}),
+                    }
+                    for n, q in rehearsal.QUEUES.items()
+                ],
             }
         ]
     )
@@ -243,9 +259,13 @@ def test_every_page_has_the_csp_and_no_inline_script_or_style(browser: Browser) 
         # No third-party asset: the only absolute URLs are the SVG namespace and callback targets shown.
         body = page.body.replace('xmlns="http://www.w3.org/2000/svg"', "")
         assert "http://" not in body
-        assert "https://" not in body.replace("https://primary.example.com", "").replace(
-            "https://standby.example.com", ""
-        )
+        for shown in (
+            "https://primary.example.com",
+            "https://standby.example.com",
+            "https://hooks.example.com",
+        ):
+            body = body.replace(shown, "")
+        assert "https://" not in body
         assert "src=" not in body.replace('src="../../../../static/', "").replace('src="./static/', "")
 
 
@@ -369,6 +389,13 @@ def test_the_overview_shows_the_demo_s_queues_why_until_and_next(
     assert "Tue 03 Mar 02:00 CST" in page.body  # the next change: the window opens tonight
     assert "window &#39;nightly&#39; opens" in page.body
     assert [r["method"] for r in emu_admin.requests()] == ["GET"]  # one listing, nothing written
+
+
+def test_a_callback_target_is_shown_redacted(browser: Browser) -> None:
+    page = signed_in(browser).get("/ui/").body
+
+    assert "https://hooks.example.com/ci?token=***&amp;v=***" in page
+    assert "s3cr3t-hook-value" not in page
 
 
 def test_an_operator_pauses_for_2h_confirms_sees_it_paused_and_cancels(

@@ -14,8 +14,9 @@ Rules:
   and carried as ISO 8601 for ``<time datetime>``; no config: UTC.
 - Recent changes are the state document's history (``GET /changes``), already redacted by the audit
   trail; a row says who, what (the event and the fields before -> after), why and when.
-- A callback target is shown through the audit trail's redaction (``audit.redact``: a URL's query
-  string, which may carry a token, is masked): the console never shows more than the log does.
+- A callback target is shown through the one rule for showing a URL (``netguard.redact_url``: query
+  values, fragment and user info as ``***``); diff values through the audit trail's redaction,
+  which applies that rule to any URL in text: the console never shows more than the log does.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ciqueue.app.audit import redact
+from ciqueue.ci.netguard import redact_url
 
 UTC = timezone.utc
 
@@ -73,7 +75,7 @@ def callback_text(notify: Mapping[str, Any] | None) -> str:
         mode, region, name = notify.get("MqMode"), notify.get("MqRegion"), notify.get("MqName")
         return f"TDMQ {mode or '?'} {name or '?'} ({region or '?'})"
     url = notify.get("Url")
-    return str(redact(url)) if url else "on (no URL)"
+    return redact_url(str(url)) if url else "on (no URL)"
 
 
 def override_row(override: Mapping[str, Any], times: Times) -> dict[str, Any]:
