@@ -69,7 +69,7 @@ def xml(response: requests.Response) -> dict[str, Any]:
 def error_of(response: requests.Response) -> tuple[int, str, str]:
     """(status, Code, Message), after checking the error envelope every CI error carries."""
     body = xml(response)["Error"]
-    assert set(body) == {"Code", "Message", "Resource", "RequestId", "TraceId"}
+    assert list(body) == ["Code", "Message", "RequestId", "TraceId"]  # CI's error document (ERR-CI)
     assert body["RequestId"] == response.headers["x-ci-request-id"]
     assert body["TraceId"] == response.headers["x-ci-trace-id"]
     assert response.headers["Content-Type"] == "application/xml"
@@ -228,6 +228,25 @@ def test_keys_from_the_environment_are_accepted() -> None:
 )
 def test_unknown_host_is_invalid_host(emulator: EmulatorServer, demo_bucket: DemoBucket, host: str) -> None:
     assert error_of(ci(emulator, "GET", "/picqueue", host=host))[:2] == (400, "InvalidHost")
+
+
+def test_ci_errors_are_ci_documents_and_cos_errors_cos_documents(
+    emulator: EmulatorServer, demo_bucket: DemoBucket
+) -> None:
+    ci_answer = ci(emulator, "GET", "/nothing")
+    ci_body = xml(ci_answer)["Error"]
+    assert list(ci_body) == ["Code", "Message", "RequestId", "TraceId"]  # no Resource: that is COS's
+    cos_host = "demo-1250000000.cos.ap-guangzhou.myqcloud.com"
+    cos_answer = ci(emulator, "GET", "/ciqueue/state.json", host=cos_host)
+    cos_body = xml(cos_answer)["Error"]
+    assert cos_answer.status_code == 404
+    assert list(cos_body) == ["Code", "Message", "Resource", "RequestId", "TraceId"]
+    assert (cos_body["Code"], cos_body["Resource"]) == ("NoSuchKey", cos_host + "/ciqueue/state.json")
+    assert cos_body["RequestId"] == cos_answer.headers["x-cos-request-id"]
+    # ciqueue's reader takes both.
+    assert models.parse_error(ci_answer.content).code == "NoSuchResource"
+    assert models.parse_error(ci_answer.content).resource is None
+    assert models.parse_error(cos_answer.content).resource == cos_host + "/ciqueue/state.json"
 
 
 def test_kind_not_activated_is_kind_bucket_unbinded(

@@ -159,13 +159,14 @@ class CIResponses:
         return action(call)
 
     def _error(self, call: Call, exc: ApiError) -> Reply:
+        """CI's error document: Code, Message, RequestId, TraceId (ERR-CI). ``Resource`` is COS's
+        (cos_objects answers the state object's errors with it); the official Python SDK needs it to
+        read an error, so it reads none of CI's, as against the real service."""
         trace_id = self.model.new_trace_id(call.request_id)
-        resource = (call.request.host or "-") + call.request.path
         body = models.render_error(
             models.ErrorBody(
                 code=exc.code,
                 message=exc.message,
-                resource=resource,
                 request_id=call.request_id,
                 trace_id=trace_id,
             )
