@@ -8,6 +8,9 @@ Rules:
 - simulated time: ``now`` becomes ``CIQUEUE_NOW``, which the runtime the handler builds reads as
   its clock; timer events also get ``TRIGGER_SRC=timer``;
 - the handler's exceptions propagate, as SCF records a failed invocation;
+- ``ciqueue invoke`` pointed at an endpoint (``--endpoint`` or ``CIQUEUE_ENDPOINT``, e.g. the
+  emulator) with no credentials in the environment runs with the public demo key pair, as the
+  other local tools do; your own credentials, when set, are used as they are (a real endpoint);
 - fan-out in-process is built explicitly (``fan_out_in_process``): the scheduler's shards run the
   worker's logic on threads of this process behind the ``LocalInvoker`` interface, and the tick
   waits for them before it returns (their results and failures are in its report); production
@@ -34,7 +37,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ciqueue.constants import ENV_CONFIG, ENV_ENDPOINT, ENV_NOW
+from ciqueue.constants import (
+    DEMO_SECRET_ID,
+    DEMO_SECRET_KEY,
+    ENV_CONFIG,
+    ENV_ENDPOINT,
+    ENV_NOW,
+    ENV_SECRET_ID,
+    ENV_SECRET_KEY,
+    ENV_SESSION_TOKEN,
+)
 from ciqueue.dev.events import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, SAMPLE_KINDS, sample_event, scf_context
 from ciqueue.errors import InvalidInput
 from ciqueue.timefmt import iso_z, parse_instant
@@ -265,6 +277,7 @@ def invoke_main(argv: Sequence[str] | None = None, out: TextIO | None = None) ->
             env[ENV_ENDPOINT] = args.endpoint
         if args.config:
             env[ENV_CONFIG] = str(Path(args.config).resolve())
+        env.update(demo_credentials(args.endpoint or os.environ.get(ENV_ENDPOINT, ""), os.environ))
         # The function's own output (audit lines, logs) goes to stderr; stdout carries the result.
         with contextlib.redirect_stdout(sys.stderr):
             result = invoke(args.function, event, context, env, now=now)
@@ -276,6 +289,14 @@ def invoke_main(argv: Sequence[str] | None = None, out: TextIO | None = None) ->
         return 1
     print(json.dumps(result, ensure_ascii=False, indent=2, default=str), file=out)
     return 0
+
+
+def demo_credentials(endpoint: str, environ: Mapping[str, str]) -> dict[str, str | None]:
+    """The demo key pair for an invocation sent to ``endpoint`` (an emulator) when ``environ``
+    holds no credentials of its own; nothing otherwise (real CI needs real keys)."""
+    if not endpoint.strip() or environ.get(ENV_SECRET_ID, "").strip() or environ.get(ENV_SECRET_KEY, "").strip():
+        return {}
+    return {ENV_SECRET_ID: DEMO_SECRET_ID, ENV_SECRET_KEY: DEMO_SECRET_KEY, ENV_SESSION_TOKEN: None}
 
 
 def _read_json(path: str, field_name: str) -> Any:
