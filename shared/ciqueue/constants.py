@@ -41,7 +41,14 @@ SCF_INTERNAL_API_ENDPOINT = "scf.internal.tencentcloudapi.com"
 DEFAULT_WORKER_QUALIFIER = "$DEFAULT"
 ENV_SCF_NAMESPACE = "SCF_NAMESPACE"
 DEFAULT_SCF_NAMESPACE = "default"
+# The state file when nothing names one. On SCF, /tmp is the only writable place; on a machine of
+# yours it is per user, where you can find it: $XDG_STATE_HOME/ciqueue/state.json (XDG Base
+# Directory spec; XDG_STATE_HOME defaults to ~/.local/state), never one file shared by every
+# checkout and user in /tmp (state/location.py chooses).
 DEFAULT_STATE_FILE = "/tmp/ciqueue-state.json"
+ENV_XDG_STATE_HOME = "XDG_STATE_HOME"
+LOCAL_STATE_HOME = "~/.local/state"  # XDG_STATE_HOME's default
+LOCAL_STATE_PATH = "ciqueue/state.json"  # under the state home
 DEFAULT_STATE_KEY = "ciqueue/state.json"  # the state object when no key is named
 DEFAULT_WORKER_FUNCTION = "ciqueue-worker"
 # Local mode and rehearsals only: the simulated current time (ISO 8601, e.g. 2026-03-01T02:00:00Z)

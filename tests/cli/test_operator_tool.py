@@ -114,3 +114,23 @@ def test_invoke_without_an_endpoint_still_needs_real_credentials(
 
     assert code == 0
     assert json.loads(out)["error"]["code"] == "CredentialsMissing"
+
+
+# -- state where the user can see it, temp files cleaned up ----------------------------------------
+
+
+def test_local_tools_keep_state_per_user_and_scf_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ciqueue.app.runtime import Runtime
+    from ciqueue.state.location import location_from_env
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    xdg = {"XDG_STATE_HOME": str(tmp_path / "xdg")}
+
+    assert location_from_env(xdg).path == str(tmp_path / "xdg" / "ciqueue" / "state.json")
+    assert location_from_env({}).path == str(tmp_path / "home" / ".local/state/ciqueue/state.json")
+    assert location_from_env({"XDG_STATE_HOME": "relative/dir"}).path == str(
+        tmp_path / "home" / ".local/state/ciqueue/state.json"
+    )  # the XDG spec ignores a relative value
+    assert location_from_env({**xdg, "TENCENTCLOUD_RUNENV": "SCF"}).path == "/tmp/ciqueue-state.json"
+    runtime = Runtime.from_env(xdg, config=None)
+    assert str(getattr(runtime.state, "path", "")) == str(tmp_path / "xdg" / "ciqueue" / "state.json")

@@ -99,7 +99,8 @@ class Runtime:
 
         ``CIQUEUE_CONFIG``: a file path or ``cos://bucket-appid/key?region=...`` (unset: no config).
         State: as ``ciqueue.state.location`` chooses (``CIQUEUE_STATE_BUCKET``, else
-        ``CIQUEUE_STATE_FILE``, else the config's ``settings.state``, else a /tmp file).
+        ``CIQUEUE_STATE_FILE``, else the config's ``settings.state``, else /tmp on SCF and the
+        user's ``$XDG_STATE_HOME/ciqueue/state.json`` elsewhere).
         ``CIQUEUE_INVOKER``: ``scf`` (fan out to ``CIQUEUE_WORKER_FUNCTION``), unset: no fan-out.
         ``CIQUEUE_NOW`` (local mode only): a simulated clock.
         """

@@ -6,8 +6,11 @@ Rules:
 - A ``cos://`` region comes from the location's ``?region=``, else the ``region`` argument, else
   ``CIQUEUE_STATE_REGION``, else ``TENCENTCLOUD_REGION`` (SCF sets it in every function).
 - From the environment the order is: ``CIQUEUE_STATE_BUCKET`` (+ ``CIQUEUE_STATE_KEY``), else
-  ``CIQUEUE_STATE_FILE``, else the config's ``settings.state`` location, else
-  ``/tmp/ciqueue-state.json``. The bucket setting and a ``cos://`` location build the same store.
+  ``CIQUEUE_STATE_FILE``, else the config's ``settings.state`` location, else the default file
+  (``default_state_file``): ``/tmp/ciqueue-state.json`` on SCF (``TENCENTCLOUD_RUNENV`` set; /tmp
+  is the only writable place there), elsewhere per user, ``$XDG_STATE_HOME/ciqueue/state.json``
+  (``~/.local/state/ciqueue/state.json`` when unset), so checkouts and users of one machine never
+  share a file by accident. The bucket setting and a ``cos://`` location build the same store.
 - Parsing is pure and imports no backend; a backend module is imported only when its store is
   built, so opening a local file never imports ``requests``.
 """
@@ -24,10 +27,14 @@ from ciqueue.constants import (
     DEFAULT_STATE_FILE,
     DEFAULT_STATE_KEY,
     ENV_REGION,
+    ENV_SCF_RUNENV,
     ENV_STATE_BUCKET,
     ENV_STATE_FILE,
     ENV_STATE_KEY,
     ENV_STATE_REGION,
+    ENV_XDG_STATE_HOME,
+    LOCAL_STATE_HOME,
+    LOCAL_STATE_PATH,
 )
 from ciqueue.errors import InvalidInput
 
@@ -113,7 +120,17 @@ def location_from_env(environ: Mapping[str, str], setting: str | None = None) ->
         return StateLocation("file", path=path)
     if setting:
         return parse_location(setting, environ=environ, field_name="settings.state")
-    return StateLocation("file", path=DEFAULT_STATE_FILE)
+    return StateLocation("file", path=default_state_file(environ))
+
+
+def default_state_file(environ: Mapping[str, str]) -> str:
+    """The state file when nothing names one: /tmp on SCF, else the user's XDG state home."""
+    if environ.get(ENV_SCF_RUNENV, "").strip():
+        return DEFAULT_STATE_FILE
+    home = environ.get(ENV_XDG_STATE_HOME, "").strip()
+    if not home or not os.path.isabs(home):  # the XDG spec ignores a relative value
+        home = os.path.expanduser(LOCAL_STATE_HOME)
+    return os.path.join(home, LOCAL_STATE_PATH)
 
 
 def build_store(
