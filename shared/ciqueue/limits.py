@@ -96,6 +96,8 @@ MAX_SESSION_COOKIE_LENGTH = 2048
 # command line it runs locally, so the CLI may look further ahead.
 MAX_PLAN_DAYS_HTTP = 31
 MAX_PLAN_DAYS_CLI = 400
+# A TCP port to listen on (0: any free one), as the local servers take it.
+MAX_PORT = 65535
 # Window occurrences one evaluation may walk before the window is refused as too dense.
 MAX_OCCURRENCES = 50_000
 

@@ -134,3 +134,29 @@ def test_local_tools_keep_state_per_user_and_scf_in_tmp(tmp_path: Path, monkeypa
     assert location_from_env({**xdg, "TENCENTCLOUD_RUNENV": "SCF"}).path == "/tmp/ciqueue-state.json"
     runtime = Runtime.from_env(xdg, config=None)
     assert str(getattr(runtime.state, "path", "")) == str(tmp_path / "xdg" / "ciqueue" / "state.json")
+
+
+@pytest.mark.parametrize("command", ["emulator", "local"])
+@pytest.mark.parametrize("port", ["99999", "-1", "x"])
+def test_a_port_out_of_range_is_one_usage_error(
+    command: str, port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--port", port])
+    err = capsys.readouterr().err
+
+    assert exit_.value.code == 2
+    assert "Traceback" not in err
+    assert f"argument --port: must be a port from 0 (any free one) to 65535 (got '{port}')" in err
+
+
+def test_local_names_the_port_another_process_holds(
+    emulator: EmulatorServer, clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "local", "--port", str(emulator.port), "--http-port", "0")
+
+    assert code == 2
+    assert err == (
+        f"error: --port: 127.0.0.1:{emulator.port} is in use (another ciqueue emulator or local?): "
+        "stop it, or pass --port N (0 = any free port)\n"
+    )

@@ -9,6 +9,7 @@ Rules:
 - the ops console is on at ``/ui`` of the Function URL: the session key is taken from
   ``CIQUEUE_SESSION_KEY`` or made at random for this run (kept in memory only), and the sign-in
   URL is printed (the token stays in its file);
+- a port another process holds is named with what to do;
 - seeding makes the config's target queues in the emulator (ids as listed, two queues per name
   pattern) and submits jobs to each.
 """
@@ -16,6 +17,8 @@ Rules:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
 import secrets
@@ -23,7 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -150,13 +153,19 @@ class LocalStack:
     def start(self) -> LocalStack:
         from ciqueue.emulator.server import EmulatorServer
 
-        self.emulator = EmulatorServer(
-            port=self.port, allow_private_callbacks=self.allow_private_callbacks
-        ).start()
+        with _listening(self.port, "--port"):
+            self.emulator = EmulatorServer(port=self.port, allow_private_callbacks=self.allow_private_callbacks)
+        self.emulator.start()
         self.emulator.jobs.clock = self.clock.timestamp
         self.emulator.jobs.subscribe(self.log.delivery)
         self.log.attach()
-        self.url_server = FunctionUrlServer(self._url_call, port=self.http_port).start()
+        try:
+            with _listening(self.http_port, "--http-port"):
+                self.url_server = FunctionUrlServer(self._url_call, port=self.http_port)
+        except InvalidInput:
+            self.stop()
+            raise
+        self.url_server.start()
         root = self.root or self._functions_dir().parent
         timers = timers_from_serverless(root, ("scheduler",))
         self.timers = TimerRunner(timers, self.clock.now, self._fire, self._skipped)
@@ -199,6 +208,19 @@ class LocalStack:
             self.url_server.stop()
         if self.emulator is not None:
             self.emulator.stop()
+
+
+@contextlib.contextmanager
+def _listening(port: int, option: str) -> Iterator[None]:
+    """Binding ``port`` inside: a port another process holds is InvalidInput naming ``option``."""
+    from ciqueue.emulator.server import port_in_use
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise InvalidInput(option, port_in_use("127.0.0.1", port, option)) from None
 
 
 def seed_from_config(
@@ -247,13 +269,18 @@ def _is_queue_id(text: str) -> bool:
 
 def local_main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """``ciqueue local``: the emulator, the functions, their timers and the jobs, until Ctrl-C."""
+    from ciqueue.emulator.server import port_argument
+
     out = out or sys.stdout
     parser = argparse.ArgumentParser(
         prog="ciqueue local", description="Run the whole system on this machine."
     )
-    parser.add_argument("--port", type=int, default=9000, help="emulator port (default 9000)")
+    parser.add_argument("--port", type=port_argument, default=9000, help="emulator port (default 9000; 0 = any)")
     parser.add_argument(
-        "--http-port", type=int, default=9080, help="Function URL (http_toggle) port (default 9080)"
+        "--http-port",
+        type=port_argument,
+        default=9080,
+        help="Function URL (http_toggle) port (default 9080; 0 = any)",
     )
     parser.add_argument("--config", help="schedule config file (CIQUEUE_CONFIG of the functions)")
     parser.add_argument(
@@ -325,8 +352,8 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
         session_key=session_key,
         tick_interval=args.tick,
     )
-    stack.start()
     try:
+        stack.start()
         assert stack.emulator is not None and stack.url_server is not None and stack.timers is not None
         stack.emulator.jobs.set_redirects(redirects)
         print(f"ciqueue local: CI emulator on {stack.emulator.endpoint} (demo key pair)", file=out)

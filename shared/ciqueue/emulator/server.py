@@ -9,6 +9,7 @@ CI hosts, the bucket host and ``ci.<Region>.myqcloud.com`` alike, and signs them
 from __future__ import annotations
 
 import argparse
+import errno
 import socket
 import sys
 import threading
@@ -26,7 +27,7 @@ from ciqueue.emulator.jobs import JobsEngine, is_jobs_path
 from ciqueue.emulator.models import Clock, EmulatorModel, MemoryStore, SqliteStore, Store
 from ciqueue.emulator.responses import AdminResponses, CIResponses, Reply, Request
 from ciqueue.emulator.routing import is_admin_path
-from ciqueue.limits import MAX_EMULATOR_BODY_BYTES
+from ciqueue.limits import MAX_EMULATOR_BODY_BYTES, MAX_PORT
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -210,6 +211,25 @@ class EmulatorServer:
         self.stop()
 
 
+def port_argument(text: str) -> int:
+    """A ``--port`` value: 0 (any free port) to MAX_PORT, refused by argparse naming the rule."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 (any free one) to {MAX_PORT} (got {text!r})")
+    return port
+
+
+def port_in_use(host: str, port: int, option: str = "--port") -> str:
+    """The rule for a port another process holds: which, and what to do."""
+    return (
+        f"{host}:{port} is in use (another ciqueue emulator or local?): stop it, "
+        f"or pass {option} N (0 = any free port)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """``ciqueue emulator``: serve until Ctrl-C, then exit 0."""
     parser = argparse.ArgumentParser(
@@ -217,7 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Run a local CI queue API emulator (admin API under /_emulator/).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000; 0 = any)")
+    parser.add_argument(
+        "--port", type=port_argument, default=9000, help="port to listen on (default 9000; 0 = any)"
+    )
     parser.add_argument("--data", metavar="FILE", help="SQLite file that keeps the state across restarts")
     parser.add_argument(
         "--allow-private-callbacks",
@@ -230,7 +252,10 @@ def main(argv: list[str] | None = None) -> int:
             args.host, args.port, data=args.data, allow_private_callbacks=args.allow_private_callbacks
         )
     except OSError as exc:
-        print(f"ciqueue emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        if exc.errno == errno.EADDRINUSE:
+            print(f"ciqueue emulator: --port: {port_in_use(args.host, args.port)}", file=sys.stderr)
+        else:
+            print(f"ciqueue emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
     # The demo key pair is public and documented; keys from the environment are never printed.
     print(
