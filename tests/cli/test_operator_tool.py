@@ -136,6 +136,32 @@ def test_local_tools_keep_state_per_user_and_scf_in_tmp(tmp_path: Path, monkeypa
     assert str(getattr(runtime.state, "path", "")) == str(tmp_path / "xdg" / "ciqueue" / "state.json")
 
 
+def test_ciqueue_local_removes_the_token_and_state_files_it_made(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tempfile
+
+    from ciqueue.dev.stack import LocalStack
+
+    scratch = clean_env / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    steps: list[int] = []
+
+    def step_then_stop(self: LocalStack) -> list[Any]:
+        steps.append(1)
+        assert sorted(p.name.split("-")[2] for p in scratch.iterdir()) == ["token"]  # made, in use
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LocalStack, "step", step_then_stop)
+
+    code, out, err = run(capsys, "local", "--port", "0", "--http-port", "0")
+
+    assert (code, err, steps) == (0, "", [1])
+    assert "bearer token for it" in out
+    assert list(scratch.iterdir()) == []  # the token file and the temporary state file are gone
+
+
 @pytest.mark.parametrize("command", ["emulator", "local"])
 @pytest.mark.parametrize("port", ["99999", "-1", "x"])
 def test_a_port_out_of_range_is_one_usage_error(

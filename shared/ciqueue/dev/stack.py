@@ -9,7 +9,8 @@ Rules:
 - the ops console is on at ``/ui`` of the Function URL: the session key is taken from
   ``CIQUEUE_SESSION_KEY`` or made at random for this run (kept in memory only), and the sign-in
   URL is printed (the token stays in its file);
-- a port another process holds is named with what to do;
+- what it creates for a run (that token file, the temporary state file when ``--state`` names
+  none) is removed when it stops; a port another process holds is named with what to do;
 - seeding makes the config's target queues in the emulator (ids as listed, two queues per name
   pattern) and submits jobs to each.
 """
@@ -398,3 +399,10 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     finally:
         stack.stop()
+        # What this run made for itself goes with it; a --state file of yours stays.
+        made = [token_file] if token_file else []
+        if args.state is None and stack.state_file:
+            made += [stack.state_file, stack.state_file + ".lock"]
+        for path in made:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
