@@ -186,3 +186,43 @@ def test_local_names_the_port_another_process_holds(
         f"error: --port: 127.0.0.1:{emulator.port} is in use (another ciqueue emulator or local?): "
         "stop it, or pass --port N (0 = any free port)\n"
     )
+
+
+# -- output that breaks scripts or misleads ---------------------------------------------------------
+
+WIDE_OPEN = f"""
+version: 1
+timezone: Asia/Shanghai
+targets:
+  all: {{bucket: {BUCKET}, region: {REGION}, kind: pic, queue_ids: [{QUEUE}]}}
+windows:
+  - name: always
+    targets: [all]
+    enforced: true
+    dates: [{{start: "2020-01-01T00:00", end: "2099-01-01T00:00"}}]
+"""
+
+
+@pytest.fixture
+def demo_keys(emulator: EmulatorServer, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
+    from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+
+    monkeypatch.setenv(ENV_SECRET_ID, DEMO_SECRET_ID)
+    monkeypatch.setenv(ENV_SECRET_KEY, DEMO_SECRET_KEY)
+    monkeypatch.setenv(ENV_ENDPOINT, emulator.endpoint)
+    return emulator
+
+
+def test_reconcile_json_is_one_document_when_it_changes_something(
+    night: Path, demo_keys: EmulatorServer, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    night.write_text(WIDE_OPEN, encoding="utf-8")
+
+    code, out, err = run(capsys, "reconcile", "--config", str(night), "--json")
+
+    assert code == 0, err
+    report = json.loads(out)  # the whole of stdout is the report
+    assert [o["action"] for o in report["operations"]] == ["pause"]
+    assert emu_admin.queue(QUEUE)["State"] == "Paused"
+    audit = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert "queue.paused" in [a["event"] for a in audit]  # the audit trail went to stderr

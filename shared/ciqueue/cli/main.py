@@ -14,6 +14,7 @@ input (exit 2).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -577,9 +578,12 @@ def _reconcile_command(args: argparse.Namespace) -> int:
     config = _load_schedule(args)
     endpoint = getattr(args, "endpoint", None) or None
     runtime = Runtime.from_env(config=config, endpoint=endpoint)
-    report = reconcile(
-        runtime, dry_run=True if args.dry_run else None, deadline=deadline_for(args), actor="cli"
-    )
+    # The audit trail goes to stderr, as with ``invoke``: stdout is the report alone (one JSON
+    # document with --json), so a script can read it whatever the tick changed.
+    with contextlib.redirect_stdout(sys.stderr):
+        report = reconcile(
+            runtime, dry_run=True if args.dry_run else None, deadline=deadline_for(args), actor="cli"
+        )
     # No fan-out unless CIQUEUE_INVOKER=scf: the whole fleet is reconciled here, in this report.
     data = report.to_dict(decisions=args.json)
     if args.json:
