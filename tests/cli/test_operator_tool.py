@@ -119,7 +119,9 @@ def test_invoke_without_an_endpoint_still_needs_real_credentials(
 # -- state where the user can see it, temp files cleaned up ----------------------------------------
 
 
-def test_local_tools_keep_state_per_user_and_scf_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_tools_keep_state_per_user_and_scf_in_tmp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ciqueue.app.runtime import Runtime
     from ciqueue.state.location import location_from_env
 
@@ -179,7 +181,7 @@ def test_a_port_out_of_range_is_one_usage_error(
 def test_local_names_the_port_another_process_holds(
     emulator: EmulatorServer, clean_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(capsys, "local", "--port", str(emulator.port), "--http-port", "0")
+    code, _, err = run(capsys, "local", "--port", str(emulator.port), "--http-port", "0")
 
     assert code == 2
     assert err == (

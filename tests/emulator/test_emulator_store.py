@@ -112,7 +112,9 @@ def test_main_prints_the_endpoint_and_demo_key_and_stops_on_ctrl_c(tmp_path: Pat
 
 def test_main_reports_a_busy_port(emulator: EmulatorServer, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--port", str(emulator.port)]) == 2
-    assert capsys.readouterr().err.startswith(f"ciqueue emulator: --port: 127.0.0.1:{emulator.port} is in use")
+    assert capsys.readouterr().err.startswith(
+        f"ciqueue emulator: --port: 127.0.0.1:{emulator.port} is in use"
+    )
 
 
 def test_admin_seed_queue_lists_in_order(emulator: EmulatorServer, emu_admin: EmuAdmin) -> None:

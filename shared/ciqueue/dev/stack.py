@@ -155,7 +155,9 @@ class LocalStack:
         from ciqueue.emulator.server import EmulatorServer
 
         with _listening(self.port, "--port"):
-            self.emulator = EmulatorServer(port=self.port, allow_private_callbacks=self.allow_private_callbacks)
+            self.emulator = EmulatorServer(
+                port=self.port, allow_private_callbacks=self.allow_private_callbacks
+            )
         self.emulator.start()
         self.emulator.jobs.clock = self.clock.timestamp
         self.emulator.jobs.subscribe(self.log.delivery)
@@ -276,7 +278,9 @@ def local_main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> 
     parser = argparse.ArgumentParser(
         prog="ciqueue local", description="Run the whole system on this machine."
     )
-    parser.add_argument("--port", type=port_argument, default=9000, help="emulator port (default 9000; 0 = any)")
+    parser.add_argument(
+        "--port", type=port_argument, default=9000, help="emulator port (default 9000; 0 = any)"
+    )
     parser.add_argument(
         "--http-port",
         type=port_argument,
@@ -400,9 +404,9 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         stack.stop()
         # What this run made for itself goes with it; a --state file of yours stays.
-        made = [token_file] if token_file else []
+        leftovers: list[str] = [token_file] if token_file else []
         if args.state is None and stack.state_file:
-            made += [stack.state_file, stack.state_file + ".lock"]
-        for path in made:
+            leftovers += [stack.state_file, stack.state_file + ".lock"]
+        for path in leftovers:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)

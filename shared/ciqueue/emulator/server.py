@@ -255,7 +255,9 @@ def main(argv: list[str] | None = None) -> int:
         if exc.errno == errno.EADDRINUSE:
             print(f"ciqueue emulator: --port: {port_in_use(args.host, args.port)}", file=sys.stderr)
         else:
-            print(f"ciqueue emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+            print(
+                f"ciqueue emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+            )
         return 2
     # The demo key pair is public and documented; keys from the environment are never printed.
     print(
