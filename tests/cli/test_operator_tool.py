@@ -228,3 +228,18 @@ def test_reconcile_json_is_one_document_when_it_changes_something(
     assert emu_admin.queue(QUEUE)["State"] == "Paused"
     audit = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert "queue.paused" in [a["event"] for a in audit]  # the audit trail went to stderr
+
+
+def test_plan_queues_that_reads_no_queue_fails_and_says_so_once(
+    demo_keys: EmulatorServer, clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = clean_env / "schedule.yaml"
+    config.write_text(SCHEDULE, encoding="utf-8")  # its bucket does not exist in the emulator
+
+    code, out, err = run(capsys, "plan", "--config", str(config), "--queues")
+
+    assert code == 1
+    assert out == ""  # no "(no transitions)": there is no plan without the queues
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"error: could not read {BUCKET}/{REGION}/pic: ")

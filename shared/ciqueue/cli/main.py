@@ -450,7 +450,13 @@ def add_schedule_commands(commands: Any) -> None:
 
 
 def run_schedule_command(args: argparse.Namespace) -> int:
+    import logging
+
     import requests
+
+    # What the library logs (a scope it could not read, ...) is in the report these commands
+    # print; without a handler Python's last resort would print each such line a second time.
+    logging.getLogger("ciqueue").addHandler(logging.NullHandler())
 
     try:
         if args.command == "config":
@@ -527,16 +533,22 @@ def _plan_command(args: argparse.Namespace) -> int:
             start = start.replace(tzinfo=zone(config.timezone))
     observed = None
     overrides: list[Any] = []
+    failed_reads = False
     if args.queues:
         from ciqueue.app.reconcile import observe
         from ciqueue.app.runtime import Runtime
 
         runtime = Runtime.from_env(config=config, endpoint=getattr(args, "endpoint", None) or None)
         observed, report = observe(runtime, deadline=deadline_for(args))
+        # A scope that could not be read makes the plan incomplete: each is said once and the
+        # exit status is 1; with nothing read there is no plan to show ("no transitions" would lie).
         for entry in report.errors:
-            _fail(f"warning: could not read {entry.get('scope')}: {entry.get('message')}")
+            _fail(f"error: could not read {entry.get('scope')}: {entry.get('message')}")
         for warning in report.warnings:
             _fail(f"warning: {warning}")
+        if report.errors and not observed:
+            return EXIT_FAILED
+        failed_reads = bool(report.errors)
         if args.svg:
             doc, _ = runtime.state.load()
             overrides = doc.engine_overrides()
@@ -549,7 +561,7 @@ def _plan_command(args: argparse.Namespace) -> int:
         )
     else:
         print(render_plan(transitions, config.timezone))
-    return EXIT_OK
+    return EXIT_FAILED if failed_reads else EXIT_OK
 
 
 def _write_plan_svg(
