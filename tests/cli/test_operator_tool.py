@@ -243,3 +243,18 @@ def test_plan_queues_that_reads_no_queue_fails_and_says_so_once(
     lines = err.splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith(f"error: could not read {BUCKET}/{REGION}/pic: ")
+
+
+def test_a_dry_run_says_it_would_change_what_it_would_change(
+    night: Path, demo_keys: EmulatorServer, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    where = ["--bucket", BUCKET, "--region", REGION, "--json"]
+    code, out, _ = run(capsys, "queues", "pause", QUEUE, *where, "--dry-run")
+    preview = json.loads(out)
+    assert (code, preview["changed"], preview["would_change"]) == (0, False, True)
+    assert emu_admin.queue(QUEUE)["State"] == "Active"
+
+    code, out, _ = run(capsys, "queues", "pause", QUEUE, *where)
+    assert (json.loads(out)["changed"], json.loads(out)["would_change"]) == (True, True)
+    code, out, _ = run(capsys, "queues", "pause", QUEUE, *where, "--dry-run")
+    assert (json.loads(out)["changed"], json.loads(out)["would_change"]) == (False, False)

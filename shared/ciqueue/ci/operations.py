@@ -76,7 +76,9 @@ class OperationResult:
     """What an operation found, did (or would do, for a dry run) and why.
 
     ``changed`` is True only when a write happened; a dry run never changes anything, its
-    ``diff`` shows what a real run would write. ``after`` is the verified re-read after a
+    ``diff`` shows what a real run would write and ``would_change`` says whether it would write
+    at all (for a real run it equals ``changed``), so a script reading a dry run is not told
+    "false" about a change it asked to preview. ``after`` is the verified re-read after a
     write, the projected queue for a dry run, and ``before`` when nothing needed changing.
     """
 
@@ -92,6 +94,11 @@ class OperationResult:
     reason: str = ""
     actor: str | None = None
 
+    @property
+    def would_change(self) -> bool:
+        """A real run writes (or wrote) the queue: there is a diff to write."""
+        return self.changed or bool(self.diff)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; queues use the XML element names."""
         return {
@@ -99,6 +106,7 @@ class OperationResult:
             "queue_id": self.queue_id,
             "action": self.action,
             "changed": self.changed,
+            "would_change": self.would_change,
             "dry_run": self.dry_run,
             "reason": self.reason,
             "actor": self.actor,
