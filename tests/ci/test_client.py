@@ -465,7 +465,7 @@ def test_connection_refused_gives_transport_error_after_retries() -> None:
         client.list_queues("pic")
     assert str(caught.value) == (
         "GET /picqueue to demo-1250000000.ci.ap-guangzhou.myqcloud.com "
-        "failed after 3 attempt(s): ConnectionError"
+        f"via http://127.0.0.1:{port} failed after 3 attempt(s): ConnectionError"
     )
     assert len(sleeps.delays) == 2
 

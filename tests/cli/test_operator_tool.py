@@ -258,3 +258,23 @@ def test_a_dry_run_says_it_would_change_what_it_would_change(
     assert (json.loads(out)["changed"], json.loads(out)["would_change"]) == (True, True)
     code, out, _ = run(capsys, "queues", "pause", QUEUE, *where, "--dry-run")
     assert (json.loads(out)["changed"], json.loads(out)["would_change"]) == (False, False)
+
+
+def test_a_failed_connection_names_the_endpoint_it_went_to_and_the_host(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+
+    monkeypatch.setenv(ENV_SECRET_ID, DEMO_SECRET_ID)
+    monkeypatch.setenv(ENV_SECRET_KEY, DEMO_SECRET_KEY)
+    with socket.socket() as spare:  # a port nothing listens on
+        spare.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{spare.getsockname()[1]}"
+    code, _, err = run(
+        capsys, "--endpoint", closed, "queues", "list", "--bucket", BUCKET, "--region", REGION
+    )
+
+    assert code == 1
+    assert f"to {BUCKET}.ci.{REGION}.myqcloud.com via {closed} failed" in err

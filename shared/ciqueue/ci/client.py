@@ -485,9 +485,13 @@ class CIClient:
                 f"deadline exceeded during attempt {number} of {method} {path} (no whole reply in time)"
             )
         return TransportError(
-            f"{method} {path} to {host} failed after {number} attempt(s): "
+            f"{method} {path} to {self._where(host)} failed after {number} attempt(s): "
             f"no whole reply within the {timeout:g} s timeout"
         )
+
+    def _where(self, host: str) -> str:
+        """The host a request is for and, with an endpoint, where the connection really went."""
+        return f"{host} via {self.endpoint}" if self.endpoint else host
 
     def _typed(self, exc: Exception, method: str, path: str, host: str, number: int) -> CiQueueError:
         """The typed error for an exception of the transport (see the module rules)."""
@@ -506,7 +510,7 @@ class CIClient:
                 number,
                 type(exc).__name__,
             )
-            failed = f"{method} {path} to {host} failed after {number} attempt(s)"
+            failed = f"{method} {path} to {self._where(host)} failed after {number} attempt(s)"
             return TransportError(f"{failed}: {_cause(exc)}")
         raise exc  # not the transport's: a bug, told as one by errors.describe
 
