@@ -278,3 +278,18 @@ def test_a_failed_connection_names_the_endpoint_it_went_to_and_the_host(
 
     assert code == 1
     assert f"to {BUCKET}.ci.{REGION}.myqcloud.com via {closed} failed" in err
+
+
+def test_package_refuses_a_config_that_config_check_rejects(
+    clean_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = clean_env / "bad.yaml"
+    bad.write_text(SCHEDULE.replace("duration: 2h", "duration: 2 hours"), encoding="utf-8")
+    out_dir = clean_env / "dist"
+
+    check = run(capsys, "config", "check", str(bad))
+    code, out, err = run(capsys, "package", "--skip-layer", "--config", str(bad), "--out", str(out_dir))
+
+    assert check[0] == 2
+    assert (code, out, err) == (2, "", check[2])  # the same lines as config check
+    assert not out_dir.exists()  # nothing a deploy could pick up

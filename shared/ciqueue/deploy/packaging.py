@@ -183,6 +183,8 @@ def package_all(
         config = root / CONFIG_NAME
     if config is None:
         report.notes.append(f"no {CONFIG_NAME} bundled: pass --config FILE (functions read $CIQUEUE_CONFIG)")
+    else:
+        check_config(config)  # a config the scheduler would refuse on every tick is never bundled
     for fn in dep.functions:
         if fn.unresolved_env:
             names = ", ".join(sorted(set(fn.unresolved_env)))
@@ -204,6 +206,17 @@ def package_all(
             shutil.rmtree(out / "layer" if name == "layer" else out / "functions" / name, ignore_errors=True)
         raise InvalidInput(problems)
     return report
+
+
+def check_config(path: Path) -> None:
+    """InvalidInput with ``config check``'s problems (the same loader) when ``path`` is no valid config."""
+    from datetime import datetime, timezone
+
+    from ciqueue.schedule.load import load_config
+
+    if not path.is_file():
+        raise InvalidInput("config", f"{path} is not a file")
+    load_config(path.read_text(encoding="utf-8"), now=datetime.now(timezone.utc))
 
 
 def _size_problems(report: PackageReport, functions: list[str]) -> list[Problem]:
@@ -259,6 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--refresh", action="store_true", help="download wheels again instead of using the cache"
     )
     args = parser.parse_args(argv)
+    if args.config is not None:
+        try:
+            check_config(args.config)
+        except InvalidInput as exc:  # the lines ``ciqueue config check`` prints, and nothing built
+            for problem in exc.problems:
+                print(f"{args.config}: {problem}", file=sys.stderr)
+            return 2
     try:
         root = project_root()
         out = args.out or root / "dist"
