@@ -272,9 +272,7 @@ def test_a_failed_connection_names_the_endpoint_it_went_to_and_the_host(
     with socket.socket() as spare:  # a port nothing listens on
         spare.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{spare.getsockname()[1]}"
-    code, _, err = run(
-        capsys, "--endpoint", closed, "queues", "list", "--bucket", BUCKET, "--region", REGION
-    )
+    code, _, err = run(capsys, "--endpoint", closed, "queues", "list", "--bucket", BUCKET, "--region", REGION)
 
     assert code == 1
     assert f"to {BUCKET}.ci.{REGION}.myqcloud.com via {closed} failed" in err
@@ -293,3 +291,4 @@ def test_package_refuses_a_config_that_config_check_rejects(
     assert check[0] == 2
     assert (code, out, err) == (2, "", check[2])  # the same lines as config check
     assert not out_dir.exists()  # nothing a deploy could pick up
+
