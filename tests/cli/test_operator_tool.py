@@ -291,4 +291,3 @@ def test_package_refuses_a_config_that_config_check_rejects(
     assert check[0] == 2
     assert (code, out, err) == (2, "", check[2])  # the same lines as config check
     assert not out_dir.exists()  # nothing a deploy could pick up
-
