@@ -321,6 +321,8 @@ def test_sdk_reads_and_updates_every_kind_of_queue(proxied_sdk: Any, emu_admin: 
                 "Url": "http://www.demo.com",
                 "Event": "TaskFinish",
                 "State": "On",
+                # as the SDK's own queue tests send it, to every kind (doc included)
+                "ResultFormat": "JSON",
             },
         }
         result = update(
