@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -582,3 +583,131 @@ def test_a_change_made_from_the_page_is_in_the_recent_changes_and_the_picture(br
     assert (
         "override" in overview and "pins Paused by token:oncall until Mon 12:00: resizer deploy" in overview
     )
+
+
+# -- a basic accessibility check -----------------------------------------------------------------
+
+
+class _A11yAudit(HTMLParser):
+    """A basic accessibility check of one page, read as HTML (no script runs): the language, a title
+    and one h1, headings that do not skip a level, a label for every form control, a name for every
+    button and link, a title for every picture, no positive tabindex, a phone viewport."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.problems: list[str] = []
+        self.lang = ""
+        self.viewport = False
+        self.title = ""
+        self.h1 = 0
+        self.last_heading = 0
+        self.label_for: set[str] = set()
+        self.controls: list[tuple[str, str, bool]] = []  # (tag, id, labelled inside or by aria)
+        self.open: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []  # the text of each element still open (a button's, a link's)
+        self.svg_titles: list[bool] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "html":
+            self.lang = a.get("lang", "")
+        if tag == "meta" and a.get("name") == "viewport":
+            self.viewport = "width=device-width" in a.get("content", "")
+        if re.fullmatch(r"h[1-6]", tag):
+            level = int(tag[1])
+            self.h1 += level == 1
+            if self.last_heading and level > self.last_heading + 1:
+                self.problems.append(f"<{tag}> follows <h{self.last_heading}>: a heading level is skipped")
+            self.last_heading = level
+        if tag == "label" and a.get("for"):
+            self.label_for.add(a["for"])
+        if int(a.get("tabindex", "0") or 0) > 0:
+            self.problems.append(f"<{tag}> has tabindex {a['tabindex']}: keyboard order follows the page")
+        if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit", "button"):
+            inside = any(t == "label" for t, _ in self.open) or bool(a.get("aria-label"))
+            self.controls.append((tag, a.get("id", ""), inside))
+        if tag == "img" and not a.get("alt"):
+            self.problems.append("<img> without alt text")
+        if tag == "svg":
+            self.svg_titles.append(False)
+        if tag == "title" and self.open and any(t == "svg" for t, _ in self.open):
+            self.svg_titles[-1] = True
+        if tag not in ("input", "meta", "link", "br", "img", "hr"):
+            self.open.append((tag, a))
+            self.text.append(a.get("aria-label", ""))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.open:
+            opened, attrs = self.open.pop()
+            text = self.text.pop().strip()
+            if self.text:
+                self.text[-1] += " " + text
+            if opened in ("button", "a") and not text:
+                self.problems.append(f"<{opened} {attrs}> has no name a screen reader can say")
+            if opened == "title" and not any(t == "svg" for t, _ in self.open):
+                self.title = text
+            if opened == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.text:
+            self.text[-1] += data
+
+    def verdict(self) -> list[str]:
+        problems = list(self.problems)
+        if not self.lang:
+            problems.append("<html> has no lang")
+        if not self.viewport:
+            problems.append("no viewport meta for phones")
+        if not self.title:
+            problems.append("the page has no <title>")
+        if self.h1 != 1:
+            problems.append(f"the page has {self.h1} <h1> (one names the page)")
+        for tag, ident, inside in self.controls:
+            if not inside and ident not in self.label_for:
+                problems.append(f"<{tag} id={ident!r}> has no label")
+        problems += ["an <svg> has no <title>" for titled in self.svg_titles if not titled]
+        return problems
+
+
+def test_every_page_passes_a_basic_accessibility_check(browser: Browser, emu_admin: EmuAdmin) -> None:
+    pages = {"sign-in": browser.get("/ui/signin")}
+    signed_in(browser)
+    pages |= {
+        name: browser.get(path)
+        for name, path in (
+            ("overview", "/ui/"),
+            ("queue", QUEUE_PAGE),
+            ("week", "/ui/week"),
+            ("changes", "/ui/changes"),
+        )
+    }
+    queue = pages["queue"]
+    pages["confirm"] = browser.post(
+        QUEUE_PAGE + "/pause", {"csrf": queue.csrf, "length": "2h", "reason": "a11y"}
+    )
+    for name, page in pages.items():
+        assert page.status == 200, (name, page.status)
+        audit = _A11yAudit()
+        audit.feed(page.body)
+        assert audit.verdict() == [], name
+    assert puts(emu_admin) == []
+
+
+def test_the_accessibility_check_finds_what_it_looks_for() -> None:
+    audit = _A11yAudit()
+    audit.feed(
+        "<html><head><title>x</title></head><body><h1>a</h1><h3>b</h3>"
+        '<input id="q" name="q"><button></button><a href="/"></a><svg></svg>'
+        '<span tabindex="2">z</span></body></html>'
+    )
+    assert audit.verdict() == [
+        "<h3> follows <h1>: a heading level is skipped",
+        "<button {}> has no name a screen reader can say",
+        "<a {'href': '/'}> has no name a screen reader can say",
+        "<span> has tabindex 2: keyboard order follows the page",
+        "<html> has no lang",
+        "no viewport meta for phones",
+        "<input id='q'> has no label",
+        "an <svg> has no <title>",
+    ]
