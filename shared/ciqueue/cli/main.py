@@ -9,6 +9,11 @@ Every command that calls CI runs under one deadline: ``--timeout SECONDS`` (defa
 ``limits.DEFAULT_CLI_TIMEOUT_S``, 30 s), counted from the start of the command; when it runs out
 the command ends with DeadlineExceeded (exit 1). A timeout that is not a positive number is bad
 input (exit 2).
+
+Output into a pipe whose reader has gone (``ciqueue plan ... | head -1``) ends the command
+quietly with exit 141 (128 + SIGPIPE, what a shell reports for ``yes | head -1``, so
+``set -o pipefail`` scripts see the same status as for any other tool): no traceback, and stdout is
+pointed at devnull so the interpreter's last flush at exit cannot print one either.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE (13)
 
 
 class UsageError(Exception):
@@ -176,6 +182,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader closed early: what it read is all it wanted. Whatever is still buffered
+        # would fail again at exit, so stdout goes to devnull (Python's documented recipe).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["emulator"]:
         from ciqueue.emulator.server import main as emulator_main
