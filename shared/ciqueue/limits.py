@@ -37,6 +37,9 @@ DEFAULT_CLI_TIMEOUT_S = 30.0
 MAX_XML_DEPTH = 64
 # Queue ids in one DescribeQueues call (CI documents at most 10, comma-separated).
 MAX_QUEUE_IDS_PER_REQUEST = 10
+# Queues changed in parallel when no config says otherwise (``settings.concurrency``'s default);
+# here rather than in schedule.config so that a run without a config never imports the schedule.
+DEFAULT_CONCURRENCY = 8
 # Pages one queue listing may walk before it is refused as endless (100 per page: 100,000 queues).
 MAX_LIST_PAGES = 1000
 # Queue names (CI documents at most 128 characters; doc queues at most 100: ci.kinds holds which).

@@ -34,6 +34,7 @@ from ciqueue.constants import (
     SCF_INTERNAL_API_ENDPOINT,
 )
 from ciqueue.errors import CredentialsMissing, InvalidInput
+from ciqueue.limits import DEFAULT_CONCURRENCY
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
@@ -75,8 +76,6 @@ class Runtime:
 
     @property
     def concurrency(self) -> int:
-        from ciqueue.schedule.config import DEFAULT_CONCURRENCY
-
         return self.config.settings.concurrency if self.config is not None else DEFAULT_CONCURRENCY
 
     def client_for(self, bucket: str, region: str) -> CIClient:

@@ -26,12 +26,12 @@ from ciqueue.ci.identifiers import KIND_NAMES, bucket_problem, parse_kind, queue
 from ciqueue.ci.netguard import redact_url
 from ciqueue.constants import DEFAULT_NOTIFY_EVENT, MQ_REGIONS, NOTIFY_EVENTS
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.limits import DEFAULT_CONCURRENCY
 from ciqueue.schedule.cron import cron_rule
 from ciqueue.timefmt import DURATION_RULE, parse_duration, parse_instant
 
 CONFIG_VERSION = 1
 DEFAULT_TIMEZONE = "UTC"
-DEFAULT_CONCURRENCY = 8
 DEFAULT_SHARD_SIZE = 200
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
