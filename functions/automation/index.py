@@ -13,11 +13,14 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.constants import ENV_LOG_LEVEL
+from ciqueue.constants import ENV_LOG_LEVEL, ENV_PYDANTIC_DISABLE_PLUGINS, PYDANTIC_PLUGINS_OFF
 
 if TYPE_CHECKING:
     from ciqueue.app.runtime import Runtime
 
+# No pydantic plugin scan in this process (constants.ENV_PYDANTIC_DISABLE_PLUGINS says why); a value
+# already set (e.g. "" to allow plugins again) is kept.
+os.environ.setdefault(ENV_PYDANTIC_DISABLE_PLUGINS, PYDANTIC_PLUGINS_OFF)
 _LEVEL = logging.getLevelName(os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper())
 # An unknown level name falls back to INFO: a typo in a setting must not stop the function.
 logging.basicConfig(level=_LEVEL if isinstance(_LEVEL, int) else logging.INFO)

@@ -14,12 +14,15 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ciqueue.constants import CONSOLE_PATH, ENV_LOG_LEVEL
+from ciqueue.constants import CONSOLE_PATH, ENV_LOG_LEVEL, ENV_PYDANTIC_DISABLE_PLUGINS, PYDANTIC_PLUGINS_OFF
 
 if TYPE_CHECKING:
     from ciqueue.api.routes import HttpApi
     from ciqueue.api.ui.console import Console
 
+# No pydantic plugin scan in this process (constants.ENV_PYDANTIC_DISABLE_PLUGINS says why); a value
+# already set (e.g. "" to allow plugins again) is kept.
+os.environ.setdefault(ENV_PYDANTIC_DISABLE_PLUGINS, PYDANTIC_PLUGINS_OFF)
 _LEVEL = logging.getLevelName(os.environ.get(ENV_LOG_LEVEL, "INFO").strip().upper())
 # An unknown level name falls back to INFO: a typo in a setting must not stop the function.
 logging.basicConfig(level=_LEVEL if isinstance(_LEVEL, int) else logging.INFO)

@@ -20,8 +20,14 @@ between warm invocations.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
+from ciqueue.constants import ENV_PYDANTIC_DISABLE_PLUGINS, PYDANTIC_PLUGINS_OFF
+
+# No pydantic plugin scan in this process (constants.ENV_PYDANTIC_DISABLE_PLUGINS says why); a value
+# already set (e.g. "" to allow plugins again) is kept.
+os.environ.setdefault(ENV_PYDANTIC_DISABLE_PLUGINS, PYDANTIC_PLUGINS_OFF)
 log = logging.getLogger("ciqueue.scheduler")
 _RUNTIME: Any = None
 

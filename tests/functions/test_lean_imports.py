@@ -107,6 +107,7 @@ def test_a_timer_pause_imports_no_schedule(
     assert reply["result"]["ok"] is True, reply["result"]
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
     assert loaded(reply, NEVER) == []
+    assert reply["plugins_scanned"] is False
 
 
 def test_a_posted_pause_imports_no_schedule(
@@ -126,3 +127,4 @@ def test_a_posted_pause_imports_no_schedule(
     assert reply["result"]["statusCode"] == 200, reply["result"]
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
     assert loaded(reply, NEVER) == []
+    assert reply["plugins_scanned"] is False
