@@ -10,14 +10,17 @@ The source is decided by distinctive keys only:
 - anything else                                                  -> unknown
 A Function URL event is "compatible with apigw minus requestContext" and real ones may carry a
 ``requestContext`` with only ``sourceIp``; the API Gateway service id is what tells them apart.
+
+Each source's reader module (its pydantic models) is imported only when an event of that source
+arrives: a function serves one trigger kind, so a Function URL request never builds the COS,
+CMQ, CKafka or CLS models (bench/bench_first_invocation.py measures the cold path).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from ciqueue.envelopes import apigw, ckafka, cls, cmq, cos, function_url, timer
 from ciqueue.envelopes.base import Record
 from ciqueue.envelopes.http import HttpRequest, with_request_id
 from ciqueue.errors import InvalidInput
@@ -59,25 +62,47 @@ def records_for(event: object) -> tuple[str, list[Record]]:
     Raises InvalidInput for HTTP and unknown events (HTTP goes through ``http_request_for``).
     """
     source = detect_source(event)
-    readers = {
-        "timer": timer.records,
-        "cos": cos.records,
-        "cmq": cmq.records,
-        "ckafka": ckafka.records,
-        "cls": cls.records,
-    }
-    reader = readers.get(source)
+    reader = _reader(source)
     if reader is None:
         raise InvalidInput("event", f"must be a timer, COS, CMQ, CKafka or CLS event (got {source})")
     return source, reader(event)
+
+
+def _reader(source: Source) -> Callable[[object], list[Record]] | None:
+    """The records reader of a command-carrying source, its module imported now; None otherwise."""
+    if source == "timer":
+        from ciqueue.envelopes import timer
+
+        return timer.records
+    if source == "cos":
+        from ciqueue.envelopes import cos
+
+        return cos.records
+    if source == "cmq":
+        from ciqueue.envelopes import cmq
+
+        return cmq.records
+    if source == "ckafka":
+        from ciqueue.envelopes import ckafka
+
+        return ckafka.records
+    if source == "cls":
+        from ciqueue.envelopes import cls
+
+        return cls.records
+    return None
 
 
 def http_request_for(event: object, context: Mapping[str, Any] | None = None) -> HttpRequest:
     """Read a Function URL or API Gateway event into an HttpRequest, or raise InvalidInput."""
     source = detect_source(event)
     if source == "apigw":
+        from ciqueue.envelopes import apigw
+
         request = apigw.parse_request(event)
     elif source == "function_url":
+        from ciqueue.envelopes import function_url
+
         request = function_url.parse_request(event)
     else:
         raise InvalidInput("event", f"must be a Function URL or API Gateway event (got {source})")
