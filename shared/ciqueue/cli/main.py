@@ -26,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
+from ciqueue import __version__
 from ciqueue.ci.kinds import KIND_NAMES, QueueKind, parse_kind
 from ciqueue.constants import (
     DEFAULT_NOTIFY_EVENT,
@@ -100,9 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"connect to this URL instead of the CI host, e.g. an emulator (env {ENV_ENDPOINT})",
     )
     _add_timeout(parser, default=None)
-    commands = parser.add_subparsers(
-        dest="command", metavar="{queues,buckets,emulator,demo,config,plan,reconcile,package,invoke,local}"
-    )
+    parser.add_argument("--version", action="version", version=f"ciqueue {__version__}")
+    commands = parser.add_subparsers(dest="command")
 
     queues = commands.add_parser("queues", help="list, show, pause, resume, set-callback")
     actions = queues.add_subparsers(dest="action", metavar="{list,show,pause,resume,set-callback}")
@@ -177,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     # -- end invoke, local, demo --
     add_schedule_commands(commands)
     add_token_commands(commands)
+    # The usage line names every command there is, from the parser itself (it cannot drift).
+    commands.metavar = "{" + ",".join(commands.choices) + "}"
     return parser
 
 
@@ -236,10 +238,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command == "token":
         return run_token_command(args)
     if args.command not in ("queues", "buckets") or args.action is None:
-        _fail(
-            "error: command: choose one of queues {list,show,pause,resume,set-callback}, "
-            "buckets {list}, emulator, demo"
-        )
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        wanted = "queues {list,show,pause,resume,set-callback}" if args.command == "queues" else None
+        wanted = "buckets {list}" if args.command == "buckets" else wanted
+        _fail(f"error: command: choose one of {wanted or ', '.join(commands.choices)}")
         return EXIT_USAGE
     return _run_queues(args)
 
