@@ -5,7 +5,10 @@ validated ``Config`` or raise ``InvalidInput`` naming every broken rule at once,
 spot (``windows[1].periods[0].end: must be HH:MM (got '25:00')``). Rules:
 
 - field rules are the models' (``ciqueue.schedule.config``); rules that span fields (which go
-  together, names that must exist or be unique) are checked here;
+  together, names that must exist or be unique) are checked here. Both are reported together:
+  when field rules fail, the rules that span fields still judge every target, window and rotation
+  whose own fields are valid (a broken part is judged by its field rules alone, and a broken
+  target is still a defined name), so a bad ``timezone`` hides nothing else;
 - the text itself is bounded before anything is built: at most ``MAX_CONFIG_BYTES``, nested at
   most ``MAX_NESTING_DEPTH`` levels (JSON measured by ``ciqueue.jsontext``, YAML on its parse
   events, aliases counted at the depth they are used), and at most ``MAX_CONFIG_VALUES`` values
@@ -29,7 +32,7 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin
+from typing import Any, NamedTuple, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -44,6 +47,7 @@ from ciqueue.schedule.config import (
     Callback,
     Config,
     Rotation,
+    Target,
     Window,
     parse_local_datetime,
 )
@@ -164,13 +168,20 @@ def parse_config(data: Any, *, now: datetime) -> Config:
     try:
         config = Config.model_validate(dict(data))
     except ValidationError as exc:
-        raise InvalidInput(_problems(exc)) from None
+        problems = _problems(exc)
+        parts = _valid_parts(data)
+        if parts is not None:  # every broken rule at once: the cross-checks of the valid parts too
+            problems += _check_references(parts, as_utc(now))
+        raise InvalidInput(problems) from None
     # Windows and rotations carry their effective zone so schedule functions need nothing else.
     for window in config.windows:
         window.timezone = window.timezone or config.timezone
     for rotation in config.rotations:
         rotation.timezone = rotation.timezone or config.timezone
-    problems = _check_references(config, as_utc(now))
+    problems = _check_references(
+        _Parts(dict(config.targets), list(enumerate(config.windows)), list(enumerate(config.rotations))),
+        as_utc(now),
+    )
     if problems:
         raise InvalidInput(problems)
     return config
@@ -192,26 +203,69 @@ def _read_source(source: str | os.PathLike[str]) -> str:
     return source
 
 
-def _check_references(config: Config, now: datetime) -> list[Problem]:
+class _Parts(NamedTuple):
+    """What the cross-checks judge: the targets by name (None: its own fields are broken, already
+    said), and the windows and rotations whose fields are valid, each with its index in the file.
+    A window whose zone is unknown (the config's is broken) has ``timezone`` None: its
+    occurrences are not judged."""
+
+    targets: dict[str, Target | None]
+    windows: list[tuple[int, Window]]
+    rotations: list[tuple[int, Rotation]]
+
+
+def _valid(model: type[BaseModel], value: Any) -> Any:
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _valid_parts(data: Mapping[str, Any]) -> _Parts | None:
+    """The parts of a file that failed its field rules which pass their own (None: the targets
+    themselves are not a mapping, so no name could be judged as defined or not)."""
+    targets = data.get("targets", {})
+    if not isinstance(targets, Mapping):
+        return None
+    # The config's zone as the model judges it (its default when absent); None when it is broken.
+    zoned = _valid(Config, {"version": 1, **({"timezone": data["timezone"]} if "timezone" in data else {})})
+    default_zone = zoned.timezone if zoned is not None else None
+
+    def listed(name: str, model: type[BaseModel]) -> list[tuple[int, Any]]:
+        values = data.get(name, [])
+        found = [(i, _valid(model, v)) for i, v in enumerate(values)] if isinstance(values, list) else []
+        for _, part in found:
+            if part is not None:
+                part.timezone = part.timezone or default_zone
+        return [(i, part) for i, part in found if part is not None]
+
+    return _Parts(
+        {str(name): _valid(Target, value) for name, value in targets.items()},
+        listed("windows", Window),
+        listed("rotations", Rotation),
+    )
+
+
+def _check_references(parts: _Parts, now: datetime) -> list[Problem]:
     """Rules that span fields: which fields go together, names that must exist or be unique."""
     problems: list[Problem] = []
     add = problems.append
-    defined = ", ".join(config.targets) or "none"
-    for group, target in config.targets.items():
+    defined = ", ".join(parts.targets) or "none"
+    for group, target in parts.targets.items():
         if not NAME_RE.match(group):
             add(Problem(f"targets.{group}", "target names must be 1-64 letters, digits, '_', '.' or '-'"))
-        if (target.queue_ids is None) == (target.name_pattern is None):
+        if target is not None and (target.queue_ids is None) == (target.name_pattern is None):
             add(Problem(f"targets.{group}", "needs exactly one of queue_ids or name_pattern"))
 
     def check_targets(path: str, names: list[str]) -> None:
         if not names:
             add(Problem(f"{path}.targets", "must name at least one target"))
         for i, name in enumerate(names):
-            if name not in config.targets:
+            if name not in parts.targets:
                 add(Problem(f"{path}.targets[{i}]", f"unknown target {name!r} (defined: {defined})"))
 
     seen: dict[str, int] = {}
-    for i, window in enumerate(config.windows):
+    for i, window in parts.windows:
         path = f"windows[{i}]"
         if window.name in seen:
             add(
@@ -224,12 +278,12 @@ def _check_references(config: Config, now: datetime) -> list[Problem]:
         check_targets(path, window.targets)
         shape_problems = len(problems)
         _check_window_shape(window, path, add)
-        if len(problems) == shape_problems:
+        if len(problems) == shape_problems and window.timezone is not None:
             _check_window_overlap(window, path, add, now)
 
     seen = {}
     rotated: dict[str, str] = {}
-    for i, rotation in enumerate(config.rotations):
+    for i, rotation in parts.rotations:
         path = f"rotations[{i}]"
         if rotation.name in seen:
             add(
@@ -248,7 +302,8 @@ def _check_references(config: Config, now: datetime) -> list[Problem]:
                     )
                 )
             rotated.setdefault(name, rotation.name)
-        kinds = [parse_kind(config.targets[n].kind) for n in rotation.targets if n in config.targets]
+        known = [parts.targets.get(n) for n in rotation.targets]
+        kinds = [parse_kind(target.kind) for target in known if target is not None]
         _check_rotation_shape(rotation, path, add, kinds)
     return problems
 
