@@ -291,3 +291,56 @@ def test_package_refuses_a_config_that_config_check_rejects(
     assert check[0] == 2
     assert (code, out, err) == (2, "", check[2])  # the same lines as config check
     assert not out_dir.exists()  # nothing a deploy could pick up
+
+
+# -- --now: rehearsals at a chosen instant ---------------------------------------------------------
+
+
+def test_reconcile_now_decides_at_that_instant(
+    night: Path, demo_keys: EmulatorServer, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(
+        capsys, "reconcile", "--config", str(night), "--now", "2030-03-05T02:30:00+08:00", "--json"
+    )
+
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["now"] == "2030-03-04T18:30:00+00:00"
+    assert [o["action"] for o in report["operations"]] == ["pause"]  # inside the nightly window
+    assert emu_admin.queue(QUEUE)["State"] == "Paused"
+
+
+def test_plan_now_starts_the_plan_there(night: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "plan", "--config", str(night), "--now", "2030-03-05T01:00Z", "--days", "1", "--json"
+    )
+
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["from"] == "2030-03-05T01:00:00+00:00"
+    assert [(t["at"], t["change"]) for t in plan["transitions"]] == [
+        ("2030-03-05T18:00:00+00:00", "pause"),
+        ("2030-03-05T20:00:00+00:00", "resume"),
+    ]
+
+
+@pytest.mark.parametrize("command", ["plan", "reconcile"])
+@pytest.mark.parametrize("value", ["tomorrow", "2030-03-05T02:30"])
+def test_a_bad_now_is_one_usage_error_naming_it_and_sends_nothing(
+    night: Path,
+    demo_keys: EmulatorServer,
+    emu_admin: EmuAdmin,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    value: str,
+) -> None:
+    emu_admin.clear_requests()
+
+    code, out, err = run(capsys, command, "--config", str(night), "--now", value)
+
+    assert (code, out) == (2, "")
+    assert err.splitlines() == [
+        f"{night}: --now: must be an ISO time with a UTC offset, e.g. 2026-03-01T02:00:00Z (got {value!r})"
+    ]
+    assert emu_admin.requests() == []
+    assert emu_admin.queue(QUEUE)["State"] == "Active"

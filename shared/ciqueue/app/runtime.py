@@ -150,14 +150,16 @@ def clock_from_env(environ: Mapping[str, str]) -> Callable[[], datetime]:
     return now
 
 
-def parse_now(text: str) -> datetime:
+def parse_now(text: str, field: str = ENV_NOW) -> datetime:
+    """A simulated "now": an ISO instant with a UTC offset (``CIQUEUE_NOW``, the CLI's ``--now``),
+    refused naming ``field`` otherwise (a naive time would be a guess at the zone)."""
     try:
         value = parse_instant(text.strip())
     except ValueError:
         value = None
     if value is None or value.tzinfo is None:
         raise InvalidInput(
-            ENV_NOW, f"must be an ISO time with a UTC offset, e.g. 2026-03-01T02:00:00Z (got {text[:40]!r})"
+            field, f"must be an ISO time with a UTC offset, e.g. 2026-03-01T02:00:00Z (got {text[:40]!r})"
         )
     return value.astimezone(timezone.utc)
 

@@ -444,6 +444,7 @@ def add_schedule_commands(commands: Any) -> None:
     plan = commands.add_parser("plan", help="show the coming pauses, resumes and callback switches")
     plan.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG})")
     plan.add_argument("--from", dest="start", help="ISO time to start from (default: now)")
+    _add_now(plan)
     plan.add_argument("--days", type=float, default=7.0, help="how many days ahead (default 7)")
     plan.add_argument("--json", action="store_true", help="print JSON for scripts")
     plan.add_argument(
@@ -462,11 +463,20 @@ def add_schedule_commands(commands: Any) -> None:
     reconcile = commands.add_parser("reconcile", help="run one scheduler tick now")
     reconcile.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG})")
     reconcile.add_argument("--dry-run", action="store_true", help="decide and show, change nothing")
+    _add_now(reconcile)
     reconcile.add_argument("--json", action="store_true", help="print the full report as JSON")
     reconcile.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     _add_timeout(reconcile)
 
     commands.add_parser("package", help="build the SCF layer and function zips", add_help=False)
+
+
+def _add_now(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--now",
+        metavar="TIME",
+        help="run as if it were TIME, an ISO instant with a UTC offset (a rehearsal; default: the clock)",
+    )
 
 
 def run_schedule_command(args: argparse.Namespace) -> int:
@@ -497,8 +507,15 @@ def run_schedule_command(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _now(args: argparse.Namespace) -> Any:
+    """The instant the command runs at: ``--now`` (a rehearsal) or the real clock."""
+    from ciqueue.app.runtime import parse_now, utc_now
+
+    text = getattr(args, "now", None)
+    return parse_now(text, "--now") if text is not None else utc_now()
+
+
 def _load_schedule(args: argparse.Namespace) -> Any:
-    from ciqueue.app.runtime import utc_now  # the real clock: the command line runs now
     from ciqueue.schedule.load import load_config
 
     path = args.config or os.environ.get(ENV_CONFIG, "").strip()
@@ -508,7 +525,7 @@ def _load_schedule(args: argparse.Namespace) -> Any:
     if not os.path.isfile(path):
         raise InvalidInput("config", "file not found")
     with open(path, encoding="utf-8") as handle:
-        return load_config(handle.read(), now=utc_now())
+        return load_config(handle.read(), now=_now(args))
 
 
 def _config_command(args: argparse.Namespace) -> int:
@@ -530,8 +547,6 @@ def _config_command(args: argparse.Namespace) -> int:
 
 
 def _plan_command(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
-
     from ciqueue.schedule.config import zone
     from ciqueue.schedule.plan import plan, render_plan
     from ciqueue.timefmt import parse_instant
@@ -541,7 +556,8 @@ def _plan_command(args: argparse.Namespace) -> int:
         raise InvalidInput(
             "--days", f"must be more than 0 and at most {MAX_PLAN_DAYS_CLI} (got {args.days:g})"
         )
-    start = datetime.now(timezone.utc)
+    now = _now(args)
+    start = now
     if args.start:
         try:
             start = parse_instant(args.start)
@@ -558,7 +574,8 @@ def _plan_command(args: argparse.Namespace) -> int:
         from ciqueue.app.reconcile import observe
         from ciqueue.app.runtime import Runtime
 
-        runtime = Runtime.from_env(config=config, endpoint=getattr(args, "endpoint", None) or None)
+        endpoint = getattr(args, "endpoint", None) or None
+        runtime = Runtime.from_env(config=config, endpoint=endpoint, clock=lambda: now)
         observed, report = observe(runtime, deadline=deadline_for(args))
         # A scope that could not be read makes the plan incomplete: each is said once and the
         # exit status is 1; with nothing read there is no plan to show ("no transitions" would lie).
@@ -574,7 +591,7 @@ def _plan_command(args: argparse.Namespace) -> int:
             overrides = doc.engine_overrides()
     transitions = plan(config, start, args.days, observed=observed)
     if args.svg:
-        _write_plan_svg(args.svg, config, start, args.days, observed, overrides)
+        _write_plan_svg(args.svg, config, now, start, args.days, observed, overrides)
     if args.json:
         _print_json(
             {"from": start.isoformat(), "days": args.days, "transitions": [t.to_dict() for t in transitions]}
@@ -585,14 +602,11 @@ def _plan_command(args: argparse.Namespace) -> int:
 
 
 def _write_plan_svg(
-    path: str, config: Any, start: Any, days: float, observed: Any, overrides: list[Any]
+    path: str, config: Any, now: Any, start: Any, days: float, observed: Any, overrides: list[Any]
 ) -> None:
     """The plan's picture (``schedule.timeline``, the console's renderer) into ``path``."""
-    from datetime import datetime, timezone
-
     from ciqueue.schedule.timeline import week_svg
 
-    now = datetime.now(timezone.utc)
     live = [o for o in overrides if o.active_at(now)]
     svg = week_svg(config, now, start=start, days=days, observed=observed, overrides=live)
     try:
@@ -609,7 +623,8 @@ def _reconcile_command(args: argparse.Namespace) -> int:
 
     config = _load_schedule(args)
     endpoint = getattr(args, "endpoint", None) or None
-    runtime = Runtime.from_env(config=config, endpoint=endpoint)
+    now = _now(args)
+    runtime = Runtime.from_env(config=config, endpoint=endpoint, clock=lambda: now)
     # The audit trail goes to stderr, as with ``invoke``: stdout is the report alone (one JSON
     # document with --json), so a script can read it whatever the tick changed.
     with contextlib.redirect_stdout(sys.stderr):
