@@ -171,3 +171,16 @@ def test_package_faces_hold_no_logic(face: Path) -> None:
 def test_every_module_states_its_rules() -> None:
     missing = [str(p) for p in PACKAGE.rglob("*.py") if not ast.get_docstring(ast.parse(p.read_text()))]
     assert missing == []
+
+
+def test_instants_are_parsed_in_timefmt_only() -> None:
+    # The one time-parsing module: datetime.fromisoformat reads no trailing Z on Python 3.10 (the
+    # SCF runtime), and timefmt.parse_instant does; a copy elsewhere breaks only on 3.10.
+    offenders = [
+        f"{path.relative_to(PACKAGE)}:{number}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.name != "timefmt.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "datetime.fromisoformat(" in line
+    ]
+    assert offenders == []

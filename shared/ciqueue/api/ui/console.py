@@ -68,6 +68,7 @@ from ciqueue.constants import CONSOLE_PATH, ENV_SESSION_KEY
 from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, Problem, describe
 from ciqueue.limits import MAX_REASON_LENGTH
+from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
     from ciqueue.ci.retry import Deadline
@@ -649,7 +650,7 @@ def local_instant(text: str, zone: str) -> str:
     """A ``datetime-local`` value (no offset) as ISO 8601 in ``zone``; other text as it is, for the
     command's own rule to judge."""
     try:
-        moment = datetime.fromisoformat(text)
+        moment = parse_instant(text)
     except ValueError:
         return text
     if moment.tzinfo is None:

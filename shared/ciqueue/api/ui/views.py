@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from ciqueue.app.audit import redact
 from ciqueue.ci.netguard import redact_url
+from ciqueue.timefmt import parse_instant
 
 UTC = timezone.utc
 
@@ -42,7 +43,7 @@ class Times:
     def local(self, value: datetime | str | None) -> datetime | None:
         if value is None or value == "":
             return None
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        moment = parse_instant(value) if isinstance(value, str) else value
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(self.zone)
@@ -159,21 +160,19 @@ def next_change(
         # While an override pins the State, the schedule's pauses and resumes do not reach it.
         ends = [o for o in overrides if o["expires"] is not None]
         pinned_until = (
-            max(datetime.fromisoformat(o["expires"]["iso"]) for o in ends)
-            if len(ends) == len(overrides)
-            else None
+            max(parse_instant(o["expires"]["iso"]) for o in ends) if len(ends) == len(overrides) else None
         )
         coming = [
             t
             for t in coming
             if t["change"] not in ("pause", "resume")
-            or (pinned_until is not None and datetime.fromisoformat(t["at"]) >= pinned_until)
+            or (pinned_until is not None and parse_instant(t["at"]) >= pinned_until)
         ]
         first = min(coming, key=lambda t: t["at"]) if coming else None
         if ends:
             end = min(ends, key=lambda o: o["expires"]["iso"])
-            end_at = datetime.fromisoformat(end["expires"]["iso"])
-            if first is None or end_at <= datetime.fromisoformat(first["at"]):
+            end_at = parse_instant(end["expires"]["iso"])
+            if first is None or end_at <= parse_instant(first["at"]):
                 return {"at": end["expires"], "what": f"override {end['id']} ends; the schedule takes over"}
     first = min(coming, key=lambda t: t["at"]) if coming else None
     if first is None:
