@@ -344,3 +344,19 @@ def test_a_bad_now_is_one_usage_error_naming_it_and_sends_nothing(
     ]
     assert emu_admin.requests() == []
     assert emu_admin.queue(QUEUE)["State"] == "Active"
+
+
+def test_reconcile_without_now_still_follows_ciqueue_now(
+    night: Path,
+    demo_keys: EmulatorServer,
+    emu_admin: EmuAdmin,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CIQUEUE_NOW", "2030-03-05T02:30:00+08:00")
+
+    code, out, err = run(capsys, "reconcile", "--config", str(night), "--json")
+
+    assert code == 0, err
+    assert json.loads(out)["now"] == "2030-03-04T18:30:00+00:00"
+    assert emu_admin.queue(QUEUE)["State"] == "Paused"

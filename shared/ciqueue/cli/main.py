@@ -508,11 +508,12 @@ def run_schedule_command(args: argparse.Namespace) -> int:
 
 
 def _now(args: argparse.Namespace) -> Any:
-    """The instant the command runs at: ``--now`` (a rehearsal) or the real clock."""
-    from ciqueue.app.runtime import parse_now, utc_now
+    """The instant the command runs at: ``--now`` (a rehearsal), else what the functions would
+    read (``CIQUEUE_NOW`` when set, the real clock otherwise), one instant for the whole command."""
+    from ciqueue.app.runtime import clock_from_env, parse_now
 
     text = getattr(args, "now", None)
-    return parse_now(text, "--now") if text is not None else utc_now()
+    return parse_now(text, "--now") if text is not None else clock_from_env(os.environ)()
 
 
 def _load_schedule(args: argparse.Namespace) -> Any:
