@@ -71,3 +71,31 @@ def sdk_client(emulator: Emulator, bucket: str, region: str) -> Any:
         Domain=f"{bucket}.ci.{region}.myqcloud.com",
     )
     return CosS3Client(config, retry=0)
+
+
+def always_paused(buckets: list[str], region: str, concurrency: int) -> Any:
+    """A schedule whose window is always open over every queue of ``buckets`` (one target each):
+    one tick pauses the whole fleet. Shared by the reconcile bench and the fault soak."""
+    from datetime import datetime, timezone
+
+    from ciqueue.schedule.load import load_config
+
+    targets = "\n".join(
+        f'  b{i:02d}: {{bucket: {bucket}, region: {region}, name_pattern: "*"}}'
+        for i, bucket in enumerate(buckets)
+    )
+    names = ", ".join(f"b{i:02d}" for i in range(len(buckets)))
+    text = f"""
+version: 1
+timezone: Asia/Shanghai
+targets:
+{targets}
+windows:
+  - name: always
+    targets: [{names}]
+    periods: [{{start: "00:00", end: "24:00"}}]
+settings:
+  concurrency: {concurrency}
+  shard_size: 10000
+"""
+    return load_config(text, now=datetime.now(timezone.utc))

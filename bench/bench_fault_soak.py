@@ -40,13 +40,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _emulator import Emulator
+from _emulator import Emulator, always_paused
 from ciqueue.app.reconcile import ReconcileReport, reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.retry import Deadline
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.schedule.load import load_config
 from ciqueue.state.file import FileStateStore
 
 REGION = "ap-guangzhou"
@@ -108,30 +107,6 @@ def seed(emulator: Emulator) -> None:
     )
 
 
-def schedule() -> Any:
-    targets = "\n".join(
-        f'  b{b:02d}: {{bucket: {bucket_name(b)}, region: {REGION}, name_pattern: "*"}}'
-        for b in range(BUCKETS)
-    )
-    names = ", ".join(f"b{b:02d}" for b in range(BUCKETS))
-    return load_config(
-        f"""
-version: 1
-timezone: Asia/Shanghai
-targets:
-{targets}
-windows:
-  - name: always
-    targets: [{names}]
-    periods: [{{start: "00:00", end: "24:00"}}]
-settings:
-  concurrency: {CONCURRENCY}
-  shard_size: 10000
-""",
-        now=datetime.now(timezone.utc),
-    )
-
-
 def snapshot(emulator: Emulator) -> dict[str, dict[str, Any]]:
     """Every queue by ``bucket/region/pic/id``: its whole stored configuration (XML names)."""
     return {
@@ -178,7 +153,7 @@ class Dropper:
 
 def tick(emulator: Emulator, state_file: Path) -> tuple[ReconcileReport, float]:
     runtime = Runtime(
-        config=schedule(),
+        config=always_paused([bucket_name(b) for b in range(BUCKETS)], REGION, CONCURRENCY),
         state=FileStateStore(state_file),
         endpoint=emulator.endpoint,
         credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),

@@ -23,14 +23,12 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
-from _emulator import Emulator, sdk_client
+from _emulator import Emulator, always_paused, sdk_client
 from ciqueue.app.reconcile import reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.credentials import Credentials
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
-from ciqueue.schedule.load import load_config
 from ciqueue.state.file import FileStateStore
 
 REGION = "ap-guangzhou"
@@ -70,30 +68,6 @@ def seed(emulator: Emulator) -> None:
     )
 
 
-def schedule(concurrency: int) -> Any:
-    targets = "\n".join(
-        f'  b{b:02d}: {{bucket: {bucket_name(b)}, region: {REGION}, name_pattern: "*"}}'
-        for b in range(BUCKETS)
-    )
-    names = ", ".join(f"b{b:02d}" for b in range(BUCKETS))
-    return load_config(
-        f"""
-version: 1
-timezone: Asia/Shanghai
-targets:
-{targets}
-windows:
-  - name: always
-    targets: [{names}]
-    periods: [{{start: "00:00", end: "24:00"}}]
-settings:
-  concurrency: {concurrency}
-  shard_size: 10000
-""",
-        now=datetime.now(timezone.utc),
-    )
-
-
 def process_cpu(pid: int) -> float | None:
     """CPU seconds (user + system) of another process, from /proc (None elsewhere)."""
     try:
@@ -108,7 +82,7 @@ def run_ours(emulator: Emulator, concurrency: int) -> tuple[float, float, int, d
     """(wall s, our CPU s, requests, requests by method) of one reconcile that pauses everything."""
     with tempfile.TemporaryDirectory() as folder:
         runtime = Runtime(
-            config=schedule(concurrency),
+            config=always_paused([bucket_name(b) for b in range(BUCKETS)], REGION, concurrency),
             state=FileStateStore(Path(folder) / "state.json"),
             endpoint=emulator.endpoint,
             credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
