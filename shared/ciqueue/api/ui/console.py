@@ -352,7 +352,7 @@ class Console:
 
     def overview(self, page: Page) -> HttpResponse:
         runtime = self.api.runtime
-        times = views.Times(runtime.config.timezone if runtime.config else None)
+        times = self._times()
         now = runtime.clock()
         base: dict[str, Any] = {"title": "Queues", "zone": times.describe_zone(now), "now": times.stamp(now)}
         if runtime.config is None or not runtime.config.targets:
@@ -399,7 +399,7 @@ class Console:
         status: int = 200,
     ) -> HttpResponse:
         runtime = self.api.runtime
-        times = views.Times(runtime.config.timezone if runtime.config else None)
+        times = self._times()
         now = runtime.clock()
         view = self.api.show_queue(page.call(path="/queue"), bucket, region, kind, queue_id)
         row = views.queue_row(view, self._transitions(now), times)
@@ -423,7 +423,7 @@ class Console:
 
     def changes(self, page: Page) -> HttpResponse:
         runtime = self.api.runtime
-        times = views.Times(runtime.config.timezone if runtime.config else None)
+        times = self._times()
         now = runtime.clock()
         return self.render(
             page.request,
@@ -436,7 +436,7 @@ class Console:
 
     def week(self, page: Page) -> HttpResponse:
         runtime = self.api.runtime
-        times = views.Times(runtime.config.timezone if runtime.config else None)
+        times = self._times()
         now = runtime.clock()
         return self.render(
             page.request,
@@ -502,7 +502,7 @@ class Console:
 
         self._require_operate(page)
         runtime = self.api.runtime
-        times = views.Times(runtime.config.timezone if runtime.config else None)
+        times = self._times()
         doc, _ = runtime.state.load()
         record = doc.override(override_id)
         if record is None:
@@ -568,6 +568,11 @@ class Console:
         from ciqueue.schedule.plan import plan
 
         return [t.to_dict() for t in plan(config, now, PLAN_DAYS)]
+
+    def _times(self) -> views.Times:
+        """Times in the config's zone (UTC without a config): one zone per page."""
+        config = self.api.runtime.config
+        return views.Times(config.timezone if config else None)
 
     def _history(
         self, page: Page, times: views.Times, key: str | None = None, limit: int = 50
