@@ -30,6 +30,7 @@ from ciqueue import __version__
 from ciqueue.ci.kinds import KIND_NAMES, QueueKind, parse_kind
 from ciqueue.constants import (
     DEFAULT_NOTIFY_EVENT,
+    ENV_API_TOKENS,
     ENV_CONFIG,
     ENV_ENDPOINT,
     ENV_REGION,
@@ -665,7 +666,7 @@ def add_token_commands(commands: Any) -> None:
     token = commands.add_parser("token", help="make HTTP API tokens and their CIQUEUE_API_TOKENS entries")
     actions = token.add_subparsers(dest="action", metavar="{new,hash}")
     for name, text in (
-        ("new", "make a random token; print it once, and its entry (digest only)"),
+        ("new", "make a random token: the token alone on stdout (shown once), its entry on stderr"),
         ("hash", "print the entry of a token read from standard input (kept out of shell history)"),
     ):
         action = actions.add_parser(name, help=text)
@@ -673,9 +674,18 @@ def add_token_commands(commands: Any) -> None:
         action.add_argument(
             "--scopes", default="read,operate", help="comma list of read, operate (default both)"
         )
+        if name == "new":
+            action.add_argument(
+                "--json", action="store_true", help="print one JSON object: token, entry and the list"
+            )
 
 
 def run_token_command(args: argparse.Namespace) -> int:
+    """``token new``: stdout is the token alone (``TOKEN=$(ciqueue token new alice)``), stderr the
+    ``CIQUEUE_API_TOKENS`` entry and the value it goes in (``auth.load_tokens`` reads a JSON list of
+    entries: a first token is that list of one, a further one is appended to the list there is);
+    ``--json`` prints one object ``{name, token, entry, CIQUEUE_API_TOKENS}`` on stdout and nothing
+    on stderr. ``token hash``: the entry on stdout (as before), the one-entry list on stderr."""
     from ciqueue.api import auth
 
     if args.action not in ("new", "hash"):
@@ -683,15 +693,29 @@ def run_token_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     scopes = [s.strip() for s in args.scopes.split(",") if s.strip()]
     try:
-        if args.action == "new":
-            secret = auth.generate_token()
-            entry = auth.token_entry(args.name, secret, scopes)
-            print(f"token (shown once; give it to {args.name}): {secret}")
-        else:
-            secret = sys.stdin.readline().strip()
-            entry = auth.token_entry(args.name, secret, scopes)
+        secret = auth.generate_token() if args.action == "new" else sys.stdin.readline().strip()
+        entry = auth.token_entry(args.name, secret, scopes)
     except InvalidInput as exc:
         _fail(f"error: {exc}")
         return EXIT_USAGE
-    print(json.dumps(entry))
-    return 0
+    value = json.dumps([entry])
+    if args.action == "hash":
+        print(json.dumps(entry))
+        print(
+            "as the whole value (a JSON list; with other tokens, append the entry to the list there is):\n"
+            f"{ENV_API_TOKENS}='{value}'",
+            file=sys.stderr,
+        )
+        return EXIT_OK
+    if args.json:
+        _print_json({"name": args.name, "token": secret, "entry": entry, ENV_API_TOKENS: value})
+        return EXIT_OK
+    print(secret)
+    print(
+        f"the token for {args.name} is on stdout, shown once. Its {ENV_API_TOKENS} entry (digest only):\n"
+        f"{json.dumps(entry)}\n"
+        "as the whole value (a JSON list; with other tokens, append the entry to the list there is):\n"
+        f"{ENV_API_TOKENS}='{value}'",
+        file=sys.stderr,
+    )
+    return EXIT_OK
