@@ -16,6 +16,7 @@ from ciqueue.ci.identifiers import QUEUE_ID_RULE
 from ciqueue.ci.kinds import KIND_SPECS
 from ciqueue.ci.signing import authorize
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
+from ciqueue.emulator.faults import RequestLog
 from ciqueue.emulator.models import EmulatorModel, time_text
 from ciqueue.emulator.server import EmulatorServer
 from conftest import (
@@ -766,6 +767,24 @@ def test_request_log_records_requests_without_authorization(
     assert "q-signature" not in str(log) and DEMO_SECRET_KEY not in str(log)
     emu_admin.clear_requests()
     assert emu_admin.requests() == []
+
+
+def test_request_counts_cover_more_requests_than_the_log_keeps(
+    emulator: EmulatorServer, emu_admin: EmuAdmin
+) -> None:
+    log = RequestLog(limit=2)
+    for method in ("GET", "PUT", "GET"):
+        log.add(method, "/picqueue", {}, DEMO_HOST, 200, None)
+    assert len(log.entries()) == 2
+    assert log.counts() == {"total": 3, "methods": {"GET": 2, "PUT": 1}}
+    log.clear()
+    assert log.counts() == {"total": 0, "methods": {}}
+    # The admin endpoint answers the server's own counts, and DELETE requests resets them.
+    ci(emulator, "GET", "/picqueue")
+    ci(emulator, "GET", "/picqueue")
+    assert emu_admin.call("GET", "requests/counts") == {"total": 2, "methods": {"GET": 2}}
+    emu_admin.clear_requests()
+    assert emu_admin.call("GET", "requests/counts") == {"total": 0, "methods": {}}
 
 
 def test_request_log_never_keeps_a_token_sent_in_the_query(

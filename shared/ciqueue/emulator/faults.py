@@ -186,6 +186,8 @@ def _is_secret_param(name: str) -> bool:
 class RequestLog:
     """The CI requests received, oldest first: method, path, query, host, status, code, request id.
 
+    The newest ``limit`` entries are kept; ``counts`` counts every request since the last clear
+    (by method), so a benchmark of tens of thousands of requests still knows how many it sent.
     Authorization values (header or ``q-*`` query parameters) and session tokens sent as query
     parameters (``x-cos-security-token``, as pre-signed URLs carry them) are never recorded.
     """
@@ -194,6 +196,7 @@ class RequestLog:
         self._lock = threading.Lock()
         self._entries: list[dict[str, Any]] = []
         self._limit = limit
+        self._counts: dict[str, int] = {}
 
     def add(
         self,
@@ -215,6 +218,7 @@ class RequestLog:
             "request_id": request_id,
         }
         with self._lock:
+            self._counts[method] = self._counts.get(method, 0) + 1
             self._entries.append(entry)
             if len(self._entries) > self._limit:
                 del self._entries[: len(self._entries) - self._limit]
@@ -223,6 +227,13 @@ class RequestLog:
         with self._lock:
             return [dict(e, query=dict(e["query"])) for e in self._entries]
 
+    def counts(self) -> dict[str, Any]:
+        """``{"total": n, "methods": {method: n}}`` since the last clear (entries beyond the
+        kept ``limit`` included)."""
+        with self._lock:
+            return {"total": sum(self._counts.values()), "methods": dict(sorted(self._counts.items()))}
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._counts.clear()

@@ -395,6 +395,8 @@ class AdminResponses:
                 self.log.clear()
                 return ok
             return Reply.json(200, self.log.entries())
+        if (method, name) == ("GET", "requests/counts"):
+            return Reply.json(200, self.log.counts())
         if name == "faults" and method in ("GET", "POST", "DELETE"):
             if method == "POST":
                 self.faults.configure(_object(data, "faults"))
