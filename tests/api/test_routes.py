@@ -17,6 +17,7 @@ from ciqueue.api.routes import HttpApi
 from ciqueue.app.runtime import Runtime
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.envelopes.http import HttpRequest
+from ciqueue.timefmt import parse_instant
 from conftest import (
     DEMO_BUCKET,
     DEMO_REGION,
@@ -327,6 +328,24 @@ def test_plan_lists_the_coming_transitions(call: Handler) -> None:
     assert body["days"] == 1.0
     status, _, body = call("GET", "/plan", token=READ_TOKEN, query={"days": "40"})
     assert status == 400 and body["error"]["field"] == "query.days"
+
+
+def test_plan_shows_an_active_override_until_it_ends(call: Handler) -> None:
+    # An override made now for 2h on a queue outside the window: it pins the queue Paused, then
+    # the schedule takes it back; /plan shows it from the same function as `ciqueue plan`.
+    status, _, body = call("POST", f"{QUEUE}/{PIC_CALLBACK_ID}/pause", body={"for": "2h", "reason": "deploy"})
+    assert status == 200, body
+    override = body["override"]
+    status, _, body = call("GET", "/plan", token=READ_TOKEN, query={"days": "1"})
+    assert status == 200, body
+    key = f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_CALLBACK_ID}"
+    (row,) = [t for t in body["transitions"] if t["target"] == key]
+    assert parse_instant(row["at"]) == parse_instant(override["expires_at"])
+    assert (row["change"], row["source"]) == ("resume", override["id"])
+    assert row["reason"].startswith(
+        f"override {override['id']} by token:oncall ('deploy') ends; the schedule takes it back: "
+        "no window is open"
+    )
 
 
 def test_api_gateway_event_works_the_same(call: Handler, emu_admin: EmuAdmin) -> None:

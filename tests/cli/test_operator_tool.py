@@ -324,6 +324,54 @@ def test_plan_now_starts_the_plan_there(night: Path, capsys: pytest.CaptureFixtu
     ]
 
 
+def test_plan_shows_a_stored_override_until_it_ends_then_the_schedule(
+    night: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import datetime, timezone
+
+    from ciqueue.state.document import StateDocument, add_override, new_override
+
+    made = datetime(2030, 3, 5, 1, 0, tzinfo=timezone.utc)  # 09:00 CST, the window closed
+    pin = new_override(
+        bucket=BUCKET,
+        region=REGION,
+        kind="pic",
+        queue_id=QUEUE,
+        state="Paused",
+        now=made,
+        reason="disk swap",
+        actor="token:oncall",
+        expires_at=datetime(2030, 3, 5, 3, 0, tzinfo=timezone.utc),
+        override_id="o-disk",
+    )
+    state = clean_env / "state.json"
+    state.write_bytes(add_override(StateDocument(), pin).to_json())
+    monkeypatch.setenv(ENV_STATE_FILE, str(state))
+    key = f"{BUCKET}/{REGION}/pic/{QUEUE}"
+
+    code, out, err = run(capsys, "plan", "--config", str(night), "--now", "2030-03-05T01:00Z", "--days", "1")
+
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "o-disk" in lines[1] and key in lines[1]
+    assert lines[1].startswith("2030-03-05 Tue 11:00 CST")
+    assert lines[1].endswith(
+        "override o-disk by token:oncall ('disk swap') ends; the schedule takes it back: no window is "
+        "open (next: window 'nightly' opens 2030-03-06 02:00 CST)"
+    )
+    code, out, err = run(
+        capsys, "plan", "--config", str(night), "--now", "2030-03-05T01:00Z", "--days", "1", "--json"
+    )
+    assert code == 0, err
+    assert [(t["at"], t["target"], t["change"], t["source"]) for t in json.loads(out)["transitions"]] == [
+        ("2030-03-05T03:00:00+00:00", key, "resume", "o-disk"),
+        ("2030-03-05T18:00:00+00:00", "all", "pause", "nightly"),
+        ("2030-03-05T18:00:00+00:00", key, "pause", "nightly"),
+        ("2030-03-05T20:00:00+00:00", "all", "resume", "nightly"),
+        ("2030-03-05T20:00:00+00:00", key, "resume", "nightly"),
+    ]
+
+
 @pytest.mark.parametrize("command", ["plan", "reconcile"])
 @pytest.mark.parametrize("value", ["tomorrow", "2030-03-05T02:30"])
 def test_a_bad_now_is_one_usage_error_naming_it_and_sends_nothing(

@@ -232,9 +232,14 @@ def test_override_wins_then_expires_mid_window() -> None:
     # override is enforced: a manual pause during it is undone
     d = one(decide(CONFIG, cst(2, 2, 50), [queue(state="Paused")], [override], store))
     assert d.action == "resume"
-    # expired at 03:00: the window wins again, and the override is reported for cleanup
+    # expired at 03:00: the window wins again (the override's end is why), and the override is
+    # reported for cleanup
     d = one(decide(CONFIG, cst(2, 3), observed, [override], store))
-    assert (d.action, d.reason) == ("pause", "window 'nightly' opened at 02:00 CST; pausing")
+    assert (d.action, d.reason) == (
+        "pause",
+        "override o-123 by alice ('hotfix') ended at 03:00 CST; the schedule wants Paused "
+        "(window 'nightly' opened at 02:00 CST); pausing",
+    )
     assert d.expired_overrides == ("o-123",)
     assert expired_overrides([override], cst(2, 3)) == [override]
     assert expired_overrides([override], cst(2, 2, 59)) == []

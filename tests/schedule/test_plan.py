@@ -89,8 +89,12 @@ def test_seven_days_list_exactly_the_expected_transitions() -> None:
     )
     assert short(got) == expected
     by_time = {(t.at, t.target): t for t in got}
-    assert by_time[(cst(6, 2), "g")].reason == "window 'nightly' opens (until 05:00 CST)"
-    assert by_time[(cst(6, 5), "g")].reason == "window 'overlap' closes (next opens 2026-03-07 02:00 CST)"
+    assert by_time[(cst(6, 2), "g")].reason == (
+        "window 'nightly' opens (until 05:00 CST, when window 'overlap' closes)"
+    )
+    assert by_time[(cst(6, 5), "g")].reason == (
+        "window 'overlap' closes (next: window 'nightly' opens 2026-03-07 02:00 CST)"
+    )
     assert by_time[(cst(3, 4), "g")].reason == "window 'nightly' closes (next opens 2026-03-05 02:00 CST)"
     rotation = by_time[(cst(4, 12), "d")]
     assert (rotation.callback_index, rotation.reason) == (

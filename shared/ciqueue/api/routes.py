@@ -278,7 +278,8 @@ class HttpApi:
             raise NotFound(
                 "no schedule config is deployed (set CIQUEUE_CONFIG)", field="config", code="NoConfig"
             )
-        transitions = plan_transitions(runtime.config, start, days)
+        overrides = _load_state(runtime).engine_overrides()
+        transitions = plan_transitions(runtime.config, start, days, overrides=overrides)
         return {
             "from": start.isoformat(),
             "until": (start + timedelta(days=days)).isoformat(),

@@ -570,14 +570,21 @@ def _plan_command(args: argparse.Namespace) -> int:
         if start.tzinfo is None:  # a local time of the schedule's zone
             start = start.replace(tzinfo=zone(config.timezone))
     observed = None
-    overrides: list[Any] = []
     failed_reads = False
+    from ciqueue.app.runtime import Runtime
+
+    endpoint = getattr(args, "endpoint", None) or None
+    runtime = Runtime.from_env(config=config, endpoint=endpoint, clock=lambda: now)
+    # The overrides the functions and reconcile enforce pin their queues in the plan too.
+    try:
+        doc, _ = runtime.state.load()
+        overrides = doc.engine_overrides()
+    except CiQueueError as exc:
+        _fail(f"error: could not read the overrides from the state store: {exc}")
+        overrides, failed_reads = [], True
     if args.queues:
         from ciqueue.app.reconcile import observe
-        from ciqueue.app.runtime import Runtime
 
-        endpoint = getattr(args, "endpoint", None) or None
-        runtime = Runtime.from_env(config=config, endpoint=endpoint, clock=lambda: now)
         observed, report = observe(runtime, deadline=deadline_for(args))
         # A scope that could not be read makes the plan incomplete: each is said once and the
         # exit status is 1; with nothing read there is no plan to show ("no transitions" would lie).
@@ -587,13 +594,10 @@ def _plan_command(args: argparse.Namespace) -> int:
             _fail(f"warning: {warning}")
         if report.errors and not observed:
             return EXIT_FAILED
-        failed_reads = bool(report.errors)
-        if args.svg:
-            doc, _ = runtime.state.load()
-            overrides = doc.engine_overrides()
-    transitions = plan(config, start, args.days, observed=observed)
+        failed_reads = failed_reads or bool(report.errors)
+    transitions = plan(config, start, args.days, observed=observed, overrides=overrides)
     if args.svg:
-        _write_plan_svg(args.svg, config, now, start, args.days, observed, overrides)
+        _write_plan_svg(args.svg, config, now, start, args.days, observed, overrides if args.queues else [])
     if args.json:
         _print_json(
             {"from": start.isoformat(), "days": args.days, "transitions": [t.to_dict() for t in transitions]}

@@ -28,11 +28,11 @@ from ciqueue.ci.netguard import redact_url
 from ciqueue.schedule.config import Config, Rotation, match_targets, zone
 from ciqueue.schedule.cron import UTC
 from ciqueue.schedule.windows import (
+    FAR_FUTURE,
     SPANS,
     WindowState,
     format_instant,
     rotation_state,
-    window_zone,
     windows_state,
 )
 from ciqueue.timefmt import as_utc, parse_instant
@@ -218,6 +218,7 @@ class DesiredState:
     because: str  # e.g. "window 'nightly' opened at 02:00 CST"
     window: WindowState | None = None
     override: Override | None = None
+    windows: tuple[str, ...] = ()  # every window holding the queue Paused (in the order they opened)
 
 
 @dataclass(frozen=True)
@@ -242,12 +243,16 @@ class DesiredCallback:
 def desired_state_at(
     config: Config, groups: Sequence[str], now: datetime, overrides: Sequence[Override] = ()
 ) -> DesiredState | None:
-    """The State for a queue in ``groups`` at ``now``; None when neither window nor override applies."""
+    """The State for a queue in ``groups`` at ``now``; None when neither window nor override applies.
+
+    Times in ``because`` are in the config's zone. Every window holding the queue Paused is named
+    (``DesiredState.windows``); the pause lasts until the last of them closes (``next_edge_at``).
+    """
     now = as_utc(now)
+    tz = zone(config.timezone)
     live = [o for o in overrides if o.active_at(now)]
     if live:
         pin = max(live, key=lambda o: (o.created_at, o.id))
-        tz = zone(config.timezone)
         until = f"until {format_instant(pin.expires_at, tz, now)}" if pin.expires_at else "(no expiry)"
         by = f" by {pin.actor}" if pin.actor else ""
         return DesiredState(
@@ -264,22 +269,64 @@ def desired_state_at(
     if not windows:
         return None
     ws = windows_state(windows, now)
-    by_name = {w.name: w for w in windows}
     if ws.active:
         name = ws.opened_by or windows[0].name
-        tz = window_zone(by_name[name])
-        if ws.opened_at is not None:
-            because = f"window {name!r} opened at {format_instant(ws.opened_at, tz, now)}"
-        else:  # open for longer than the schedule looks back: no edge to speak of
-            because = f"window {name!r} has been open for more than {SPANS[-1].days} days"
-        return DesiredState(PAUSED, name, "window", ws.opened_at, ws.closes_at, ws.enforced, because, ws)
+        return DesiredState(
+            PAUSED,
+            name,
+            "window",
+            ws.opened_at,
+            ws.closes_at,
+            ws.enforced,
+            _open_because(ws, name, tz, now),
+            ws,
+            windows=ws.covering or (name,),
+        )
     name = ws.closed_by or ws.next_by or windows[0].name
-    tz = window_zone(by_name[name])
     if ws.last_closed_at is not None:
         because = f"window {name!r} closed at {format_instant(ws.last_closed_at, tz, now)}"
     else:
-        because = f"no window has opened (next: {name!r} at {format_instant(ws.next_open, tz, now)})"
+        because = (
+            f"no window has opened (next: {ws.next_by or name!r} at {format_instant(ws.next_open, tz, now)})"
+        )
     return DesiredState(ACTIVE, name, "window", ws.last_closed_at, ws.next_open, False, because, ws)
+
+
+def _open_because(ws: WindowState, opened_by: str, tz: Any, now: datetime) -> str:
+    """Why the union of windows is open: each window holding it, and when the stretch began."""
+    if len(ws.holding) > 1:
+        parts = [
+            f"{o.window!r} (opened {format_instant(o.opens, tz, now)}, "
+            + (
+                "does not close)"
+                if o.closes >= FAR_FUTURE
+                else f"closes {format_instant(o.closes, tz, now)})"
+            )
+            for o in ws.holding
+        ]
+        return f"windows {and_list(parts)} are open"
+    if ws.opened_at is None:  # open for longer than the schedule looks back: no edge to speak of
+        return f"window {opened_by!r} has been open for more than {SPANS[-1].days} days"
+    since = format_instant(ws.opened_at, tz, now)
+    holder = ws.holding[0] if ws.holding else None
+    if holder is not None and holder.window != opened_by:
+        return (
+            f"window {holder.window!r} opened at {format_instant(holder.opens, tz, now)} "
+            f"(Paused since window {opened_by!r} opened at {since})"
+        )
+    return f"window {opened_by!r} opened at {since}"
+
+
+def and_list(items: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def override_words(override: Override) -> str:
+    """``override o-9 by alice ('load test')``: who pinned it and why, as explanations name it."""
+    by = f" by {override.actor}" if override.actor else ""
+    why = f" ({override.reason!r})" if override.reason else ""
+    return f"override {override.id}{by}{why}"
 
 
 def desired_callback_at(rotation: Rotation, now: datetime) -> DesiredCallback:
@@ -369,7 +416,8 @@ def decide(
                 cache[windows_key] = desired_state_at(config, groups, now)
             desired = cache[windows_key]
         if desired is not None:
-            decisions.append(_state_decision(config, now, queue, desired, last, expired))
+            ended = ended_override(mine, now, desired)
+            decisions.append(_state_decision(config, now, queue, desired, last, expired, ended))
         rotations = config.rotations_for(groups)
         if len(rotations) > 1:
             names = " and ".join(repr(r.name) for r in rotations)
@@ -400,6 +448,7 @@ def _state_decision(
     desired: DesiredState,
     last: LastApplied | None,
     expired: tuple[str, ...],
+    ended: Override | None = None,
 ) -> Decision:
     want = desired.state
     record = replace(
@@ -443,6 +492,14 @@ def _state_decision(
             "none", f"already {want} as {_requirement(desired)}", last if handled and last else record
         )
     if not handled:
+        if ended is not None:  # the override's end is why the queue changes now, not the window
+            assert ended.expires_at is not None
+            return decision(
+                act,
+                f"{override_words(ended)} ended at {format_instant(ended.expires_at, tz, now)}; "
+                f"the schedule wants {want} ({desired.because}); {doing}",
+                record,
+            )
         return decision(act, f"{desired.because}; {doing}", record)
     changed = "resumed" if queue.state == ACTIVE else "paused"
     if desired.enforced:
@@ -513,17 +570,33 @@ def _callback_decision(
     )
 
 
+def ended_override(mine: Sequence[Override], now: datetime, desired: DesiredState) -> Override | None:
+    """The override of this queue whose end is the latest thing that happened to its State: one
+    that has expired since the schedule's current edge (an override that ended before the window
+    last opened or closed is not why the queue changes). None while an override is live."""
+    if desired.source_type == "override":
+        return None
+    ended = [
+        o
+        for o in mine
+        if o.expires_at is not None
+        and not o.active_at(now)
+        and (desired.edge_at is None or o.expires_at > desired.edge_at)
+    ]
+    return max(ended, key=lambda o: (o.expires_at, o.created_at, o.id)) if ended else None
+
+
 def _requirement(desired: DesiredState) -> str:
     if desired.state == PAUSED:
-        return f"window {desired.source!r} requires"
+        names = desired.windows or (desired.source,)
+        if len(names) > 1:
+            return f"windows {and_list([repr(n) for n in names])} require"
+        return f"window {names[0]!r} requires"
     return "no window is open"
 
 
 def _reason_zone(config: Config, desired: DesiredState) -> Any:
-    if desired.source_type == "window" and desired.source is not None:
-        for window in config.windows:
-            if window.name == desired.source:
-                return window_zone(window)
+    """Explanations show times in the config's zone (one zone per output)."""
     return zone(config.timezone)
 
 

@@ -84,6 +84,9 @@ class WindowState:
     next_by: str | None = None  # the window that opens next
     covering: tuple[str, ...] = ()  # windows with an occurrence covering now
     enforced: bool = False  # any covering window is enforced
+    # The occurrence covering now of each covering window (the latest-closing one per window), in
+    # the order the windows opened: what holds the queue Paused, each with its own open and close.
+    holding: tuple[Occurrence, ...] = ()
 
     @property
     def edge_at(self) -> datetime | None:
@@ -268,6 +271,10 @@ def _open_state(
 ) -> WindowState:
     opens, closes, members = current
     covering = tuple(dict.fromkeys(o.window for o in members if o.opens <= now < o.closes))
+    holding = tuple(
+        max((o for o in members if o.window == name and o.opens <= now < o.closes), key=lambda o: o.closes)
+        for name in covering
+    )
     opened_by = members[0].window
     closed_by = max(members, key=lambda o: o.closes).window
     later = [s for s in stretches if s[0] > closes]
@@ -297,6 +304,7 @@ def _open_state(
         next_by=later[0][2][0].window if later else None,
         covering=covering,
         enforced=any(by_name[name].enforced for name in covering),
+        holding=holding,
     )
 
 
