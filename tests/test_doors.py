@@ -141,14 +141,16 @@ def doors(
     context = {"request_id": "doors-1", "time_limit_in_ms": 30000, "function_name": "doors"}
 
     def cli_door(ask: Ask) -> Verdict | None:
-        if ask.duration is not None:
-            return None  # the CLI's pause has no duration
         where = ["--bucket", ask.bucket, "--region", ask.region, "--kind", ask.kind]
         if ask.tdmq:
             tdmq = ["--tdmq-mode", "Queue", "--tdmq-region", "gz", "--tdmq-name", "ci-events"]
             code = cli.main(["queues", "set-callback", ask.queue_id, *where, *tdmq])
         elif ask.url is not None:
             code = cli.main(["queues", "set-callback", ask.queue_id, *where, "--url", ask.url])
+        elif ask.duration is not None:  # an override: the command schema and the executor, as HTTP
+            code = cli.main(
+                ["queues", "pause", ask.queue_id, *where, "--for", ask.duration, "--reason", "doors"]
+            )
         else:
             code = cli.main(["queues", "pause", ask.queue_id, *where])
         err = capsys.readouterr().err
@@ -326,6 +328,8 @@ def test_bad_input_gets_one_verdict_at_every_door(
         assert rule in verdict.rules, f"{name} said {verdict.rules}, the rule's home says {rule!r}"
         assert emu_admin.requests() == [], f"{name} sent a request to CI after refusing {ask}"
     assert {"http", "timer", "event", "config"} <= set(verdicts)
+    if ask.duration is not None:
+        assert "cli" in verdicts  # ``queues pause --for`` is a door for durations too
 
 
 @pytest.mark.parametrize("ask", GOOD)

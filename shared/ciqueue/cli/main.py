@@ -1,5 +1,8 @@
 """The ``ciqueue`` command: list, show, pause, resume and set the callback of CI queues, and list
 the buckets each kind is activated for (``buckets list``: the buckets a schedule can target).
+Pause and resume take an override (``--for``/``--until``, through the executor, as the HTTP API's
+body), and ``overrides list|cancel`` read and cancel the overrides in the functions' state store:
+the rules are at the overrides section below.
 
 Heavy modules (requests, pydantic, the client) are imported inside the commands so that
 ``ciqueue --help`` stays fast. Exit codes: 0 success (including "already so, nothing
@@ -20,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from ciqueue import __version__
@@ -43,10 +47,14 @@ from ciqueue.errors import CiQueueError, InvalidInput, Problem
 from ciqueue.limits import DEFAULT_CLI_TIMEOUT_S, MAX_PLAN_DAYS_CLI
 
 if TYPE_CHECKING:
+    from ciqueue.app.commands import Command
+    from ciqueue.app.executor import CommandOutcome
+    from ciqueue.app.runtime import Runtime
     from ciqueue.ci.client import CIClient
     from ciqueue.ci.models import NotifyConfig
     from ciqueue.ci.operations import OperationResult
     from ciqueue.ci.retry import Deadline
+    from ciqueue.schedule.config import Config
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -130,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         change = actions.add_parser(name, parents=[common], help=text)
         change.add_argument("queue_id")
         change.add_argument("--dry-run", action="store_true", help="show the change, write nothing")
+        add_override_options(change)
 
     callback = actions.add_parser(
         "set-callback",
@@ -178,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     # -- end invoke, local, demo --
     add_schedule_commands(commands)
     add_token_commands(commands)
+    add_override_commands(commands)
     # The usage line names every command there is, from the parser itself (it cannot drift).
     commands.metavar = "{" + ",".join(commands.choices) + "}"
     return parser
@@ -238,6 +248,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return run_schedule_command(args)
     if args.command == "token":
         return run_token_command(args)
+    if args.command == "overrides":
+        return run_overrides(args)
     if args.command not in ("queues", "buckets") or args.action is None:
         commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
         wanted = "queues {list,show,pause,resume,set-callback}" if args.command == "queues" else None
@@ -276,6 +288,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     kind = parse_kind(args.kind)
     if args.action == "list":
         return _list(args, kind)
+    if args.action in ("pause", "resume") and wants_executor(args):
+        return run_override_change(args)  # an override or a reason: the executor, as HTTP
     if args.action == "set-callback":
         notify = notify_from_args(args, kind)  # judged before any request is sent
     client = make_client(args)
@@ -723,3 +737,332 @@ def run_token_command(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return EXIT_OK
+
+
+# --- overrides: pause|resume --for/--until/--reason, overrides list|cancel -----------------------
+#
+# ``queues pause|resume … --for D | --until T [--reason R]``, ``overrides list``, ``overrides cancel ID``.
+#
+# - One schema, one executor: the options become the very command the HTTP API's
+#   ``POST /queues/…/pause`` body makes (``{"for", "until", "reason"}``), judged by
+#   ``app.commands.parse_command`` and carried out by ``app.executor.execute``. A bad ``--for`` gets
+#   the rule text it gets at every other door; only the field is named as typed here (``--for``,
+#   ``--until``, ``--reason``; a queue's ``bucket``, ``region``, ``kind``, ``queue_id`` as the plain
+#   commands name them).
+# - ``--until`` is an ISO 8601 time with a UTC offset, or ``cancelled`` (an override with no end,
+#   as ``"until": "cancelled"``). ``--for`` and ``--until`` exclude each other (the schema's rule).
+# - With ``--for``, ``--until`` or ``--reason`` a pause/resume goes through the executor, exactly as
+#   the HTTP API's call with that body: the queue is checked to exist, the override (if any) is
+#   stored before the queue changes, and the change joins the state's history. Without any of them
+#   it stays the plain change it always was (``ci.operations.change_queue``, no state touched).
+# - The store is the one the functions and ``ciqueue reconcile`` use: ``state.location``'s selector
+#   (``CIQUEUE_STATE_BUCKET``/``_KEY`` on COS, else ``CIQUEUE_STATE_FILE``, else the config's
+#   ``settings.state``, else the per-user ``$XDG_STATE_HOME/ciqueue/state.json``). The config is
+#   ``--config`` or ``CIQUEUE_CONFIG``, read as ``reconcile`` reads it; it may name the store and
+#   it lets a cancel hand the queue back to the schedule at once.
+# - ``overrides cancel`` is ``DELETE /overrides/{id}``'s work: the override goes (one state write,
+#   with its history entry); with a schedule config the queue is reconciled at once, without one it
+#   returns to the schedule at the next reconcile. ``overrides list`` shows every stored override,
+#   active or expired (an expired one stays stored until the next reconcile removes it), times in
+#   the config's zone (UTC without one) with the zone's abbreviation.
+# - The actor in audit lines and history is ``cli:<login name>``. The clock is ``CIQUEUE_NOW`` when
+#   set (a rehearsal), else the real one: one instant for the whole command.
+# - Exit status, as for every ``ciqueue`` command: 0 done, 2 bad input (the executor's 400, and
+#   missing credentials: on the command line the environment is yours to fix), 1 anything else the
+#   executor reports: the service, the network, the store, and an id that names nothing (an unknown
+#   queue or override is a 404 to the HTTP API; the CLI says 1 for both, as it always has for
+#   ``QueueNotFound``). Errors are one stderr line: ``error: FIELD: rule`` or
+#   ``error: Code: message [RequestId: …]``.
+
+# A command field as the CLI names it (the option the user typed).
+_CLI_FIELDS = {"for": "--for", "until": "--until", "reason": "--reason"}
+_OVERRIDE_OPTIONS = ("for_", "until", "reason")
+
+
+def add_override_options(parser: argparse.ArgumentParser) -> None:
+    """``--for``, ``--until``, ``--reason`` and ``--config`` on ``queues pause`` and ``resume``."""
+    parser.add_argument(
+        "--for",
+        dest="for_",
+        metavar="DURATION",
+        help="pin the queue's State this long, an override (30m, 2h, 1h30m, 1d; at most 7d)",
+    )
+    parser.add_argument(
+        "--until",
+        metavar="TIME",
+        help="pin it until TIME (ISO 8601 with a UTC offset, at most 7 days ahead), "
+        "or 'cancelled': until someone cancels it",
+    )
+    parser.add_argument("--reason", help="why (at most 256 characters; in audit lines and history)")
+    _add_config(parser)
+
+
+def wants_executor(args: argparse.Namespace) -> bool:
+    """True when a pause/resume asks for more than a plain change (an override or a reason)."""
+    return any(getattr(args, name, None) is not None for name in _OVERRIDE_OPTIONS)
+
+
+def add_override_commands(commands: Any) -> None:
+    """``overrides list [--queue Q] [--json]`` and ``overrides cancel ID [--reason R] [--json]``."""
+    overrides = commands.add_parser("overrides", help="list or cancel the overrides that pin queues")
+    actions = overrides.add_subparsers(dest="action", metavar="{list,cancel}")
+    listing = actions.add_parser(
+        "list", help="every stored override: queue, State pinned, active or expired, until, who, why"
+    )
+    listing.add_argument(
+        "--queue", help="only this queue's: bucket/region/kind/queue_id, or a queue id", metavar="QUEUE"
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _add_config(listing)
+    cancel = actions.add_parser(
+        "cancel",
+        help="cancel an override; with a schedule config the queue is reconciled at once, "
+        "else at the next reconcile",
+    )
+    cancel.add_argument("override_id", metavar="ID")
+    cancel.add_argument("--reason", help="why (in the audit line and history)")
+    cancel.add_argument("--json", action="store_true", help="print JSON for scripts")
+    cancel.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _add_timeout(cancel)
+    _add_config(cancel)
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        help=f"schedule file: its zone, its settings.state, its targets (default: env {ENV_CONFIG})",
+    )
+
+
+# --- running them ---------------------------------------------------------------------------------
+
+
+def run_override_change(args: argparse.Namespace) -> int:
+    """``queues pause|resume`` with ``--for``/``--until``/``--reason``: through the executor."""
+    return _override_guarded(_override_change, args)
+
+
+def run_overrides(args: argparse.Namespace) -> int:
+    """``overrides list|cancel``."""
+    if args.action == "list":
+        return _override_guarded(_override_list, args)
+    if args.action == "cancel":
+        return _override_guarded(_override_cancel, args)
+    _fail("error: command: choose one of overrides {list,cancel}")
+    return EXIT_USAGE
+
+
+def _override_guarded(run: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    import requests
+
+    try:
+        return run(args)
+    except InvalidInput as exc:
+        _fail(f"error: {_problems_line(exc.problems)}")
+        return EXIT_USAGE
+    except CiQueueError as exc:
+        _fail(f"error: {_with_request_id(str(exc), getattr(exc, 'request_id', None))}")
+        return EXIT_FAILED
+    except requests.RequestException as exc:
+        _fail(f"error: TransportError: {type(exc).__name__} [RequestId: -]")
+        return EXIT_FAILED
+
+
+def _override_change(args: argparse.Namespace) -> int:
+    region = args.region or os.environ.get(ENV_REGION, "").strip()
+    if not region:
+        raise InvalidInput("region", f"is required: pass --region or set {ENV_REGION}")
+    body: dict[str, Any] = {"for": args.for_, "until": args.until, "reason": args.reason}
+    queue = {"bucket": args.bucket, "region": region, "kind": args.kind, "queue_id": args.queue_id}
+    command = _override_parse(
+        {"action": args.action, "queues": [queue], **{k: v for k, v in body.items() if v is not None}}
+    )
+    runtime = _override_runtime(args, needs_ci=True)
+    outcome = _override_execute(command, runtime, args, dry_run=args.dry_run)
+    return _override_report(outcome, args, runtime.config)
+
+
+def _override_cancel(args: argparse.Namespace) -> int:
+    fields = {"action": "cancel_override", "override_id": args.override_id, "reason": args.reason}
+    command = _override_parse({k: v for k, v in fields.items() if v is not None})
+    runtime = _override_runtime(args, needs_ci=None)
+    outcome = _override_execute(command, runtime, args, dry_run=False)
+    return _override_report(outcome, args, runtime.config)
+
+
+def _override_list(args: argparse.Namespace) -> int:
+    from ciqueue.api.routes import override_dict
+    from ciqueue.cli.render import overrides_table
+
+    wanted = _queue_filter(args.queue) if args.queue is not None else None
+    runtime = _override_runtime(args, needs_ci=False)
+    now = runtime.clock()
+    doc, _ = runtime.state.load()
+    found = [o for o in doc.overrides if wanted is None or wanted in (o.key, o.queue_id)]
+    tz = _output_zone(runtime.config)
+    if args.json:
+        rows = [{**override_dict(o), "active": o.active_at(now)} for o in found]
+        _print_json({"overrides": rows, "time": now.isoformat(), "timezone": tz})
+    else:
+        print(overrides_table(found, now, tz))
+    return EXIT_OK
+
+
+# --- pieces ---------------------------------------------------------------------------------------
+
+
+def _override_parse(data: dict[str, Any]) -> Command:
+    from ciqueue.app.commands import parse_command
+
+    try:
+        return parse_command(data)
+    except InvalidInput as exc:
+        raise InvalidInput([_cli_problem(p) for p in exc.problems]) from None
+
+
+def _cli_problem(problem: Problem) -> Problem:
+    """The problem under the name the CLI gives its field (the rule's text untouched)."""
+    name = problem.field.removeprefix("queues[0].")
+    return Problem(_CLI_FIELDS.get(name, name), problem.rule)
+
+
+def _problems_line(problems: list[Problem]) -> str:
+    return "; ".join(str(_cli_problem(p)) for p in problems)
+
+
+def _override_runtime(args: argparse.Namespace, *, needs_ci: bool | None) -> Runtime:
+    """The runtime the functions would build here: the config (``--config`` or ``CIQUEUE_CONFIG``,
+    none when neither), the store it and the environment choose, the command's one instant.
+
+    ``needs_ci``: True, the command calls CI, so missing credentials are bad input now (exit 2,
+    nothing written); None, only when a config makes it reconcile (a cancel); False, never."""
+    from ciqueue.app.runtime import Runtime
+
+    config = _load_schedule(args) if (args.config or os.environ.get(ENV_CONFIG, "").strip()) else None
+    now = _now(args)
+    endpoint = getattr(args, "endpoint", None) or None
+    runtime = Runtime.from_env(config=config, endpoint=endpoint, clock=lambda: now)
+    if runtime.credentials is None and (needs_ci or (needs_ci is None and config is not None)):
+        from ciqueue.ci.credentials import Credentials
+
+        Credentials.from_env()  # raises CredentialsMissing naming the variables it reads
+    return runtime
+
+
+def _override_execute(
+    command: Command, runtime: Runtime, args: argparse.Namespace, *, dry_run: bool
+) -> CommandOutcome:
+    from ciqueue.app.executor import execute
+
+    # The audit trail goes to stderr, as reconcile's: stdout is the report alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        return execute(command, runtime, actor=cli_actor(), deadline=deadline_for(args), dry_run=dry_run)
+
+
+def cli_actor() -> str:
+    """``cli:<login name>`` (``cli`` when the system knows no name for this user)."""
+    try:
+        name = getpass.getuser().strip()
+    except Exception:  # no USER/LOGNAME and no passwd entry (a bare container)
+        name = ""
+    return f"cli:{name}" if name else "cli"
+
+
+def _override_report(outcome: CommandOutcome, args: argparse.Namespace, config: Config | None) -> int:
+    """Print the outcome (JSON, or one summary per queue), each failure on stderr; the exit code."""
+    if args.json:
+        _print_json(outcome.to_dict())
+    else:
+        text = _override_text(outcome, _output_zone(config), config is not None)
+        if text:  # a command refused before it did anything has only its error line
+            print(text)
+    failed = [(r.get("queue"), r["error"]) for r in outcome.results if isinstance(r.get("error"), dict)]
+    for queue, error in failed:  # each queue's failure once, naming the queue
+        _fail(f"error: {queue}: {_error_line(error)}")
+    if outcome.error is not None and not failed:
+        _fail(f"error: {_error_line(outcome.error)}")
+    if outcome.ok:
+        return EXIT_OK
+    return EXIT_USAGE if outcome.status == InvalidInput.http_status else EXIT_FAILED
+
+
+def _override_text(outcome: CommandOutcome, tz: str, configured: bool) -> str:
+    from ciqueue.cli.render import local_time, result_summary
+
+    override = outcome.override
+    if outcome.action == "cancel_override":
+        if override is None:  # it failed before the override was found
+            return ""
+        lines = [
+            f"cancelled override {override['id']} (it pinned {_override_key(override)} {override['state']})"
+        ]
+        if not configured:
+            lines.append("  no schedule config: the queue returns to the schedule at the next reconcile")
+        elif outcome.ok and not outcome.results:
+            lines.append("  reconciled now: the queue already is as the schedule wants")
+        for result in outcome.results:
+            if "error" not in result:  # a failure is said on stderr
+                lines.append(f"  reconciled now: {result['action']} ({result['reason']})")
+        return "\n".join(lines)
+    lines = []
+    if override is not None:
+        from ciqueue.timefmt import parse_instant
+
+        expires = override.get("expires_at")
+        until = local_time(parse_instant(expires), tz) if expires else "cancelled"
+        reason = f" ({override['reason']})" if override.get("reason") else ""
+        if override.get("dry_run"):
+            head = "dry run: an override (not stored) would pin"
+        else:
+            head = f"override {override['id']} pins"
+        lines.append(f"{head} {', '.join(override['queues'])} {override['state']} until {until}{reason}")
+    lines += [result_summary(r) for r in outcome.results if "action" in r]
+    return "\n".join(lines)
+
+
+def _override_key(override: dict[str, Any]) -> str:
+    return "/".join(str(override.get(k)) for k in ("bucket", "region", "kind", "queue_id"))
+
+
+def _error_line(error: dict[str, Any]) -> str:
+    problems = error.get("problems")
+    if error.get("code") == InvalidInput.code and isinstance(problems, list) and problems:
+        return _problems_line([Problem(str(p.get("field")), str(p.get("rule"))) for p in problems])
+    code, message = str(error.get("code") or ""), str(error.get("message") or "")
+    text = message if message.startswith(code) else f"{code}: {message}"
+    return _with_request_id(text, error.get("request_id") or error.get("ci_request_id"))
+
+
+def _with_request_id(message: str, request_id: Any) -> str:
+    # Every failure line names the request it concerns, or '-'.
+    return message if "[RequestId:" in message else f"{message} [RequestId: {request_id or '-'}]"
+
+
+def _queue_filter(text: str) -> str:
+    """``--queue``: a queue key ``bucket/region/kind/queue_id`` or a bare queue id, by the rules
+    every door judges them with."""
+    from ciqueue.app.commands import parse_command
+    from ciqueue.ci.identifiers import queue_id_problem
+
+    parts = text.split("/")
+    if len(parts) == 1:
+        problem = queue_id_problem(text, "--queue")
+        if problem is not None:
+            raise InvalidInput(problem)
+        return text
+    if len(parts) != 4:
+        raise InvalidInput(
+            "--queue", f"must be bucket/region/kind/queue_id or a queue id (got {text[:80]!r})"
+        )
+    queue = dict(zip(("bucket", "region", "kind", "queue_id"), parts, strict=True))
+    try:
+        command = parse_command({"action": "reconcile", "queues": [queue]})
+    except InvalidInput as exc:
+        first = exc.problems[0]
+        raise InvalidInput("--queue", f"{first.field.removeprefix('queues[0].')}: {first.rule}") from None
+    return command.queues[0].key()
+
+
+def _output_zone(config: Config | None) -> str:
+    return config.timezone if config is not None else "UTC"

@@ -1,18 +1,25 @@
-"""Text output for the ``ciqueue`` command: aligned tables (queues, activated buckets), queue
-details, before→after diffs."""
+"""Text output for the ``ciqueue`` command: aligned tables (queues, activated buckets, overrides),
+queue details, before→after diffs.
+
+Times are shown in one zone per output, the schedule config's (UTC without one), with the zone's
+abbreviation (``local_time``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ciqueue.ci.kinds import QueueKind
     from ciqueue.ci.models import ActivatedBucket, Queue
     from ciqueue.ci.operations import OperationResult
+    from ciqueue.state.document import OverrideRecord
 
 QUEUE_COLUMNS = ("QUEUE ID", "NAME", "STATE", "CALLBACK", "UPDATED")
 BUCKET_COLUMNS = ("KIND", "BUCKET", "REGION", "ACTIVATED")
+OVERRIDE_COLUMNS = ("ID", "QUEUE", "PINS", "STATUS", "EXPIRES", "CREATED", "BY", "REASON")
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -79,21 +86,61 @@ def queue_details(queue: Queue) -> str:
 
 def operation_summary(result: OperationResult) -> str:
     """What happened, the before→after diff, and the request ids."""
-    if result.changed:
+    return result_summary(result.to_dict())
+
+
+def result_summary(result: Mapping[str, Any]) -> str:
+    """``operation_summary`` of a result in its JSON form (``OperationResult.to_dict``, as the
+    executor's outcome carries it; the diff already redacted)."""
+    diff: list[Mapping[str, Any]] = list(result.get("diff") or [])
+    if result.get("changed"):
         outcome = "written and verified"
-    elif result.dry_run and result.diff:
+    elif result.get("dry_run") and diff:
         outcome = "dry run, nothing written; a real run would change"
     else:
-        outcome = result.reason
-    lines = [f"{result.action} {result.kind.value} queue {result.queue_id}: {outcome}"]
-    if result.diff:
-        width = max(len(change.field) for change in result.diff)
-        for change in result.diff:
-            shown = change.to_dict()  # a callback URL redacted, as every view shows it
-            lines.append(f"  {change.field:<{width}}  {_cell(shown['before'])} → {_cell(shown['after'])}")
-    if result.request_ids:
-        lines.append(f"  request ids: {', '.join(rid or '-' for rid in result.request_ids)}")
+        outcome = str(result.get("reason") or "")
+    lines = [f"{result.get('action')} {result.get('kind')} queue {result.get('queue_id')}: {outcome}"]
+    if diff:
+        width = max(len(str(change["field"])) for change in diff)
+        for change in diff:
+            field = str(change["field"])
+            lines.append(f"  {field:<{width}}  {_cell(change.get('before'))} → {_cell(change.get('after'))}")
+    request_ids = result.get("request_ids") or []
+    if request_ids:
+        lines.append(f"  request ids: {', '.join(rid or '-' for rid in request_ids)}")
     return "\n".join(lines)
+
+
+def local_time(instant: datetime | None, tz: str = "UTC", *, none: str = "(none)") -> str:
+    """``2026-03-05 Thu 04:00 CST``: ``instant`` in the zone ``tz`` with its abbreviation."""
+    if instant is None:
+        return none
+    from ciqueue.schedule.config import zone
+
+    local = instant.astimezone(zone(tz))
+    return local.strftime("%Y-%m-%d %a %H:%M" + (":%S" if local.second else "") + " %Z")
+
+
+def overrides_table(overrides: Sequence[OverrideRecord], now: datetime, tz: str = "UTC") -> str:
+    """One line per stored override: id, queue key, the State it pins, active or expired (an
+    expired one stays stored until the next reconcile removes it), when it ends and was made
+    (in ``tz``), who made it and why."""
+    rows = [
+        [
+            o.id,
+            o.key,
+            o.state,
+            "active" if o.active_at(now) else "expired",
+            local_time(o.expires_at, tz, none="until cancelled"),
+            local_time(o.created_at, tz),
+            o.actor or "-",
+            o.reason or "-",
+        ]
+        for o in overrides
+    ]
+    if not rows:
+        return table(OVERRIDE_COLUMNS, []) + "\n(no overrides)"
+    return table(OVERRIDE_COLUMNS, rows)
 
 
 def _cell(value: Any) -> str:
