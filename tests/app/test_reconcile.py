@@ -406,24 +406,27 @@ def test_too_many_queues_fan_out_to_workers_in_whole_buckets(
 
     assert report.observed == 4 and report.decisions == [] and report.ok
     done = {"ok": True, "observed": 2, "counts": {"pause": 2}, "state_written": True}
+    # The shards are dispatched concurrently: ids follow the answers, the report the packing.
+    sent = {i.request_id: i.payload["shard"] for i in invoker.invocations}
     assert report.shards == [
         {
             "function": "ciqueue-worker",
             "shard": [["shard-a-1250000000", DEMO_REGION]],
             "queues": 2,
-            "invocation": "inprocess-1",
+            "invocation": report.shards[0]["invocation"],
             "result": done,
         },
         {
             "function": "ciqueue-worker",
             "shard": [["shard-b-1250000000", DEMO_REGION], ["shard-c-1250000000", DEMO_REGION]],
             "queues": 2,
-            "invocation": "inprocess-2",
+            "invocation": report.shards[1]["invocation"],
             "result": done,
         },
     ]
+    assert {s["invocation"]: s["shard"] for s in report.shards} == sent
     assert [i.payload["now"] for i in invoker.invocations] == [OPEN.isoformat()] * 2
-    assert [(r["ok"], r["counts"], r["shard"]) for r in results] == [
+    assert sorted((r["ok"], r["counts"], r["shard"]) for r in results) == [
         (True, {"pause": 2}, [["shard-a-1250000000", DEMO_REGION]]),
         (True, {"pause": 2}, [["shard-b-1250000000", DEMO_REGION], ["shard-c-1250000000", DEMO_REGION]]),
     ]
@@ -522,6 +525,31 @@ def test_a_local_shard_still_running_at_the_deadline_is_reported_failed(
         ("shard", "DeadlineExceeded", True),
     ]
     assert "did not finish by the tick's deadline" in report.errors[0]["message"]
+
+
+def test_shards_are_dispatched_concurrently_and_reported_in_packing_order(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    # Each Invoke waits for SCF's answer; sent one by one, the 50th of 50 shards started 50
+    # answers late. Four dispatches must be in flight at once (concurrency 4) or the barrier breaks.
+    buckets = [f"shard-{c}-1250000000" for c in "abcd"]
+    targets = seed_shards(emu_admin, dict.fromkeys(buckets, 1))
+    runtime = make_runtime(schedule(targets=targets, shard_size=1))
+    barrier = threading.Barrier(4, timeout=10)
+
+    class Answering:
+        def invoke_async(self, function_name: str, payload: Any) -> str | None:
+            barrier.wait()
+            return "req-" + payload["shard"][0][0].split("-")[1]
+
+    runtime.invoker = Answering()
+
+    report = reconcile(runtime, now=OPEN)
+
+    assert report.ok and report.errors == []
+    assert [(s["shard"], s["invocation"]) for s in report.shards] == [
+        ([[bucket, DEMO_REGION]], "req-" + bucket.split("-")[1]) for bucket in sorted(buckets)
+    ]
 
 
 def test_pack_shards_keeps_buckets_whole_and_fills_first_fit() -> None:

@@ -20,7 +20,7 @@ with the shards' operations, errors and warnings in its own report.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ciqueue.app.runtime import Runtime
     from ciqueue.ci.operations import OperationResult
     from ciqueue.ci.retry import Deadline
-    from ciqueue.schedule.config import Config
+    from ciqueue.schedule.config import Config, Target
     from ciqueue.state.document import StateDocument
 
 log = logging.getLogger("ciqueue.reconcile")
@@ -146,7 +146,8 @@ def reconcile(
     observed = _observe(runtime, config, _scopes(config, pairs, only), deadline, report)
     if only is not None:
         observed = [q for q in observed if q.key.text in only]
-    covered = [q for q in observed if _covered(config, q)]
+    is_covered = _coverage(config)
+    covered = [q for q in observed if is_covered(q)]
     report.observed = len(covered)
 
     if pairs is None and only is None and len(covered) > config.settings.shard_size:
@@ -335,14 +336,27 @@ def observe(
         raise InvalidInput("config", "no schedule config is loaded (set CIQUEUE_CONFIG to a file)")
     report = ReconcileReport(now=runtime.clock(), dry_run=True)
     observed = _observe(runtime, config, _scopes(config, None, None), deadline, report)
-    return [q for q in observed if _covered(config, q)], report
+    is_covered = _coverage(config)
+    return [q for q in observed if is_covered(q)], report
 
 
-def _covered(config: Config, queue: ObservedQueue) -> bool:
-    from ciqueue.schedule.config import match_targets
+def _coverage(config: Config) -> Callable[[ObservedQueue], bool]:
+    """Whether a queue belongs to some target (``Target.matches``, the rule ``match_targets``
+    applies), with the targets indexed once by (bucket, region, kind): a queue is matched only
+    against its own bucket's targets, so 10,000 queues under 200 targets cost 10,000 matches,
+    not 2,000,000 (measured: 12 s of a loaded tick's listing phase before)."""
+    by_scope: dict[tuple[str, str, str], list[Target]] = {}
+    for target in config.targets.values():
+        by_scope.setdefault((target.bucket, target.region, target.kind), []).append(target)
 
-    key = queue.key
-    return bool(match_targets(config, queue.bucket, queue.region, key.kind, queue.queue_id, queue.name))
+    def covered(queue: ObservedQueue) -> bool:
+        kind = queue.key.kind
+        candidates = by_scope.get((queue.bucket, queue.region, kind), ())
+        return any(
+            t.matches(queue.bucket, queue.region, kind, queue.queue_id, queue.name) for t in candidates
+        )
+
+    return covered
 
 
 # --- fan out --------------------------------------------------------------------------------------
@@ -363,7 +377,9 @@ def _dispatch(
         pair = (queue.bucket, queue.region)
         sizes[pair] = sizes.get(pair, 0) + 1
     function = runtime.worker_function or ""
-    for pairs in pack_shards(sizes, config.settings.shard_size):
+    shards = pack_shards(sizes, config.settings.shard_size)
+
+    def send(pairs: list[Pair]) -> dict[str, Any]:
         payload = {"shard": [list(p) for p in pairs], "now": now.isoformat(), "dry_run": dry_run}
         entry: dict[str, Any] = {
             "function": function,
@@ -376,7 +392,16 @@ def _dispatch(
             error = error_entry(exc, stage="dispatch", shard=entry["shard"])
             report.errors.append(error)
             entry["error"] = error["code"]
-        report.shards.append(entry)
+        return entry
+
+    # Each Invoke waits for its answer (one API round trip): sent one after the other, the last
+    # of 50 shards would start 50 round trips late. The dispatches run ``concurrency`` at a time;
+    # the report lists the shards in packing order whatever order the answers came in.
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(config.settings.concurrency, len(shards))),
+        thread_name_prefix="ciqueue-dispatch",
+    ) as pool:
+        report.shards.extend(pool.map(send, shards))
     if isinstance(invoker, LocalInvoker):
         _finish_local_shards(invoker, report, deadline)
 
