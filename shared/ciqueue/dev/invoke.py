@@ -14,7 +14,12 @@ Rules:
 - fan-out in-process is built explicitly (``fan_out_in_process``): the scheduler's shards run the
   worker's logic on threads of this process behind the ``LocalInvoker`` interface, and the tick
   waits for them before it returns (their results and failures are in its report); production
-  never chooses it (``ciqueue.app.invoker``).
+  never chooses it (``ciqueue.app.invoker``);
+- ``ProcessInvoker`` is the closer model of SCF's fan-out: each simulated instance is its own
+  spawned interpreter (its own GIL, memory and module state, as a separate SCF instance has),
+  loads ``functions/<name>/index.py`` once (a warm instance keeps its module), handles one event at
+  a time, and reports its peak RSS; ``dispatch_s`` is the wait the caller of SCF's Invoke API
+  (``InvocationType=Event``) pays before the event is queued, modelled, not measured.
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import contextlib
 import importlib.util
 import json
 import logging
+import multiprocessing
 import os
+import resource
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -48,7 +56,7 @@ from ciqueue.constants import (
     ENV_SESSION_TOKEN,
 )
 from ciqueue.dev.events import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, SAMPLE_KINDS, sample_event, scf_context
-from ciqueue.errors import InvalidInput
+from ciqueue.errors import CiQueueError, InvalidInput
 from ciqueue.timefmt import iso_z, parse_instant
 
 if TYPE_CHECKING:
@@ -176,8 +184,9 @@ class InProcessInvoker:
     """A ``LocalInvoker`` that runs ``handler(payload, context)`` on a thread pool: the tick that
     starts an invocation collects it with ``finish``; ``wait()`` collects every one so far."""
 
-    def __init__(self, handler: Handler, max_workers: int = 4) -> None:
+    def __init__(self, handler: Handler, max_workers: int = 4, *, dispatch_s: float = 0.0) -> None:
         self.handler = handler
+        self.dispatch_s = dispatch_s
         self.invocations: list[Invocation] = []
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ciqueue-worker")
         self._lock = threading.Lock()
@@ -186,6 +195,8 @@ class InProcessInvoker:
         return f"InProcessInvoker(invocations={len(self.invocations)})"
 
     def invoke_async(self, function_name: str, payload: Mapping[str, Any]) -> str | None:
+        if self.dispatch_s > 0:
+            time.sleep(self.dispatch_s)  # the Invoke API's answer, which the caller waits for
         with self._lock:
             number = len(self.invocations) + 1
             request_id = f"inprocess-{number}"
@@ -219,6 +230,151 @@ class InProcessInvoker:
                 log.warning("in-process invocation of %s failed: %s", invocation.function_name, exc)
                 results.append(exc)
         return results
+
+
+class InvocationFailed(CiQueueError):
+    """A handler run in a ``ProcessInvoker`` instance raised: its exception's type and message,
+    carried across the process boundary (the exception itself may not unpickle in the caller).
+    ``transient`` is the handler's own signal: its ``TransientFailure`` means SCF would retry."""
+
+    http_status = 502
+
+    def __init__(self, function: str, kind: str, message: str, transient: bool) -> None:
+        super().__init__(f"{function} raised {kind}: {message[:300]}")
+        self.function, self.kind, self.message, self.transient = function, kind, message, transient
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (InvocationFailed, (self.function, self.kind, self.message, self.transient))
+
+
+@dataclass(frozen=True)
+class InstanceRun:
+    """What one event cost its instance: the instance's pid, its peak RSS so far (KiB, from
+    ``ru_maxrss``: a warm instance keeps what it grew to), and the run's CPU and wall seconds."""
+
+    pid: int
+    max_rss_kib: int
+    cpu_s: float
+    wall_s: float
+
+
+_INSTANCE: dict[str, Any] = {}
+
+
+def _start_instance(
+    function: str, env: Mapping[str, str | None], functions_dir: str | None, stdout: str | None
+) -> None:
+    """A new simulated SCF instance: its environment, then the function's module, loaded once."""
+    if stdout is not None:
+        sys.stdout = open(stdout, "a", encoding="utf-8")  # noqa: SIM115 (the instance's whole life)
+    _set_env(env)
+    _INSTANCE["function"] = function
+    _INSTANCE["handler"] = load_handler(function, functions_dir)
+
+
+def _run_in_instance(
+    event: dict[str, Any], context: dict[str, Any], start_s: float
+) -> tuple[Any, InstanceRun]:
+    if start_s > 0:
+        time.sleep(start_s)  # the async queue's delivery to the instance
+    started, cpu = time.perf_counter(), time.process_time()
+    function = str(_INSTANCE["function"])
+    try:
+        result = _INSTANCE["handler"](event, context)
+    except Exception as exc:
+        transient = type(exc).__name__ == "TransientFailure"
+        raise InvocationFailed(function, type(exc).__name__, str(exc), transient) from None
+    run = InstanceRun(
+        os.getpid(),
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        time.process_time() - cpu,
+        time.perf_counter() - started,
+    )
+    return json.loads(json.dumps(result, default=str)), run
+
+
+def _ready(_: int) -> int:
+    time.sleep(0.2)  # long enough that each of the pool's instances takes one
+    return os.getpid()
+
+
+class ProcessInvoker:
+    """A ``LocalInvoker`` whose invocations run ``functions/<function>/index.py:main_handler`` in
+    ``instances`` spawned processes, each a simulated SCF instance (one event at a time).
+
+    ``env``: the instances' environment (endpoint, credentials, config, state), set once at
+    their start. ``dispatch_s``: what ``invoke_async`` waits, as the caller of the Invoke API waits
+    for its answer; ``start_s``: the async queue's delivery delay before an instance starts the
+    event (the caller does not wait for it). ``stdout``: a file the instances' output (audit
+    lines, as SCF would log them) goes to, instead of this process's stdout. ``runs`` holds each
+    finished event's ``InstanceRun``.
+    """
+
+    def __init__(
+        self,
+        function: str,
+        env: Mapping[str, str | None],
+        *,
+        instances: int = 4,
+        dispatch_s: float = 0.0,
+        start_s: float = 0.0,
+        time_limit_ms: int = 60_000,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+        functions_dir: str | Path | None = None,
+        stdout: str | None = None,
+    ) -> None:
+        if function not in FUNCTIONS:
+            raise InvalidInput("function", f"must be one of {', '.join(FUNCTIONS)} (got {function!r})")
+        self.function = function
+        self.instances = instances
+        self.dispatch_s, self.start_s = dispatch_s, start_s
+        self.time_limit_ms, self.memory_mb = time_limit_ms, memory_mb
+        self.invocations: list[Invocation] = []
+        self.runs: dict[str, InstanceRun] = {}
+        folder = str(find_functions_dir(functions_dir))
+        self._pool = ProcessPoolExecutor(
+            max_workers=instances,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
+            initializer=_start_instance,
+            initargs=(function, dict(env), folder, stdout),
+        )
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ProcessInvoker({self.function!r}, instances={self.instances})"
+
+    def warm(self) -> list[int]:
+        """Start every instance (interpreter and module loaded) before the first event; their pids."""
+        return sorted(set(self._pool.map(_ready, range(self.instances))))
+
+    def invoke_async(self, function_name: str, payload: Mapping[str, Any]) -> str | None:
+        if self.dispatch_s > 0:
+            time.sleep(self.dispatch_s)
+        with self._lock:
+            request_id = f"process-{len(self.invocations) + 1}"
+            context = scf_context(function_name, self.time_limit_ms / 1000, self.memory_mb, request_id)
+            event = json.loads(json.dumps(dict(payload)))  # what SCF delivers: the JSON, not the objects
+            future = self._pool.submit(_run_in_instance, event, context, self.start_s)
+            self.invocations.append(Invocation(function_name, event, future, request_id))
+        return request_id
+
+    def finish(self, invocation_id: str, timeout: float | None) -> Any:
+        """The invocation's result (``app.invoker.LocalInvoker``); its failure raised as
+        ``InvocationFailed``; TimeoutError when it still runs after ``timeout`` seconds."""
+        with self._lock:
+            found = [i for i in self.invocations if i.request_id == invocation_id]
+        if not found:
+            raise KeyError(f"no invocation {invocation_id!r}")
+        try:
+            result, run = found[0].future.result(timeout=timeout)
+        except FutureTimeout:
+            raise TimeoutError(f"invocation {invocation_id} still runs after {timeout} s") from None
+        self.runs[invocation_id] = run
+        return result
+
+    def close(self) -> None:
+        """Stop the instances (waits for the events they hold)."""
+        self._pool.shutdown(wait=True)
 
 
 def fan_out_in_process(runtime: Runtime, max_workers: int = 4) -> InProcessInvoker:
