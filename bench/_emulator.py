@@ -73,19 +73,27 @@ def sdk_client(emulator: Emulator, bucket: str, region: str) -> Any:
     return CosS3Client(config, retry=0)
 
 
-def always_paused(buckets: list[str], region: str, concurrency: int) -> Any:
+def always_paused(buckets: list[str], region: str, concurrency: int, shard_size: int = 10_000) -> Any:
     """A schedule whose window is always open over every queue of ``buckets`` (one target each):
-    one tick pauses the whole fleet. Shared by the reconcile bench and the fault soak."""
+    one tick pauses the whole fleet. Shared by the reconcile bench, the fault soak and the fleet
+    bench (``shard_size`` below the fleet's size makes the tick fan out)."""
     from datetime import datetime, timezone
 
     from ciqueue.schedule.load import load_config
 
+    return load_config(
+        always_paused_text(buckets, region, concurrency, shard_size), now=datetime.now(timezone.utc)
+    )
+
+
+def always_paused_text(buckets: list[str], region: str, concurrency: int, shard_size: int = 10_000) -> str:
+    """The YAML of ``always_paused`` (a worker process reads it from a file, as SCF's would)."""
     targets = "\n".join(
-        f'  b{i:02d}: {{bucket: {bucket}, region: {region}, name_pattern: "*"}}'
+        f'  b{i:03d}: {{bucket: {bucket}, region: {region}, name_pattern: "*"}}'
         for i, bucket in enumerate(buckets)
     )
-    names = ", ".join(f"b{i:02d}" for i in range(len(buckets)))
-    text = f"""
+    names = ", ".join(f"b{i:03d}" for i in range(len(buckets)))
+    return f"""
 version: 1
 timezone: Asia/Shanghai
 targets:
@@ -96,6 +104,5 @@ windows:
     periods: [{{start: "00:00", end: "24:00"}}]
 settings:
   concurrency: {concurrency}
-  shard_size: 10000
+  shard_size: {shard_size}
 """
-    return load_config(text, now=datetime.now(timezone.utc))
