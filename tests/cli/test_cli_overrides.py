@@ -324,6 +324,31 @@ def test_a_reason_alone_is_a_one_off_change_recorded_as_the_http_api_records_it(
     ]
 
 
+def test_the_same_id_names_the_same_override_so_a_retry_stores_it_once(
+    night: Path,
+    emu_admin: EmuAdmin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["queues", "pause", QUEUE, *WHERE, "--for", "2h", "--id", "maint-1", "--json"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    first = json.loads(out)["override"]
+    emu_admin.clear_requests()
+    monkeypatch.setenv(ENV_NOW, "2030-03-05T01:40:00+08:00")
+
+    code, out, err = run(capsys, *argv)  # the retry of a command whose answer was lost
+
+    assert code == 0, err
+    again = json.loads(out)
+    assert again["override"]["id"] == first["id"]
+    assert again["override"]["expires_at"] == first["expires_at"]  # kept, not renewed
+    assert [o["id"] for o in overrides_of(tmp_path)] == [first["id"]]
+    assert [r["changed"] for r in again["results"]] == [False]
+    assert emu_admin.put_paths() == []
+
+
 # -- bad input: one exact line, exit 2, nothing sent, nothing stored -------------------------------
 
 BAD = [
@@ -345,6 +370,11 @@ BAD = [
         ["--for", "2h", "--until", "cancelled"],
         "--for: cannot be combined with until (give one of them)",
         id="for-and-until",
+    ),
+    pytest.param(
+        ["--for", "2h", "--id", "two words"],
+        "--id: must be 1-128 of letters, digits, _ . : - (got 'two words')",
+        id="id-shape",
     ),
     pytest.param(
         ["--for", "2h", "--reason", "two\nlines"],

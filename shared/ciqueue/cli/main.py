@@ -289,7 +289,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.action == "list":
         return _list(args, kind)
     if args.action in ("pause", "resume") and wants_executor(args):
-        return run_override_change(args)  # an override or a reason: the executor, as HTTP
+        return run_override_change(args)  # an override, a reason, an id: the executor, as HTTP
     if args.action == "set-callback":
         notify = notify_from_args(args, kind)  # judged before any request is sent
     client = make_client(args)
@@ -751,7 +751,9 @@ def run_token_command(args: argparse.Namespace) -> int:
 #   commands name them).
 # - ``--until`` is an ISO 8601 time with a UTC offset, or ``cancelled`` (an override with no end,
 #   as ``"until": "cancelled"``). ``--for`` and ``--until`` exclude each other (the schema's rule).
-# - With ``--for``, ``--until`` or ``--reason`` a pause/resume goes through the executor, exactly as
+# - ``--id KEY`` is the body's ``id``: the override's id derives from it and the queue, so a retried
+#   command (or a script) names the same override and stores it once.
+# - With ``--for``, ``--until``, ``--reason`` or ``--id`` a pause/resume goes through the executor, as
 #   the HTTP API's call with that body: the queue is checked to exist, the override (if any) is
 #   stored before the queue changes, and the change joins the state's history. Without any of them
 #   it stays the plain change it always was (``ci.operations.change_queue``, no state touched).
@@ -775,8 +777,8 @@ def run_token_command(args: argparse.Namespace) -> int:
 #   ``error: Code: message [RequestId: …]``.
 
 # A command field as the CLI names it (the option the user typed).
-_CLI_FIELDS = {"for": "--for", "until": "--until", "reason": "--reason"}
-_OVERRIDE_OPTIONS = ("for_", "until", "reason")
+_CLI_FIELDS = {"for": "--for", "until": "--until", "reason": "--reason", "id": "--id"}
+_OVERRIDE_OPTIONS = ("for_", "until", "reason", "command_id")
 
 
 def add_override_options(parser: argparse.ArgumentParser) -> None:
@@ -794,11 +796,18 @@ def add_override_options(parser: argparse.ArgumentParser) -> None:
         "or 'cancelled': until someone cancels it",
     )
     parser.add_argument("--reason", help="why (at most 256 characters; in audit lines and history)")
+    parser.add_argument(
+        "--id",
+        dest="command_id",
+        metavar="KEY",
+        help="idempotency key, as the HTTP body's id: the same key names the same override, "
+        "so a retried command adds no second one",
+    )
     _add_config(parser)
 
 
 def wants_executor(args: argparse.Namespace) -> bool:
-    """True when a pause/resume asks for more than a plain change (an override or a reason)."""
+    """True when a pause/resume asks for more than a plain change (an override, a reason, an id)."""
     return any(getattr(args, name, None) is not None for name in _OVERRIDE_OPTIONS)
 
 
@@ -873,7 +882,12 @@ def _override_change(args: argparse.Namespace) -> int:
     region = args.region or os.environ.get(ENV_REGION, "").strip()
     if not region:
         raise InvalidInput("region", f"is required: pass --region or set {ENV_REGION}")
-    body: dict[str, Any] = {"for": args.for_, "until": args.until, "reason": args.reason}
+    body: dict[str, Any] = {
+        "for": args.for_,
+        "until": args.until,
+        "reason": args.reason,
+        "id": args.command_id,
+    }
     queue = {"bucket": args.bucket, "region": region, "kind": args.kind, "queue_id": args.queue_id}
     command = _override_parse(
         {"action": args.action, "queues": [queue], **{k: v for k, v in body.items() if v is not None}}
