@@ -24,7 +24,8 @@ The convention (what a doc writer needs to know):
   start-up line, runs the rest of the block against them, then stops them with Ctrl-C (SIGINT)
   and expects a clean exit. A block that dials ``127.0.0.1:9000`` without starting an emulator
   gets one started first, as its text says ("an emulator started with ``ciqueue emulator``").
-- ``export NAME=...`` and ``NAME=...`` lines set the environment of the block's later commands.
+- ``export NAME=...`` and ``NAME=...`` lines set the environment of the block's later commands
+  (with the block's ports replaced, as in its commands).
 - **Success** is exit 0, within ``COMMAND_TIMEOUT`` seconds. **Output** (console blocks) is compared
   line by line after stripping trailing blanks; in the expected text ``…`` stands for any run of
   characters (request ids, times, paths), the only placeholder.
@@ -306,7 +307,9 @@ def test_documented_commands_run_as_written(block: Block, tmp_path: Path) -> Non
                 continue
             assign = re.fullmatch(r"(?:export\s+)?([A-Z_][A-Z0-9_]*)=(.*)", command.text)
             if assign:
-                env[assign.group(1)] = shlex.split(assign.group(2))[0] if assign.group(2) else ""
+                # The block's ports are replaced here too (export CIQUEUE_ENDPOINT=http://127.0.0.1:9000).
+                value = shlex.split(assign.group(2))[0] if assign.group(2) else ""
+                env[assign.group(1)] = localise(value)
                 continue
             local = localise(command.text)
             ready = _server_ready_line(command.text)
