@@ -214,6 +214,25 @@ def test_cancel_with_a_config_reconciles_the_queue_at_once(
     assert overrides_of(tmp_path) == []
 
 
+def test_a_cancel_whose_reconcile_fails_says_both_and_exits_1(
+    night: Path, emu_admin: EmuAdmin, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "queues", "pause", QUEUE, *WHERE, "--for", "2h")
+    assert code == 0, err
+    [override] = overrides_of(tmp_path)
+    emu_admin.faults(next={"count": 100, "status": 403, "code": "AccessDenied"})  # not retried
+
+    code, out, err = run(capsys, "overrides", "cancel", override["id"], "--config", str(night))
+    emu_admin.clear_faults()
+
+    assert code == 1
+    assert out == f"cancelled override {override['id']} (it pinned {KEY} Paused)\n"
+    [line] = [line for line in err.splitlines() if not line.startswith("{")]  # audit lines are JSON
+    assert line.startswith("error: ") and "AccessDenied" in line and "[RequestId: " in line, err
+    assert overrides_of(tmp_path) == []  # the override is gone: the next reconcile resumes the queue
+    assert emu_admin.queue(QUEUE)["State"] == "Paused"
+
+
 def test_the_http_api_sees_the_cli_override_and_the_cli_lists_the_http_one(
     night: Path,
     emu_admin: EmuAdmin,
