@@ -408,3 +408,75 @@ def test_reconcile_without_now_still_follows_ciqueue_now(
     assert code == 0, err
     assert json.loads(out)["now"] == "2030-03-04T18:30:00+00:00"
     assert emu_admin.queue(QUEUE)["State"] == "Paused"
+
+
+# -- status ------------------------------------------------------------------------------------------
+
+
+def test_status_says_state_why_until_and_next_for_each_queue(
+    night: Path, demo_keys: EmulatorServer, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu_admin.clear_requests()
+    code, out, err = run(capsys, "status", "--config", str(night), "--now", "2030-03-05T09:00:00+08:00")
+
+    assert (code, err) == (0, "")
+    assert (
+        out.splitlines()[:5]
+        == [
+            f"q  {BUCKET}/{REGION}/pic/{QUEUE}",
+            "  state     Active (the schedule wants Active)",
+            "  why       [window] window 'nightly' closed at 04:00 CST; resuming (at the next tick)",
+            "  until     2030-03-06 Wed 02:00 CST",
+            "  next      at the next tick resume: window 'nightly' closed at 04:00 CST; resuming",
+        ]
+        or out
+    )
+    assert all(r["method"] == "GET" for r in emu_admin.requests())  # status changes nothing
+
+
+def test_status_json_is_one_document_and_names_queues_by_id_or_key(
+    night: Path, demo_keys: EmulatorServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = f"{BUCKET}/{REGION}/pic/{QUEUE}"
+    for chosen in (QUEUE, key):
+        code, out, err = run(
+            capsys, "status", "--config", str(night), chosen, "--json", "--now", "2030-03-05T02:30:00+08:00"
+        )
+        assert code == 0, err
+        report = json.loads(out)
+        [queue] = report["queues"]
+        assert (queue["queue"], queue["state"], queue["wanted"]) == (key, "Active", "Paused")
+        assert queue["next_change"]["at"] is None and queue["next_change"]["change"] == "pause"
+        assert queue["until"] == "2030-03-04T20:00:00+00:00"
+
+
+def test_status_bad_input_is_exit_2_and_an_unknown_queue_exit_1(
+    night: Path, demo_keys: EmulatorServer, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu_admin.clear_requests()
+    code, out, err = run(capsys, "status", "--config", str(night), "no such id!")
+    assert (code, out) == (2, "") and err.startswith("error: QUEUE: ")
+    assert emu_admin.requests() == []
+    other = "p" + "b" * 32
+    code, out, err = run(capsys, "status", "--config", str(night), other, "--json")
+    assert code == 1
+    assert json.loads(out)["errors"] == [
+        {
+            "queue": other,
+            "scope": None,
+            "code": "QueueNotFound",
+            "message": "no queue the config covers has this id",
+        }
+    ]
+
+
+def test_status_reports_a_scope_that_cannot_be_read_and_exits_1(
+    night: Path, demo_keys: EmulatorServer, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu_admin.faults(next={"count": 10, "status": 403, "code": "AccessDenied"})
+    code, out, _ = run(capsys, "status", "--config", str(night), "--json")
+    emu_admin.clear_faults()
+    assert code == 1
+    report = json.loads(out)
+    assert report["queues"] == []
+    assert [(e["scope"], e["code"]) for e in report["errors"]] == [(f"{BUCKET}/{REGION}/pic", "AccessDenied")]

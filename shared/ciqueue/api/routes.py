@@ -177,7 +177,7 @@ class HttpApi:
         scopes = self._listing_scopes(query, runtime.config)
         doc = _load_state(runtime)
         now = runtime.clock()
-        queues: list[dict[str, Any]] = []
+        found: list[tuple[QueueRef, Queue]] = []
         for bucket, region, kind in scopes:
             # Media queues come in categories; CI lists only Transcoding unless asked for all.
             category = "CateAll" if kind == "media" else None
@@ -188,7 +188,13 @@ class HttpApi:
                 ref = QueueRef.model_validate(
                     {"bucket": bucket, "region": region, "kind": kind, "queue_id": queue.queue_id or ""}
                 )
-                queues.append(queue_view(ref, queue, runtime.config, doc, now))
+                found.append((ref, queue))
+        # One status call for the whole listing: queues sharing target groups share the plan.
+        statuses = queue_status_dicts(found, runtime.config, doc, now)
+        queues = [
+            queue_view(ref, queue, runtime.config, doc, now, status)
+            for (ref, queue), status in zip(found, statuses, strict=True)
+        ]
         return {"queues": queues, "count": len(queues), "time": now.isoformat()}
 
     def show_queue(self, call: Call, bucket: str, region: str, kind: str, queue_id: str) -> dict[str, Any]:
@@ -353,14 +359,37 @@ def env_flag(env: Mapping[str, str], name: str) -> bool:
 # --- views ---------------------------------------------------------------------------------------
 
 
+def queue_status_dicts(
+    queues: Sequence[tuple[QueueRef, Queue]], config: Config | None, doc: StateDocument, now: datetime
+) -> list[dict[str, Any]]:
+    """``app.status.queue_statuses`` of the queues read, as JSON-ready dicts (the view's ``status``)."""
+    from ciqueue.app.status import queue_statuses
+    from ciqueue.schedule.engine import ObservedQueue
+
+    observed = [
+        ObservedQueue(r.bucket, r.region, r.kind.value, r.queue_id, q.name, q.state, q.notify_config)
+        for r, q in queues
+    ]
+    statuses = queue_statuses(config, observed, doc.engine_overrides(), doc.engine_last_applied(), now)
+    return [s.to_dict() for s in statuses]
+
+
 def queue_view(
-    ref: QueueRef, queue: Queue, config: Config | None, doc: StateDocument, now: datetime
+    ref: QueueRef,
+    queue: Queue,
+    config: Config | None,
+    doc: StateDocument,
+    now: datetime,
+    status: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A queue as CI holds it, the active overrides on it and what the schedule wants of it."""
+    """A queue as CI holds it, the active overrides on it, what the schedule wants of it and its
+    ``status`` (state, why, until, next change: ``app.status``, as ``ciqueue status`` shows it)."""
     from ciqueue.ci.operations import queue_to_dict
 
     key = ref.key()
     mine = [o for o in doc.overrides if o.key == key and o.active_at(now)]
+    if status is None:
+        (status,) = queue_status_dicts([(ref, queue)], config, doc, now)
     return {
         "key": key,
         "bucket": ref.bucket,
@@ -370,6 +399,7 @@ def queue_view(
         "queue": queue_to_dict(queue),
         "overrides": [override_dict(o) for o in mine],
         "schedule": schedule_view(ref, queue, config, doc, mine, now),
+        "status": status,
     }
 
 

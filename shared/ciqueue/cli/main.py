@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("local", help="the whole system locally (ciqueue local --help)", add_help=False)
     # -- end invoke, local, demo --
     add_schedule_commands(commands)
+    add_status_command(commands)
     add_token_commands(commands)
     add_override_commands(commands)
     # The usage line names every command there is, from the parser itself (it cannot drift).
@@ -445,7 +446,7 @@ def _fail(line: str, stream: TextIO | None = None) -> None:
 
 # --- schedule commands: config check|schema, plan, reconcile, package ---------------------------
 
-SCHEDULE_COMMANDS = ("config", "plan", "reconcile", "package")
+SCHEDULE_COMMANDS = ("config", "plan", "reconcile", "package", "status")
 
 
 def add_schedule_commands(commands: Any) -> None:
@@ -508,6 +509,8 @@ def run_schedule_command(args: argparse.Namespace) -> int:
             return _config_command(args)
         if args.command == "plan":
             return _plan_command(args)
+        if args.command == "status":
+            return run_status(args)
         return _reconcile_command(args)
     except InvalidInput as exc:
         where = getattr(args, "file", None) or getattr(args, "config", None)
@@ -674,6 +677,108 @@ def _print_reconcile(data: dict[str, Any]) -> None:
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to decide"
     mode = " (dry run: nothing changed)" if data["dry_run"] else ""
     print(f"{data['observed']} queues observed at {data['now']}: {summary}{mode}")
+
+
+# --- status: each queue's state, why, until when, next change ------------------------------------
+
+
+def add_status_command(commands: Any) -> None:
+    """``status [--config F] [QUEUE...] [--json] [--now TIME]`` (``app.status``, the answer the
+    console and ``GET /queues`` give)."""
+    status = commands.add_parser(
+        "status", help="each queue's state, why it is so, until when, and its next change"
+    )
+    status.add_argument(
+        "queues",
+        nargs="*",
+        metavar="QUEUE",
+        help="a queue id, or BUCKET/REGION/KIND/ID (default: every queue the config covers)",
+    )
+    status.add_argument("--config", help=f"schedule file (default: env {ENV_CONFIG})")
+    _add_now(status)
+    status.add_argument("--json", action="store_true", help="print one JSON document for scripts")
+    status.add_argument("--endpoint", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    _add_timeout(status)
+
+
+def status_selection(texts: Sequence[str]) -> list[str]:
+    """The QUEUE arguments, each a queue id or a ``bucket/region/kind/id`` key, judged before
+    anything is read (InvalidInput naming ``QUEUE``)."""
+    from ciqueue.ci.identifiers import bucket_problem, queue_id_problem, region_problem
+
+    problems: list[Problem] = []
+    kinds = ", ".join(KIND_NAMES)
+    for text in texts:
+        parts = text.split("/")
+        if len(parts) == 1:
+            found = [queue_id_problem(text, "QUEUE")]
+        elif len(parts) == 4:
+            bucket, region, kind, queue_id = parts
+            found = [
+                bucket_problem(bucket, "QUEUE"),
+                region_problem(region, "QUEUE"),
+                None if kind in KIND_NAMES else Problem("QUEUE", f"kind must be one of {kinds}"),
+                queue_id_problem(queue_id, "QUEUE"),
+            ]
+        else:
+            found = [Problem("QUEUE", f"must be a queue id or BUCKET/REGION/KIND/ID (got {text!r})")]
+        problems += [p for p in found if p is not None]
+    if problems:
+        raise InvalidInput(problems)
+    return list(texts)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from ciqueue.app.reconcile import observe
+    from ciqueue.app.runtime import Runtime
+    from ciqueue.app.status import queue_statuses
+    from ciqueue.cli.render import status_text
+
+    try:
+        wanted = status_selection(args.queues)
+    except InvalidInput as exc:  # about the command line, not the config file
+        for problem in exc.problems:
+            _fail(f"error: {problem}")
+        return EXIT_USAGE
+    config = _load_schedule(args)
+    now = _now(args)
+    endpoint = getattr(args, "endpoint", None) or None
+    runtime = Runtime.from_env(config=config, endpoint=endpoint, clock=lambda: now)
+    doc, _ = runtime.state.load()  # the overrides the functions and reconcile enforce
+    observed, report = observe(runtime, deadline=deadline_for(args))
+    errors = [
+        {"queue": None, "scope": e.get("scope"), "code": e.get("code"), "message": e.get("message")}
+        for e in report.errors
+    ]
+    if wanted:
+        chosen = []
+        for text in wanted:
+            matches = [q for q in observed if text in (q.key.text, q.queue_id)]
+            if not matches:
+                scope = "/".join(text.split("/")[:3]) if "/" in text else None
+                failed = next((e for e in errors if scope is not None and e["scope"] == scope), None)
+                message = failed["message"] if failed else "no queue the config covers has this id"
+                errors.append({"queue": text, "scope": scope, "code": "QueueNotFound", "message": message})
+            chosen += [q for q in matches if q not in chosen]
+        observed = chosen
+    statuses = queue_statuses(config, observed, doc.engine_overrides(), doc.engine_last_applied(), now)
+    if args.json:
+        _print_json(
+            {
+                "now": now.isoformat(),
+                "timezone": config.timezone,
+                "queues": [s.to_dict() for s in statuses],
+                "errors": errors,
+                "warnings": list(report.warnings),
+            }
+        )
+    else:
+        print(status_text(statuses, config.timezone, now))
+        for error in errors:
+            _fail(f"error: could not read {error['queue'] or error['scope']}: {error['message']}")
+        for warning in report.warnings:
+            _fail(f"warning: {warning}")
+    return EXIT_FAILED if errors else EXIT_OK
 
 
 # --- token commands: new, hash -------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Text output for the ``ciqueue`` command: aligned tables (queues, activated buckets, overrides),
-queue details, before→after diffs.
+queue details, before→after diffs, queue statuses.
 
 Times are shown in one zone per output, the schedule config's (UTC without one), with the zone's
 abbreviation (``local_time``).
@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ciqueue.app.status import QueueStatus
     from ciqueue.ci.kinds import QueueKind
     from ciqueue.ci.models import ActivatedBucket, Queue
     from ciqueue.ci.operations import OperationResult
@@ -149,3 +150,36 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
     return str(value)
+
+
+def status_text(statuses: Sequence[QueueStatus], zone_name: str, now: datetime) -> str:
+    """One block per queue: state (and what the schedule wants), why, until, next, callback."""
+    if not statuses:
+        return "(no queues)"
+    blocks = []
+    for status in statuses:
+        wanted = f" (the schedule wants {status.wanted})" if status.wanted else ""
+        if status.override is not None and status.until is None:
+            until = "cancelled (the override has no end)"
+        elif status.until is not None:
+            until = local_time(status.until, zone_name)
+        else:
+            until = "no change planned" if status.groups else "-"
+        coming = status.next_change
+        if coming is None:
+            following = "nothing planned"
+        else:
+            when = local_time(coming.at, zone_name) if coming.at else "at the next tick"
+            following = f"{when} {coming.change}: {coming.reason}"
+        lines = [
+            f"{status.queue.name or status.queue.queue_id}  {status.key}",
+            f"  state     {status.queue.state or '?'}{wanted}",
+            f"  why       [{status.reason}] {status.why}",
+            f"  until     {until}",
+            f"  next      {following}",
+            f"  callback  {status.callback}",
+        ]
+        if status.callback_status is not None:
+            lines.append(f"            [{status.callback_status.kind}] {status.callback_status.why}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -186,12 +186,18 @@ class Rehearsal:
     """The parts of the night and the moves of the story; ``run()`` tells it."""
 
     def __init__(
-        self, stack: ExitStack, out: TextIO, root: Path | None = None, picture_dir: Path | None = None
+        self,
+        stack: ExitStack,
+        out: TextIO,
+        root: Path | None = None,
+        picture_dir: Path | None = None,
+        on_step: Callable[[Rehearsal, str], None] | None = None,
     ) -> None:
         from ciqueue.api.auth import generate_token, token_entry
         from ciqueue.emulator.server import EmulatorServer
 
         self.out = out
+        self.on_step = on_step
         self.summary = RehearsalSummary()
         self.clock = SimClock(START, speed=0)
         self.log = LiveLog(out, self.clock.now, ZONE, labels={qid: name for name, qid in QUEUES.items()})
@@ -207,7 +213,7 @@ class Rehearsal:
             {"primary.example.com": self.primary.base_url, "standby.example.com": self.standby.base_url}
         )
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ciqueue-rehearsal-")))
-        config_path = workdir / "schedule.yaml"
+        self.config_path = config_path = workdir / "schedule.yaml"
         config_path.write_text(SCHEDULE, encoding="utf-8")
         self.state_path = workdir / "state.json"
         self.picture_dir = picture_dir or default_picture_dir()
@@ -268,6 +274,12 @@ class Rehearsal:
                 f"emulator admin {method} {name}: HTTP {response.status_code} {response.text}"
             )
         return response.json()
+
+    def step(self, name: str) -> None:
+        """A step of the story is done (``name``: what happened); ``on_step`` may look around
+        (``tests/dev`` runs ``ciqueue status`` here)."""
+        if self.on_step is not None:
+            self.on_step(self, name)
 
     def hhmm(self) -> str:
         return self.clock.now().astimezone(ZoneInfo(ZONE)).strftime("%H:%M")
@@ -412,6 +424,7 @@ class Rehearsal:
             self.primary.count == 6,
             f"primary got {self.primary.count}",
         )
+        self.step("window-opened")
 
         self.run_until("02:01")
         self.submit(5)
@@ -440,6 +453,7 @@ class Rehearsal:
             pinned == {thumbnails: ["Active"]},
             str(pinned),
         )
+        self.step("override-made")
         self.run_until("02:20")
         counts = self.counts()
         self.say("backlog", "after the override", self.backlog_line())
@@ -458,6 +472,7 @@ class Rehearsal:
             self.primary.count == 11,
             f"primary got {self.primary.count}",
         )
+        self.step("override-drained")
 
         self.run_until("02:40")
         self.expect(
@@ -465,6 +480,7 @@ class Rehearsal:
             self.states()["thumbnails"] == "Paused",
             str(self.states()),
         )
+        self.step("override-ended")
         self.run_until("02:41")
         self.submit(3, ["thumbnails"])
         self.run_until("03:00")
@@ -477,6 +493,7 @@ class Rehearsal:
         self.expect(
             "the window closed: all three queues Active", set(states.values()) == {"Active"}, str(states)
         )
+        self.step("window-closed")
         self.run_until("04:10")
         counts = self.counts()
         self.say("backlog", "after the window", self.backlog_line())
@@ -496,6 +513,7 @@ class Rehearsal:
         self.expect(
             "the rotation moved every callback to standby", set(urls.values()) == {STANDBY_URL}, str(urls)
         )
+        self.step("rotated")
         self.run_until("04:31")
         self.submit(2)
         self.run_until("04:40")
@@ -504,6 +522,7 @@ class Rehearsal:
             self.standby.count == 6 and self.primary.count == 24,
             f"primary {self.primary.count}, standby {self.standby.count}",
         )
+        self.step("end")
 
     def finish(self) -> None:
         summary = self.summary
@@ -584,7 +603,10 @@ def final_table(summary: RehearsalSummary) -> str:
 
 
 def run(
-    out: TextIO | None = None, root: Path | None = None, picture_dir: Path | None = None
+    out: TextIO | None = None,
+    root: Path | None = None,
+    picture_dir: Path | None = None,
+    on_step: Callable[[Rehearsal, str], None] | None = None,
 ) -> RehearsalSummary:
     """Run the rehearsal, printing the timeline and the final state; returns what happened.
     The week's picture goes to ``picture_dir`` (default: ``default_picture_dir()``)."""
@@ -592,7 +614,7 @@ def run(
     with ExitStack() as stack:
         rehearsal = None
         try:
-            rehearsal = Rehearsal(stack, out, root, picture_dir)
+            rehearsal = Rehearsal(stack, out, root, picture_dir, on_step)
             print(
                 "ciqueue rehearsal: one maintenance night on the local emulator (simulated clock, "
                 "Asia/Shanghai time)",

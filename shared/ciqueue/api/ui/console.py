@@ -357,7 +357,6 @@ class Console:
         base: dict[str, Any] = {"title": "Queues", "zone": times.describe_zone(now), "now": times.stamp(now)}
         if runtime.config is None or not runtime.config.targets:
             return self.render(page.request, "overview.html", page=page, groups=[], empty="no-config", **base)
-        transitions = self._transitions(now)
         try:
             listing = self.api.list_queues(page.call(path="/queues"))
         except Exception as exc:
@@ -373,7 +372,7 @@ class Console:
                 advice=advice_for(report.status, report.code, report.transient),
                 **base,
             )
-        rows = [views.queue_row(v, transitions, times) for v in listing["queues"]]
+        rows = [views.queue_row(v, times) for v in listing["queues"]]
         groups = views.grouped(rows, list(runtime.config.targets))
         return self.render(
             page.request,
@@ -402,7 +401,7 @@ class Console:
         times = self._times()
         now = runtime.clock()
         view = self.api.show_queue(page.call(path="/queue"), bucket, region, kind, queue_id)
-        row = views.queue_row(view, self._transitions(now), times)
+        row = views.queue_row(view, times)
         done = page.request.query.get("done")
         return self.render(
             page.request,
@@ -567,7 +566,8 @@ class Console:
             return []
         from ciqueue.schedule.plan import plan
 
-        return [t.to_dict() for t in plan(config, now, PLAN_DAYS)]
+        doc, _ = self.api.runtime.state.load()
+        return [t.to_dict() for t in plan(config, now, PLAN_DAYS, overrides=doc.engine_overrides())]
 
     def _times(self) -> views.Times:
         """Times in the config's zone (UTC without a config): one zone per page."""

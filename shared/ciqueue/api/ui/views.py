@@ -1,15 +1,9 @@
 """What the console's pages show: plain dicts built from the HTTP API's own views, for the templates.
 
 Rules:
-- Nothing here decides a state: the queue, its overrides and what the schedule wants come from
-  ``routes.queue_view`` (the engine's ``desired_state_at`` and ``decide``), the coming changes from
-  ``schedule.plan``. This module only picks the sentence a person reads and formats it.
-- *Why* a queue is as it is, in this order: an override pins it (the engine says it wins); the next
-  tick would leave it alone (a manual change respected, or already as wanted: the engine's reason);
-  the next tick would change it (its reason, "at the next tick"); no group of the schedule names it.
-- *Until when*: the override's end, else the edge where the wanted state next changes.
-- *Next change*: the earliest of the override's end and the plan's next transition of its groups
-  (a pause or resume the override's pin holds off does not count).
+- Nothing here decides a state or picks a reason: why, until when and the next change are the
+  view's ``status`` (``routes.queue_view`` from ``app.status.queue_statuses``, the one answer
+  ``ciqueue status`` and ``GET /queues`` give). This module only formats it for a page.
 - Every time is shown in the config's zone with the zone's abbreviation (``Mon 02 Mar 04:30 CST``)
   and carried as ISO 8601 for ``<time datetime>``; no config: UTC.
 - Recent changes are the state document's history (``GET /changes``), already redacted by the audit
@@ -91,41 +85,27 @@ def override_row(override: Mapping[str, Any], times: Times) -> dict[str, Any]:
     }
 
 
-def why(view: Mapping[str, Any]) -> str:
-    """The sentence that says why the queue is in its state (see the module rules)."""
-    schedule = view["schedule"]
-    if view["overrides"] and schedule.get("desired_state"):
-        return str(schedule["desired_state"]["because"])
-    if not schedule.get("targets"):
-        return "No target group of the schedule names this queue: ciqueue leaves it as it is."
-    tick = next((d for d in schedule.get("next_tick", []) if d["aspect"] == "state"), None)
-    if tick is not None and tick["action"] in ("pause", "resume"):
-        return f"{tick['reason']} (at the next tick)"
-    if tick is not None:
-        return str(tick["reason"])
-    desired = schedule.get("desired_state")
-    return str(desired["because"]) if desired else "No window covers this queue now."
-
-
-def queue_row(
-    view: Mapping[str, Any], transitions: Sequence[Mapping[str, Any]], times: Times
-) -> dict[str, Any]:
-    """One queue as the overview and the queue page show it."""
+def queue_row(view: Mapping[str, Any], times: Times) -> dict[str, Any]:
+    """One queue as the overview and the queue page show it: why, until and next are the view's
+    ``status`` (``app.status``, the answer ``ciqueue status`` and ``GET /queues`` give)."""
     queue = view["queue"]
     schedule = view["schedule"]
-    desired = schedule.get("desired_state")
+    status = view["status"]
     overrides = [override_row(o, times) for o in view["overrides"]]
-    groups = list(schedule.get("targets") or [])
-    until = None
-    if overrides:
-        ends = [o["expires"] for o in overrides]
-        until = None if None in ends else min(ends, key=lambda e: e["iso"] if e else "")
-        until_text = "cancelled (the override has no end)" if until is None else until["text"]
-    elif desired and desired.get("next_edge_at"):
-        until = times.stamp(desired["next_edge_at"])
-        until_text = until["text"] if until else ""
+    groups = list(status.get("groups") or [])
+    until = times.stamp(status.get("until"))
+    if status.get("override") is not None and until is None:
+        until_text = "cancelled (the override has no end)"
+    elif until is not None:
+        until_text = until["text"]
     else:
         until_text = "no change planned" if groups else ""
+    coming = status.get("next_change")
+    next_row = None
+    if coming is not None:
+        at = times.stamp(coming["at"]) if coming["at"] else None
+        what = f"{coming['change']}: {coming['reason']}"
+        next_row = {"at": at, "what": what if at else f"at the next tick, {what}"}
     return {
         "key": view["key"],
         "bucket": view["bucket"],
@@ -134,50 +114,18 @@ def queue_row(
         "queue_id": view["queue_id"],
         "name": queue.get("Name") or view["queue_id"],
         "state": queue.get("State") or "?",
-        "wanted": desired["state"] if desired else None,
+        "wanted": status.get("wanted"),
         "groups": groups,
         "windows": list(schedule.get("windows") or []),
         "rotations": list(schedule.get("rotations") or []),
-        "why": why(view),
+        "why": status["why"],
         "until": until,
         "until_text": until_text,
-        "next": next_change(overrides, groups, transitions, times),
+        "next": next_row,
         "callback": callback_text(queue.get("NotifyConfig")),
         "overrides": overrides,
         "path": "queues/{bucket}/{region}/{kind}/{queue_id}".format(**view),
     }
-
-
-def next_change(
-    overrides: Sequence[Mapping[str, Any]],
-    groups: Sequence[str],
-    transitions: Sequence[Mapping[str, Any]],
-    times: Times,
-) -> dict[str, Any] | None:
-    """``{"at": stamp, "what": text}`` of the next thing that happens to the queue, or None."""
-    coming = [t for t in transitions if t["target"] in groups]
-    if overrides:
-        # While an override pins the State, the schedule's pauses and resumes do not reach it.
-        ends = [o for o in overrides if o["expires"] is not None]
-        pinned_until = (
-            max(parse_instant(o["expires"]["iso"]) for o in ends) if len(ends) == len(overrides) else None
-        )
-        coming = [
-            t
-            for t in coming
-            if t["change"] not in ("pause", "resume")
-            or (pinned_until is not None and parse_instant(t["at"]) >= pinned_until)
-        ]
-        first = min(coming, key=lambda t: t["at"]) if coming else None
-        if ends:
-            end = min(ends, key=lambda o: o["expires"]["iso"])
-            end_at = parse_instant(end["expires"]["iso"])
-            if first is None or end_at <= parse_instant(first["at"]):
-                return {"at": end["expires"], "what": f"override {end['id']} ends; the schedule takes over"}
-    first = min(coming, key=lambda t: t["at"]) if coming else None
-    if first is None:
-        return None
-    return {"at": times.stamp(first["at"]), "what": f"{first['change']}: {first['reason']}"}
 
 
 def grouped(rows: Iterable[dict[str, Any]], order: Sequence[str]) -> list[dict[str, Any]]:
