@@ -13,10 +13,11 @@ lists the 200 buckets, packs them into shards and hands each to the worker funct
 ``dev.invoke.ProcessInvoker``. Why processes: SCF runs each worker invocation in an instance of
 its own (its own CPU share, memory and GIL); threads of one process would share one GIL and
 measure Python's lock instead of the fan-out. Each of the ``--instances`` spawned interpreters
-loads ``functions/worker/index.py`` once (warm instances, started before the clock runs; the
-cold start is printed apart) and runs ``main_handler`` with an SCF-shaped event and context, one
-event at a time. Each dispatch waits ``--dispatch-ms`` before it returns, the modelled answer
-time of SCF's Invoke API (``InvocationType=Event``; assumed, not measured on SCF).
+loads the worker's handler module (``ciqueue.handlers.worker``) once (warm instances, started
+before the clock runs; the cold start is printed apart) and runs ``main_handler`` with an
+SCF-shaped event and context, one event at a time. Each dispatch waits ``--dispatch-ms`` before
+it returns, the modelled answer time of SCF's Invoke API (``InvocationType=Event``; assumed, not
+measured on SCF).
 
 Ideal (the critical path if nothing but latency cost anything), with L the latency, c
 ``settings.concurrency``, S shards, K instances:
@@ -67,7 +68,6 @@ MEMORY_BUCKETS = 20  # 20 x 50 = the 1,000 queues of the memory goal
 STATE_BUCKET = "ciqueue-state-1250000000"
 SMALL_MB = 128
 NOTIFY = {"State": "On", "Type": "Url", "Url": "https://cb.example.com/ci", "Event": "TaskFinish"}
-FUNCTIONS = Path(__file__).resolve().parents[1] / "functions"
 
 
 def bucket_name(index: int) -> str:
@@ -161,7 +161,6 @@ def run_tick(emulator: Emulator, args: argparse.Namespace, folder: Path) -> dict
         instances=args.instances,
         dispatch_s=args.dispatch_ms / 1000,
         time_limit_ms=600_000,
-        functions_dir=FUNCTIONS,
         stdout=os.devnull,
     )
     try:
@@ -259,7 +258,7 @@ def child_main(kind: str, endpoint: str, port: int, folder: str) -> int:
         from ciqueue.dev.events import scf_context, timer_event
         from ciqueue.dev.invoke import load_handler
 
-        handler = load_handler(kind, FUNCTIONS)
+        handler = load_handler(kind)
         context = scf_context(kind, 300, SMALL_MB)
         if kind == "worker":
             event: dict[str, Any] = {

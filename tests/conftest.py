@@ -4,7 +4,6 @@ admin helper, a seeded demo bucket, and the official Python SDK pointed at the e
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -123,13 +122,11 @@ class EmuAdmin:
 
 
 def load_function(name: str) -> ModuleType:
-    """A fresh copy of ``functions/<name>/index.py`` (its per-container cache empty)."""
-    path = ROOT / "functions" / name / "index.py"
-    spec = importlib.util.spec_from_file_location(f"fn_{name}_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """A fresh copy of the ``name`` function's handler module, ``ciqueue.handlers.<name>`` (what
+    ``functions/<name>/index.py`` re-exports), its per-container cache empty."""
+    from ciqueue.dev.invoke import load_handler_module
+
+    return load_handler_module(name)
 
 
 @pytest.fixture(scope="session")

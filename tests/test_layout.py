@@ -24,6 +24,7 @@ LAYERS: list[set[str]] = [
     {"envelopes"},
     {"app"},
     {"api"},
+    {"handlers"},  # the four SCF handlers' bodies (functions/<name>/index.py re-exports them)
     {"dev", "deploy"},
     {"cli"},
     {"__main__"},

@@ -4,6 +4,8 @@ HTTP to the emulator; the runtime's environment, context and fan-out helpers.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -342,3 +344,18 @@ def test_a_config_nested_too_deeply_is_reported_not_retried(
 
     assert (result["ok"], result["status"], result["error"]["field"]) == (False, 400, "config")
     assert result["error"]["message"] == "config: must nest at most 64 levels of objects and lists"
+
+
+@pytest.mark.parametrize("name", ["scheduler", "http_toggle", "automation", "worker"])
+def test_each_index_py_is_a_re_export_of_its_handler_module(name: str) -> None:
+    # SCF loads functions/<name>/index.py as ``index``; the code it runs is the package's, so an
+    # installed ciqueue (the layer, or `pip install`) carries every handler.
+    index_path = ROOT / "functions" / name / "index.py"
+    source = index_path.read_text(encoding="utf-8")
+    code = [line for line in source.splitlines() if line and not line.startswith(('"""', "__all__"))]
+    assert code == [line for line in code if line.startswith(f"from ciqueue.handlers.{name} import ")]
+    spec = importlib.util.spec_from_file_location(f"index_{name}_reexport", index_path)
+    assert spec is not None and spec.loader is not None
+    index = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(index)
+    assert index.main_handler is importlib.import_module(f"ciqueue.handlers.{name}").main_handler

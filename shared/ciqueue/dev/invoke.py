@@ -1,8 +1,10 @@
 """Invoking a function in this process, as SCF would: ``ciqueue invoke`` and the stack use it.
 
 Rules:
-- a handler is ``functions/<name>/index.py:main_handler(event, context)``, loaded afresh per
-  invocation (a new SCF instance: module-level caches start empty);
+- a handler is ``main_handler(event, context)`` of ``ciqueue.handlers.<name>`` (what
+  ``functions/<name>/index.py`` re-exports on SCF), loaded afresh per invocation (a new SCF
+  instance: module-level caches start empty), from wherever ciqueue is imported: a checkout or an
+  installed package;
 - the environment of an invocation is applied for the call and restored afterwards; it is
   process-wide, so invocations are serialised (``invoke_lock``);
 - simulated time: ``now`` becomes ``CIQUEUE_NOW``, which the runtime the handler builds reads as
@@ -17,7 +19,7 @@ Rules:
   never chooses it (``ciqueue.app.invoker``);
 - ``ProcessInvoker`` is the closer model of SCF's fan-out: each simulated instance is its own
   spawned interpreter (its own GIL, memory and module state, as a separate SCF instance has),
-  loads ``functions/<name>/index.py`` once (a warm instance keeps its module), handles one event at
+  loads the handler module once (a warm instance keeps it), handles one event at
   a time, and reports its peak RSS; ``dispatch_s`` is the wait the caller of SCF's Invoke API
   (``InvocationType=Event``) pays before the event is queued, modelled, not measured.
 """
@@ -51,6 +53,7 @@ from ciqueue.constants import (
     ENV_CONFIG,
     ENV_ENDPOINT,
     ENV_NOW,
+    ENV_PYDANTIC_DISABLE_PLUGINS,
     ENV_SECRET_ID,
     ENV_SECRET_KEY,
     ENV_SESSION_TOKEN,
@@ -86,20 +89,32 @@ def find_functions_dir(explicit: str | Path | None = None) -> Path:
     )
 
 
-def load_handler(function: str, functions_dir: str | Path | None = None) -> Callable[[Any, Any], Any]:
-    """A fresh import of ``functions/<function>/index.py`` and its ``main_handler``."""
+def load_handler_module(function: str) -> ModuleType:
+    """A fresh copy of ``ciqueue.handlers.<function>``, the code ``functions/<function>/index.py``
+    re-exports: a new module per call, as a new SCF instance loads it, so its caches start empty.
+    Found through the import system, so a checkout and an installed package load it alike."""
     if function not in FUNCTIONS:
         raise InvalidInput("function", f"must be one of {', '.join(FUNCTIONS)} (got {function!r})")
-    path = find_functions_dir(functions_dir) / function / "index.py"
-    # A new module per call, as a new SCF instance would load it: module-level caches start empty.
-    spec = importlib.util.spec_from_file_location(f"ciqueue_local_{function}_{uuid.uuid4().hex[:8]}", path)
+    found = importlib.util.find_spec(f"ciqueue.handlers.{function}")
+    origin = found.origin if found is not None else None
+    spec = (
+        importlib.util.spec_from_file_location(f"ciqueue_local_{function}_{uuid.uuid4().hex[:8]}", origin)
+        if origin
+        else None
+    )
     if spec is None or spec.loader is None:
-        raise InvalidInput("function", f"cannot load {path}")
+        raise InvalidInput("function", f"cannot load ciqueue.handlers.{function} (found {origin})")
     module: ModuleType = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def load_handler(function: str) -> Callable[[Any, Any], Any]:
+    """``main_handler`` of a fresh copy of the function's handler module (``load_handler_module``)."""
+    module = load_handler_module(function)
     handler = getattr(module, "main_handler", None)
     if not callable(handler):
-        raise InvalidInput("function", f"{path} has no main_handler(event, context)")
+        raise InvalidInput("function", f"ciqueue.handlers.{function} has no main_handler(event, context)")
     return handler  # type: ignore[no-any-return]
 
 
@@ -131,13 +146,12 @@ def invoke(
     now: datetime | None = None,
     functions_dir: str | Path | None = None,
 ) -> Any:
-    """Call ``functions/<function>/index.py:main_handler(event, context)`` in this process.
+    """Call the function's ``main_handler(event, context)`` (``ciqueue.handlers``) in this process.
 
     ``env`` is applied for the call and restored afterwards; ``now`` (simulated time) becomes
     ``CIQUEUE_NOW`` and the runtime's clock. Timer events also get ``TRIGGER_SRC=timer`` as on
     SCF. The handler's exceptions propagate, as SCF would record a failed invocation.
     """
-    handler = load_handler(function, functions_dir)
     ctx = (
         dict(context)
         if context is not None
@@ -148,9 +162,13 @@ def invoke(
         scoped[ENV_NOW] = iso_z(now)
     is_timer = isinstance(event, Mapping) and str(event.get("Type", "")).lower() == "timer"
     scoped.setdefault("TRIGGER_SRC", "timer" if is_timer else None)
-    # Runtime.from_env() reads CIQUEUE_NOW at every clock call, so the handler follows it.
+    # What the handler module sets for its process when it is imported (the pydantic switch) is
+    # put back afterwards too: this process is not the function's.
+    scoped.setdefault(ENV_PYDANTIC_DISABLE_PLUGINS, os.environ.get(ENV_PYDANTIC_DISABLE_PLUGINS))
+    # Runtime.from_env() reads CIQUEUE_NOW at every clock call, so the handler follows it. The
+    # module is imported in the function's environment, as SCF imports it in the instance's.
     with invoke_lock, scoped_env(scoped):
-        return handler(event, ctx)
+        return load_handler(function)(event, ctx)
 
 
 def function_limits(function: str, functions_dir: str | Path | None) -> tuple[float, int]:
@@ -261,15 +279,13 @@ class InstanceRun:
 _INSTANCE: dict[str, Any] = {}
 
 
-def _start_instance(
-    function: str, env: Mapping[str, str | None], functions_dir: str | None, stdout: str | None
-) -> None:
+def _start_instance(function: str, env: Mapping[str, str | None], stdout: str | None) -> None:
     """A new simulated SCF instance: its environment, then the function's module, loaded once."""
     if stdout is not None:
         sys.stdout = open(stdout, "a", encoding="utf-8")  # noqa: SIM115 (the instance's whole life)
     _set_env(env)
     _INSTANCE["function"] = function
-    _INSTANCE["handler"] = load_handler(function, functions_dir)
+    _INSTANCE["handler"] = load_handler(function)
 
 
 def _run_in_instance(
@@ -299,7 +315,7 @@ def _ready(_: int) -> int:
 
 
 class ProcessInvoker:
-    """A ``LocalInvoker`` whose invocations run ``functions/<function>/index.py:main_handler`` in
+    """A ``LocalInvoker`` whose invocations run the function's ``main_handler`` (``ciqueue.handlers``) in
     ``instances`` spawned processes, each a simulated SCF instance (one event at a time).
 
     ``env``: the instances' environment (endpoint, credentials, config, state), set once at
@@ -320,7 +336,6 @@ class ProcessInvoker:
         start_s: float = 0.0,
         time_limit_ms: int = 60_000,
         memory_mb: int = DEFAULT_MEMORY_MB,
-        functions_dir: str | Path | None = None,
         stdout: str | None = None,
     ) -> None:
         if function not in FUNCTIONS:
@@ -331,12 +346,11 @@ class ProcessInvoker:
         self.time_limit_ms, self.memory_mb = time_limit_ms, memory_mb
         self.invocations: list[Invocation] = []
         self.runs: dict[str, InstanceRun] = {}
-        folder = str(find_functions_dir(functions_dir))
         self._pool = ProcessPoolExecutor(
             max_workers=instances,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
             initializer=_start_instance,
-            initargs=(function, dict(env), folder, stdout),
+            initargs=(function, dict(env), stdout),
         )
         self._lock = threading.Lock()
 

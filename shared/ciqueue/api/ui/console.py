@@ -1,6 +1,6 @@
 """The ops console: server-rendered pages under ``/ui``, served by the http_toggle function itself.
 
-Imported only for ``/ui`` paths (functions/http_toggle/index.py), so Jinja2 never weighs on the JSON
+Imported only for ``/ui`` paths (ciqueue.handlers.http_toggle), so Jinja2 never weighs on the JSON
 API's cold start. Every page works without JavaScript.
 
 Rules:
