@@ -8,6 +8,9 @@ deterministic: sorted entries, fixed timestamps and permissions, so an unchanged
 the same bytes. Each zip is also unpacked next to it (``dist/layer/``, ``dist/functions/<name>/``),
 the folders the serverless.yml ``src`` entries point at. The layer's ``ciqueue`` leaves out the
 tooling and the emulator (``LAYER_EXCLUDED_SUBPACKAGES``): it carries only what functions run.
+The files it builds from (serverless.yml, functions/, pyproject.toml, the package) are
+``ciqueue.deploy.project``'s: a checkout's, or the copy an installed package carries, whose build
+goes to ``./dist`` (never among the installed files).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ciqueue import limits
+from ciqueue.deploy.project import find_project
 from ciqueue.errors import CiQueueError, InvalidInput, PackagingError, Problem
 
 LAYER_ZIP = "ciqueue-layer.zip"
@@ -63,16 +67,6 @@ class PackageReport:
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows]
         return "\n".join(lines)
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The checkout holding pyproject.toml, shared/ciqueue and functions/."""
-    candidates = [start] if start else [Path(__file__).resolve().parents[2], Path.cwd()]
-    for base in candidates:
-        for folder in (base, *base.parents):
-            if (folder / "pyproject.toml").is_file() and (folder / "shared" / "ciqueue").is_dir():
-                return folder
-    raise InvalidInput("root", "no ciqueue checkout found (pyproject.toml with shared/ciqueue/)")
 
 
 def read_dependencies(pyproject: Path, extras: Sequence[str] = ()) -> list[str]:
@@ -121,16 +115,16 @@ def build_layer(
     refresh: bool = False,
 ) -> Path:
     """Build ``out_dir/ciqueue-layer.zip`` (and ``out_dir/layer/``) for the SCF Python runtime."""
-    root = project_root(root)
+    project = find_project(root)
     out = Path(out_dir).resolve()
     stage = out / "layer"
     _reset(stage)
-    requirements = read_dependencies(root / "pyproject.toml", LAYER_EXTRAS)
+    requirements = read_dependencies(project.root / "pyproject.toml", LAYER_EXTRAS)
     cache = (cache_dir or default_cache_dir()).expanduser()
     _install_wheels(requirements, stage, cache, python_version, platform, refresh)
     _prune(stage)
     _copy_tree(
-        root / "shared" / "ciqueue",
+        project.package,
         stage / "ciqueue",
         exclude_top=(*LAYER_EXCLUDED_SUBPACKAGES, *LAYER_EXCLUDED_MODULES),
     )
@@ -143,8 +137,7 @@ def build_function(
 ) -> Path:
     """Build ``out_dir/<name>.zip`` (and ``out_dir/functions/<name>/``): the function folder's
     contents at the zip root, without serverless.yml and caches, plus ``config`` as ciqueue.yml."""
-    root = project_root(root)
-    source = root / "functions" / name
+    source = find_project(root).functions_dir / name
     if not (source / "index.py").is_file():
         raise InvalidInput(f"functions.{name}", f"functions/{name}/index.py does not exist")
     out = Path(out_dir).resolve()
@@ -174,13 +167,19 @@ def package_all(
     """
     from ciqueue.deploy import scfyml
 
-    root = project_root(root)
-    dep = scfyml.load_serverless(root, environ=os.environ)
+    project = find_project(root)
+    dep = scfyml.load_serverless(project.root, environ=os.environ)
     scfyml.require_valid(dep)
     out = Path(out_dir).resolve()
     report = PackageReport(out_dir=out)
-    if config is None and (root / CONFIG_NAME).is_file():
-        config = root / CONFIG_NAME
+    if config is None and project.checkout and (project.root / CONFIG_NAME).is_file():
+        config = project.root / CONFIG_NAME
+    if not project.checkout:
+        report.notes.append(
+            f"built from the deployment files this installed package carries ({project.root}); "
+            "`scf deploy` reads the serverless.yml files beside dist/: deploy from a checkout, or "
+            "run `ciqueue package` in a copy of that folder and deploy there"
+        )
     if config is None:
         report.notes.append(f"no {CONFIG_NAME} bundled: pass --config FILE (functions read $CIQUEUE_CONFIG)")
     else:
@@ -280,11 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{args.config}: {problem}", file=sys.stderr)
             return 2
     try:
-        root = project_root()
-        out = args.out or root / "dist"
+        project = find_project()
+        # An installed package's copy lives among its files: its build goes to ./dist instead.
+        out = args.out or (project.root if project.checkout else Path.cwd()) / "dist"
         report = package_all(
             out,
-            root=root,
+            root=project.root if project.checkout else None,
             skip_layer=args.skip_layer,
             config=args.config,
             cache_dir=args.cache_dir,

@@ -75,18 +75,17 @@ invoke_lock = threading.RLock()
 
 
 def find_functions_dir(explicit: str | Path | None = None) -> Path:
-    """``functions/`` of the checkout: the given folder, ``./functions`` or the one beside ``shared/``."""
-    candidates = (
-        [Path(explicit)]
-        if explicit
-        else [Path.cwd() / "functions", Path(__file__).resolve().parents[2] / "functions"]
-    )
-    for candidate in candidates:
-        if (candidate / "scheduler" / "index.py").is_file():
-            return candidate
-    raise InvalidInput(
-        "functions", f"no functions/<name>/index.py found (looked in {', '.join(map(str, candidates))})"
-    )
+    """``functions/`` of the deployment (each ``<name>/serverless.yml``: timers, timeout, memory):
+    the given folder, else the project's (``ciqueue.deploy.project.find_project``: a checkout, or
+    the copy an installed package carries), so the tools run anywhere."""
+    if explicit:
+        folder = Path(explicit)
+        if not (folder / "scheduler" / "serverless.yml").is_file():
+            raise InvalidInput("functions", f"no scheduler/serverless.yml in {folder}")
+        return folder
+    from ciqueue.deploy.project import find_project
+
+    return find_project().functions_dir
 
 
 def load_handler_module(function: str) -> ModuleType:

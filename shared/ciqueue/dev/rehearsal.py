@@ -570,12 +570,9 @@ def _functions_dir(root: Path | None) -> Path:
 
 
 def _scheduler_timers(root: Path | None) -> list[TimerSpec]:
-    """The scheduler's enabled timers from its serverless.yml (the checkout's), in the demo's zone."""
-    try:
-        timers = timers_from_serverless(root or _functions_dir(root).parent, ("scheduler",))
-    except Exception:  # no checkout around (an installed package): the documented 5-minute tick
-        timers = []
-    return timers or [RECONCILE_TIMER]
+    """The scheduler's enabled timers from its serverless.yml (a checkout's, or the copy an
+    installed package carries), in the demo's zone."""
+    return timers_from_serverless(_functions_dir(root).parent, ("scheduler",)) or [RECONCILE_TIMER]
 
 
 def final_table(summary: RehearsalSummary) -> str:
