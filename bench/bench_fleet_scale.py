@@ -59,6 +59,7 @@ from ciqueue.app.reconcile import reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.dev.invoke import ProcessInvoker
+from ciqueue.limits import MAX_HISTORY_CHANGES
 
 REGION = "ap-guangzhou"
 BUCKETS = 200
@@ -183,6 +184,7 @@ def run_tick(emulator: Emulator, args: argparse.Namespace, folder: Path) -> dict
         emu_cpu = after - emulator_cpu if after is not None and emulator_cpu is not None else 0.0
         counts = emulator.call("GET", "requests/counts")
         emulator.call("DELETE", "faults")
+        doc, _ = runtime.state.load()
     finally:
         invoker.close()
     runs = list(invoker.runs.values())
@@ -200,6 +202,10 @@ def run_tick(emulator: Emulator, args: argparse.Namespace, folder: Path) -> dict
         "shards": len(report.shards),
         "max_rss_kib": max((r.max_rss_kib for r in runs), default=0),
         "shard_walls": sorted(r.wall_s for r in runs),
+        "state_bytes": len(doc.to_json()),
+        "state_records": len(doc.last_applied),
+        "state_history": len(doc.changes),
+        "report_bytes": len(json.dumps(report.to_dict(decisions=False), default=str)),
     }
 
 
@@ -433,6 +439,13 @@ def print_tick(
         f"  CPU s: scheduler {tick['scheduler_cpu']:.1f}, instances {tick['instance_cpu']:.1f}, "
         f"emulator {tick['emulator_cpu']:.1f} = {busy:.0%} of {cores} cores over the wall"
         + ("  (CPU-bound: the box, not the latency, sets the pace)" if busy > 0.8 else "")
+    )
+    print(
+        f"  state object: {tick['state_bytes'] / 1e6:.2f} MB, {tick['state_records']} last-applied records "
+        f"(one per queue: every shard reads and rewrites it all), history {tick['state_history']} entries "
+        f"(bounded: limits.MAX_HISTORY_CHANGES {MAX_HISTORY_CHANGES}); the tick's merged report "
+        f"{tick['report_bytes'] / 1e6:.2f} MB (a local fan-out only: on SCF the scheduler keeps its "
+        "shard entries)"
     )
     sdk_total = sdk_wall * total / args.sdk_sample
     print(
