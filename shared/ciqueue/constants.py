@@ -6,7 +6,20 @@ from __future__ import annotations
 ENV_SECRET_ID = "TENCENTCLOUD_SECRETID"
 ENV_SECRET_KEY = "TENCENTCLOUD_SECRETKEY"
 ENV_SESSION_TOKEN = "TENCENTCLOUD_SESSIONTOKEN"
+# The region, a name SCF and tccli share (tccli/options_define.py ENV_REGION).
 ENV_REGION = "TENCENTCLOUD_REGION"
+# Credentials as tccli, Tencent Cloud's CLI, reads them from the environment
+# (tccli/options_define.py: ENV_SECRET_ID, ENV_SECRET_KEY, ENV_TOKEN; the Tencent Cloud SDKs'
+# EnvironmentVariableCredential reads the same two key names), so a shell set up for tccli works.
+ENV_TCCLI_SECRET_ID = "TENCENTCLOUD_SECRET_ID"
+ENV_TCCLI_SECRET_KEY = "TENCENTCLOUD_SECRET_KEY"
+ENV_TCCLI_TOKEN = "TENCENTCLOUD_TOKEN"
+# Every set of credential names read, in precedence order: (SecretId, SecretKey, session token,
+# whose names). SCF's first: inside a function they are the role's keys, whatever else is set.
+CREDENTIAL_ENV_SETS = (
+    (ENV_SECRET_ID, ENV_SECRET_KEY, ENV_SESSION_TOKEN, "SCF's"),
+    (ENV_TCCLI_SECRET_ID, ENV_TCCLI_SECRET_KEY, ENV_TCCLI_TOKEN, "tccli's"),
+)
 
 # Our own settings.
 ENV_ENDPOINT = "CIQUEUE_ENDPOINT"

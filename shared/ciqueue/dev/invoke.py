@@ -463,11 +463,9 @@ def invoke_main(argv: Sequence[str] | None = None, out: TextIO | None = None) ->
 def demo_credentials(endpoint: str, environ: Mapping[str, str]) -> dict[str, str | None]:
     """The demo key pair for an invocation sent to ``endpoint`` (an emulator) when ``environ``
     holds no credentials of its own; nothing otherwise (real CI needs real keys)."""
-    if (
-        not endpoint.strip()
-        or environ.get(ENV_SECRET_ID, "").strip()
-        or environ.get(ENV_SECRET_KEY, "").strip()
-    ):
+    from ciqueue.ci.credentials import credentials_in_env
+
+    if not endpoint.strip() or credentials_in_env(environ):
         return {}
     return {ENV_SECRET_ID: DEMO_SECRET_ID, ENV_SECRET_KEY: DEMO_SECRET_KEY, ENV_SESSION_TOKEN: None}
 

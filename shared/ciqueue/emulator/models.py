@@ -34,18 +34,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ciqueue.ci import models as ci_models
-from ciqueue.ci.credentials import mask
+from ciqueue.ci.credentials import Credentials, mask
 from ciqueue.ci.identifiers import bucket_problem, queue_id_problem, region_problem
 from ciqueue.ci.kinds import KIND_SPECS, QueueKind, parse_kind, spec_for
 from ciqueue.ci.signing import parse_authorization, verify
 from ciqueue.constants import (
     DEMO_SECRET_ID,
     DEMO_SECRET_KEY,
-    ENV_SECRET_ID,
-    ENV_SECRET_KEY,
-    ENV_SESSION_TOKEN,
 )
-from ciqueue.errors import InvalidInput, Problem
+from ciqueue.errors import CredentialsMissing, InvalidInput, Problem
 from ciqueue.limits import MAX_CLOCK_SKEW_S
 
 Clock = Callable[[], float]
@@ -322,10 +319,12 @@ class EmulatorModel:
         self._counter = random.getrandbits(16)
         self._add_key(KeyRecord(DEMO_SECRET_ID, DEMO_SECRET_KEY))
         env = os.environ if env is None else env
-        env_id, env_key = env.get(ENV_SECRET_ID, "").strip(), env.get(ENV_SECRET_KEY, "").strip()
-        if env_id and env_key:
-            token = env.get(ENV_SESSION_TOKEN, "").strip() or None
-            self._add_key(KeyRecord(env_id, env_key, token))
+        try:  # the key pair of the environment too, under any names ci.credentials reads
+            own = Credentials.from_env(env)
+        except CredentialsMissing:
+            pass
+        else:
+            self._add_key(KeyRecord(own.secret_id, own.secret_key, own.token))
         buckets, keys = self.store.load()
         for bucket in buckets:
             self._buckets[(bucket.bucket, bucket.region)] = bucket
