@@ -27,7 +27,7 @@ from functools import lru_cache
 
 Reply = Callable[[socket.socket, "Request"], None]
 
-QUEUE_ID = "p0000000000000000000000000000h001"
+QUEUE_ID = "p0000000000000000000000000000b001"
 NOTIFY_XML = (
     "<NotifyConfig><Url>https://cb.example.com/ci?token=t</Url><Event>TaskFinish</Event>"
     "<Type>Url</Type><State>On</State><ResultFormat>JSON</ResultFormat></NotifyConfig>"

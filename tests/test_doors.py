@@ -257,6 +257,16 @@ BAD = [
     pytest.param(
         Ask(queue_id="bad id"), lambda: _rule(identifiers.queue_id_problem("bad id")), id="queue-id"
     ),
+    # Not the shape CI mints (a letter and 32 lowercase hex): refused before anything is sent, not
+    # sent to come back QueueNotFound.
+    pytest.param(
+        Ask(queue_id="p123"), lambda: _rule(identifiers.queue_id_problem("p123")), id="queue-id-short"
+    ),
+    pytest.param(
+        Ask(queue_id=PIC_DEFAULT_ID.upper()),
+        lambda: _rule(identifiers.queue_id_problem(PIC_DEFAULT_ID.upper())),
+        id="queue-id-upper-case",
+    ),
     pytest.param(
         Ask(kind="video"), lambda: _error_rule(lambda: identifiers.parse_kind("video")), id="kind-unknown"
     ),

@@ -12,11 +12,10 @@ from datetime import timedelta
 
 # --- what CI sends and receives -------------------------------------------------------------
 # Identifiers (their rules: ci/identifiers.py). A bucket ``name-APPID`` is the first DNS label of
-# its host and the client has always bounded it at 50; a region is one DNS label (at most 63); a
-# queue id must fit the URL path and the comma-separated queueIds parameter.
+# its host and the client has always bounded it at 50; a region is one DNS label (at most 63). (A
+# queue id has a fixed length, 33: its rule is in ci.identifiers.)
 MAX_BUCKET_LENGTH = 50
 MAX_REGION_LENGTH = 63
-MAX_QUEUE_ID_LENGTH = 64
 # A CI XML body, request or reply, is refused above this before parsing (queue bodies are a few KiB).
 MAX_XML_BYTES = 1024 * 1024
 # What one reply may cost, counted while it streams in, on the wire and again decoded (gzip,

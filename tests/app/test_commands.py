@@ -144,7 +144,7 @@ def test_not_an_object_or_not_json() -> None:
 
 
 def test_queue_kind_rule_names_the_index() -> None:
-    data = {"action": "pause", "queues": [QUEUE, dict(QUEUE, kind="video", queue_id="p1")]}
+    data = {"action": "pause", "queues": [QUEUE, dict(QUEUE, kind="video", queue_id="p" + "1" * 32)]}
     assert only(data) == "queues[1].kind: must be one of pic, media, doc, asr, ai, file (got 'video')"
 
 

@@ -125,10 +125,17 @@ CASES = [
     (BUCKET, "ap-" + "a" * 60, QID, None),
     (BUCKET, LONG_REGION, QID, ("region", REGION_RULE)),
     (BUCKET, "guangzhou", QID, ("region", REGION_RULE)),
-    # Queue ids: the emulator seed demanded p + 32 hex; CI's older ids look otherwise.
-    (BUCKET, REGION, "q123", None),
-    (BUCKET, REGION, "q" * 64, None),
-    (BUCKET, REGION, "q" * 65, ("queue_id", QUEUE_ID_RULE)),
+    # Queue ids: a lowercase letter and 32 lowercase hex digits (ci-api.md: p + 32 hex), at every door.
+    (BUCKET, REGION, "p8366c460c67b4c65a9bf81b41eaa3c4b", None),
+    (BUCKET, REGION, "s" + "0" * 31 + "f", None),  # the letter is not fixed (the SDK's asr sample: s…)
+    (BUCKET, REGION, "p123", ("queue_id", QUEUE_ID_RULE)),
+    (BUCKET, REGION, "p" + "0" * 31, ("queue_id", QUEUE_ID_RULE)),
+    (BUCKET, REGION, "p" + "0" * 33, ("queue_id", QUEUE_ID_RULE)),
+    (BUCKET, REGION, "p8366C460C67B4C65A9BF81B41EAA3C4B", ("queue_id", QUEUE_ID_RULE)),
+    (BUCKET, REGION, "P8366c460c67b4c65a9bf81b41eaa3c4b", ("queue_id", QUEUE_ID_RULE)),
+    (BUCKET, REGION, "p" + "g" * 32, ("queue_id", QUEUE_ID_RULE)),
+    (BUCKET, REGION, "8" + "0" * 32, ("queue_id", QUEUE_ID_RULE)),
+    (BUCKET, REGION, "q" * 64, ("queue_id", QUEUE_ID_RULE)),
     (BUCKET, REGION, "p/1", ("queue_id", QUEUE_ID_RULE)),
 ]
 

@@ -259,6 +259,21 @@ def test_unknown_queue_is_one_line_with_request_id(
     )
 
 
+@pytest.mark.parametrize("action", ["show", "pause", "resume"])
+def test_a_malformed_queue_id_is_bad_input_and_nothing_is_sent(
+    action: str, env: Any, demo_bucket: Any, emu_admin: EmuAdmin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu_admin.clear_requests()
+    code, out, err = run(capsys, "queues", action, "p123", *WHERE)
+
+    assert (code, out) == (2, "")
+    assert one_error_line(err) == (
+        "error: queue_id: must be a queue id: a lowercase letter and 32 lowercase hex digits, "
+        "e.g. p8366c460c67b4c65a9bf81b41eaa3c4b (got 'p123')"
+    )
+    assert emu_admin.requests() == []
+
+
 def test_service_error_names_code_and_request_id(
     env: Any, demo_bucket: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

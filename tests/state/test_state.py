@@ -318,7 +318,7 @@ now = datetime(2025, 3, 1, tzinfo=timezone.utc)
 sys.stdin.readline()  # start together
 for n in range(20):
     record = new_override(bucket="demo-1250000000", region="ap-guangzhou", kind="pic",
-        queue_id="p1", state="Paused", now=now, override_id=f"{prefix}-{n}")
+        queue_id="p" + "1" * 32, state="Paused", now=now, override_id=f"{prefix}-{n}")
     store.update(lambda doc: add_override(doc, record))
 """
 

@@ -315,7 +315,7 @@ class HttpApi:
                 missing = "bucket" if bucket is None else "region"
                 raise InvalidRequest(missing, "is required together with bucket and region")
             # Any valid id will do: only the bucket, region and kind rules are judged here.
-            ref = queue_ref(bucket, region, kind or "pic", "any")
+            ref = queue_ref(bucket, region, kind or "pic", "p" + "0" * 32)
             return [(ref.bucket, ref.region, ref.kind.value)]
         if config is None or not config.targets:
             raise InvalidRequest("bucket", "is required (no schedule config names target groups to list)")

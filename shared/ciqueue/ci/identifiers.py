@@ -20,9 +20,15 @@ The rules, and why each is what it is:
   ``MAX_REGION_LENGTH`` (63) characters. A longer one is bad input, refused before any request.
 - **kind** is one of ``ciqueue.ci.kinds.KIND_NAMES``; ``kinds.parse_kind`` is its one rule (it
   lives beside the table it reads) and is re-exported here.
-- **queue id** is 1-64 letters, digits, ``_`` or ``-``. CI mints ``p`` + 32 hex digits today, but
-  older docs show other ids, so only what is safe in the URL path and in the comma-separated
-  ``queueIds`` parameter is required.
+- **queue id** is one lowercase letter and 32 lowercase hex digits, e.g.
+  ``p8366c460c67b4c65a9bf81b41eaa3c4b``. The reference (ci-api.md §2) documents ``QueueId`` as
+  ``p`` + 32 lowercase hex, and every real id in the CI docs and the official SDKs has that shape
+  (pic and media queues, a doc queue's ``p532fdead…`` in cos-python-sdk-v5's ci_create_doc_job,
+  the AI docs' ``p23f…``). The letter is not fixed to ``p``: the SDK's speech sample names an asr
+  queue ``s0980…`` (a placeholder, but the one hint for asr and none exists for file queues), and
+  refusing a real id would lock its queue out, while a letter CI does not mint costs only the
+  QueueNotFound it gets today. Anything else (``p123``, upper-case hex, a placeholder such as
+  ``A``) is bad input at every door, refused before a request is sent.
 
 - **object key** (a COS object: the state document, a command object an event names) is a relative
   path of non-empty parts, none ``.`` or ``..``, without control characters, at most
@@ -41,13 +47,12 @@ from urllib.parse import unquote
 
 from ciqueue.ci.kinds import KIND_NAMES, QueueKind, parse_kind
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.limits import MAX_BUCKET_LENGTH, MAX_COS_KEY_BYTES, MAX_QUEUE_ID_LENGTH, MAX_REGION_LENGTH
+from ciqueue.limits import MAX_BUCKET_LENGTH, MAX_COS_KEY_BYTES, MAX_REGION_LENGTH
 
 __all__ = [
     "BUCKET_RULE",
     "KIND_NAMES",
     "MAX_BUCKET_LENGTH",
-    "MAX_QUEUE_ID_LENGTH",
     "MAX_REGION_LENGTH",
     "OBJECT_KEY_RULE",
     "QUEUE_ID_RULE",
@@ -67,7 +72,7 @@ __all__ = [
 
 _BUCKET_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?-[0-9]+")
 _REGION_RE = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+)+")
-_QUEUE_ID_RE = re.compile(r"[A-Za-z0-9_-]+")
+_QUEUE_ID_RE = re.compile(r"[a-z][0-9a-f]{32}")
 
 BUCKET_RULE = (
     "must be <name>-<appid>: lowercase letters, digits and '-' (not at either end), then '-' and "
@@ -78,7 +83,8 @@ REGION_RULE = (
     f"digits, at most {MAX_REGION_LENGTH} characters"
 )
 QUEUE_ID_RULE = (
-    f"must be a queue id: 1-{MAX_QUEUE_ID_LENGTH} letters, digits, '_' or '-' (CI's are p + 32 hex)"
+    "must be a queue id: a lowercase letter and 32 lowercase hex digits, e.g. "
+    "p8366c460c67b4c65a9bf81b41eaa3c4b"
 )
 
 OBJECT_KEY_RULE = "must be a relative object key without empty, '.' or '..' parts"
@@ -101,7 +107,7 @@ def region_problem(value: object, field: str = "region") -> Problem | None:
 
 def queue_id_problem(value: object, field: str = "queue_id") -> Problem | None:
     """The broken queue-id rule under ``field``, or None when ``value`` is a queue id."""
-    ok = isinstance(value, str) and len(value) <= MAX_QUEUE_ID_LENGTH and _QUEUE_ID_RE.fullmatch(value)
+    ok = isinstance(value, str) and _QUEUE_ID_RE.fullmatch(value)
     return None if ok else Problem(field, f"{QUEUE_ID_RULE} {_got(value)}")
 
 
