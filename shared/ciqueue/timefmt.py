@@ -1,7 +1,9 @@
 """Time as text, the one home of its grammars: ISO 8601 instants and durations.
 
 - Instants: ``parse_instant`` is the only ISO 8601 reader (it also reads a trailing ``Z``, which
-  Python 3.10 does not); ``iso_z`` writes one with a ``Z``.
+  Python 3.10 does not); ``iso_z`` writes one with a ``Z``. ``local_text`` is how an instant is
+  shown to a person (every CLI output and message): in one zone, to the minute, with the zone's
+  abbreviation, ``2026-12-01 02:00 CST`` (seconds only when they are not zero, never microseconds).
 - Durations: ``parse_duration`` is the only duration grammar, for a pause's ``for``, a window's
   ``duration`` and a rotation's ``every`` alike: ``[<n>d][<n>h][<n>m][<n>s]`` in that order, at
   least one part, lowercase, no spaces, each ``n`` at most 6 digits (so any value fits a timedelta
@@ -13,7 +15,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 
 _DURATION_RE = re.compile(r"(?:([0-9]{1,6})d)?(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,6})s)?")
 _DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
@@ -35,6 +37,14 @@ def parse_instant(text: str) -> datetime:
 def iso_z(instant: datetime) -> str:
     """``2026-03-01T02:00:00Z``: the instant in UTC to the second, as SCF writes a timer's Time."""
     return instant.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_text(instant: datetime, zone: tzinfo) -> str:
+    """``2026-12-01 02:00 CST``: ``instant`` (aware) in ``zone``, to the minute (to the second when
+    its seconds are not zero), with the zone's abbreviation; never microseconds."""
+    local = as_utc(instant).astimezone(zone)
+    shown = "%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M"
+    return f"{local.strftime(shown)} {local.tzname() or local.strftime('%z')}"
 
 
 def as_utc(instant: datetime) -> datetime:

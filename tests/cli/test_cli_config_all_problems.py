@@ -89,3 +89,43 @@ def test_cross_checks_skip_the_parts_already_broken(
         "windows[1].targets[1]",
     ], lines
     assert lines[2] == "windows[1].targets[1]: unknown target 'gone' (defined: t)"
+
+
+NEVER_FIRES = """\
+version: 1
+timezone: Asia/Shanghai
+targets:
+  t:
+    bucket: media-1250000000
+    region: ap-guangzhou
+    name_pattern: "transcode-*"
+windows:
+  - name: feb
+    targets: [t]
+    start: "0 0 2 31 2 ? *"
+    duration: 2h
+  - name: last-year
+    targets: [t]
+    start: "0 0 2 1 1 ? 2025"
+    duration: 2h
+"""
+
+
+def test_crons_that_can_never_fire_are_each_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "schedule.yaml"
+    path.write_text(NEVER_FIRES, encoding="utf-8")
+    monkeypatch.setenv("CIQUEUE_NOW", "2026-12-01T00:00:00Z")
+
+    code = cli.main(["config", "check", str(path)])
+
+    captured = capsys.readouterr()
+    assert (code, captured.out) == (2, "")
+    assert captured.err.splitlines() == [
+        f"{path}: windows[0].start: can never fire: no date from 1970 through 2099 matches "
+        "'0 0 2 31 2 ? *' (a day its months never have, such as 30 February or 31 April, "
+        "or none in its years)",
+        f"{path}: windows[1].start: never fires again: its last time was 2025-01-01 02:00 CST, "
+        "before now (2026-12-01 08:00 CST)",
+    ]

@@ -431,7 +431,7 @@ def test_a_duration_gets_one_verdict_in_a_window_and_in_a_pause(text: str) -> No
 
 def test_windows_are_judged_around_the_given_now_not_the_wall_clock() -> None:
     """A window that reopens before it closes, only in 2029: refused when judged before 2029 (its
-    next openings are sampled), accepted when judged after it (it never opens again)."""
+    next openings are sampled) for that, and when judged after it for never opening again."""
     data = with_change(
         "windows.0", {"name": "w", "targets": ["a"], "start": "0 0 * * * * 2029", "duration": "2h"}
     )
@@ -440,7 +440,10 @@ def test_windows_are_judged_around_the_given_now_not_the_wall_clock() -> None:
     assert caught.value.field == "windows[0].duration"
     assert caught.value.rule.startswith("must be shorter than the time between two starts")
     in_2031 = datetime(2031, 6, 1, tzinfo=timezone.utc)
-    assert parse_config(data, now=in_2031).windows[0].start == "0 0 * * * * 2029"
+    with pytest.raises(InvalidInput) as caught:
+        parse_config(data, now=in_2031)
+    assert caught.value.field == "windows[0].start"
+    assert caught.value.rule.startswith("never fires again: its last time was 2029-12-31 23:00 CST")
     with pytest.raises(ValueError, match="aware"):
         parse_config(data, now=datetime(2031, 6, 1))
 
@@ -548,3 +551,66 @@ def test_cli_config_check_reports_a_deep_file_without_a_traceback(
     captured = capsys.readouterr()
     assert captured.err == f"{path}: config: must nest at most 64 levels of mappings and lists\n"
     assert "Traceback" not in captured.err + captured.out
+
+
+# --- crons that can never match, or never again ----------------------------------------------
+
+NEVER = "(a day its months never have, such as 30 February or 31 April, or none in its years)"
+
+
+@pytest.mark.parametrize(
+    ("field", "cron"),
+    [
+        ("start", "0 0 2 31 2 ? *"),  # 31 February
+        ("start", "0 0 2 30 2 ? *"),
+        ("start", "0 0 2 31 4,6,9,11 ? *"),  # 31 April, June, September, November
+        ("start", "0 0 2 29 2 ? 2027"),  # no 29 February in 2027
+        ("start", "0 0 2 31W 2 ? *"),
+        ("start", "0 0 2 ? 2 5#5 2027"),  # February 2027 has four Fridays
+        ("end", "0 0 4 31 4 ? *"),
+    ],
+)
+def test_a_cron_that_can_never_match_is_refused_naming_the_field(field: str, cron: str) -> None:
+    data = with_change(f"windows.0.{field}", cron)
+    if field == "end":
+        del data["windows"][0]["duration"]
+    rule = f"can never fire: no date from 1970 through 2099 matches {cron!r} {NEVER}"
+    assert error_of(data) == f"windows[0].{field}: {rule}"
+
+
+def test_a_cron_whose_years_are_past_is_refused_relative_to_now() -> None:
+    # CONFIG_NOW is 2026-03-01 00:00 UTC, 08:00 in Shanghai.
+    data = with_change("windows.0.start", "0 0 2 1 1 ? 2025")
+    assert error_of(data) == (
+        "windows[0].start: never fires again: its last time was 2025-01-01 02:00 CST, "
+        "before now (2026-03-01 08:00 CST)"
+    )
+    # The same file a year earlier is fine, and so is 29 February in a leap year.
+    assert parse_config(data, now=datetime(2024, 6, 1, tzinfo=timezone.utc)).windows[0].start
+    assert parse_config(with_change("windows.0.start", "0 0 2 29 2 ? *"), now=CONFIG_NOW)
+
+
+def test_a_last_occurrence_still_open_at_now_is_kept_until_it_closes() -> None:
+    data = with_change("windows.0.start", "0 0 2 1 3 ? 2026")  # 2026-03-01 02:00-04:00 CST
+    open_now = datetime(2026, 2, 28, 19, 0, tzinfo=timezone.utc)  # 03:00 CST
+    assert parse_config(data, now=open_now).windows[0].start == "0 0 2 1 3 ? 2026"
+    closed = datetime(2026, 2, 28, 20, 30, tzinfo=timezone.utc)  # 04:30 CST
+    with pytest.raises(InvalidInput, match=r"windows\[0\]\.start: never fires again"):
+        parse_config(data, now=closed)
+
+
+def test_every_cron_that_cannot_fire_is_reported_with_the_other_problems() -> None:
+    data = with_change("windows.0.start", "0 0 2 31 2 ? *")
+    data["windows"][1] = {"name": "old", "targets": ["b"], "start": "0 0 2 1 1 ? 2020", "duration": "1h"}
+    data["windows"].append(
+        {"name": "apr", "targets": ["b"], "start": "0 0 2 * * ? *", "end": "0 0 4 31 4 ? *"}
+    )
+    data["targets"]["a"]["bucket"] = "Bad"
+    with pytest.raises(InvalidInput) as caught:
+        parse_config(data, now=CONFIG_NOW)
+    assert [p.field for p in caught.value.problems] == [
+        "targets.a.bucket",
+        "windows[0].start",
+        "windows[1].start",
+        "windows[2].end",
+    ]

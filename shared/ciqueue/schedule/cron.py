@@ -30,7 +30,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.timefmt import as_utc
+from ciqueue.timefmt import as_utc, local_text
 
 UTC = timezone.utc
 MIN_YEAR = 1970
@@ -434,3 +434,34 @@ def cron_rule(text: str) -> str | None:
     except CronError as exc:
         return str(exc)
     return None
+
+
+def no_fire_rule(expr: CronExpr, after: datetime, zone: ZoneInfo) -> str | None:
+    """None when ``expr`` fires after ``after`` (aware) in ``zone``; else the rule it breaks: it can
+    never fire (no date from 1970 through 2099 matches it: a day its months never have, such as
+    February 30 or April 31, or only years outside the range), or it never fires again (its last
+    time is at or before ``after``: a year in the past)."""
+    possible = _some_month_has_the_day(expr)
+    if possible and expr.next_after(after, zone) is not None:
+        return None
+    last = expr.previous_at_or_before(after, zone) if possible else None
+    if last is None:
+        return (
+            f"can never fire: no date from {MIN_YEAR} through {MAX_YEAR} matches {expr.text!r} "
+            "(a day its months never have, such as 30 February or 31 April, or none in its years)"
+        )
+    return (
+        f"never fires again: its last time was {local_text(last, zone)}, "
+        f"before now ({local_text(after, zone)})"
+    )
+
+
+def _some_month_has_the_day(expr: CronExpr) -> bool:
+    """False when only the Day field counts and none of its days (plain or ``nW``) exists in any
+    of the months in any of the years: decided from the fields, not by walking 130 years of dates."""
+    day, week = expr.day, expr.week
+    if day.any or day.last or day.last_weekday or not week.any:
+        return True  # L and LW fall in every month; a Week rule matches in some month or year
+    leap = any(calendar.isleap(year) for year in expr.years)
+    longest = max(29 if month == 2 and leap else calendar.monthrange(2001, month)[1] for month in expr.months)
+    return min(day.days | day.nearest_weekday) <= longest

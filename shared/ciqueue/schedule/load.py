@@ -15,6 +15,10 @@ spot (``windows[1].periods[0].end: must be HH:MM (got '25:00')``). Rules:
   once YAML aliases are expanded (a "billion laughs" file is refused, not built); an alias inside
   the node it names (a recursive value) is refused too. YAML is read with a safe loader only (no
   Python tags, no object construction);
+- a window's cron (``start``, ``end``) that can never match (31 February, 31 April, a 29
+  February in years with none) or never again after ``now`` (a year in the past) is refused,
+  naming the field and why (``cron.no_fire_rule``); a ``start`` whose last occurrence is still
+  open at ``now`` is kept until it closes;
 - windows are also judged by their occurrences (``ciqueue.schedule.windows``): a cron window that
   opens again before it closes, or too often to evaluate, is refused. Those checks look at the
   occurrences around ``now``, which callers pass (their clock; tests a fixed time) so that loading
@@ -30,7 +34,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple, Union, get_args, get_origin
 
@@ -51,7 +55,8 @@ from ciqueue.schedule.config import (
     Window,
     parse_local_datetime,
 )
-from ciqueue.schedule.windows import self_overlap, too_dense
+from ciqueue.schedule.cron import no_fire_rule, parse_cron
+from ciqueue.schedule.windows import occurrences, self_overlap, too_dense, window_zone
 from ciqueue.timefmt import as_utc
 
 # --- loading -----------------------------------------------------------------------------------
@@ -279,6 +284,8 @@ def _check_references(parts: _Parts, now: datetime) -> list[Problem]:
         shape_problems = len(problems)
         _check_window_shape(window, path, add)
         if len(problems) == shape_problems and window.timezone is not None:
+            _check_window_fires(window, path, add, now)
+        if len(problems) == shape_problems and window.timezone is not None:
             _check_window_overlap(window, path, add, now)
 
     seen = {}
@@ -333,6 +340,21 @@ def _check_window_shape(window: Window, path: str, add: Any) -> None:
             add(Problem(f"{path}.dates[{j}]", "start and end must both have, or both lack, a UTC offset"))
         elif end <= start:
             add(Problem(f"{path}.dates[{j}].end", f"must be after start (got {one_off.end!r})"))
+
+
+def _check_window_fires(window: Window, path: str, add: Any, now: datetime) -> None:
+    """A cron that can never match (31 February, 31 April) or never again (a year before ``now``)
+    is a broken rule: ``start`` unless an occurrence it opened is still open at ``now`` (its last
+    night); ``end`` always (a window it should close would never close)."""
+    tz = window_zone(window)
+    if window.start is not None:
+        rule = no_fire_rule(parse_cron(window.start), now, tz)
+        if rule is not None and not occurrences(window, now, now + timedelta(seconds=1)):
+            add(Problem(f"{path}.start", rule))
+    if window.end is not None:
+        rule = no_fire_rule(parse_cron(window.end), now, tz)
+        if rule is not None:
+            add(Problem(f"{path}.end", rule))
 
 
 def _check_window_overlap(window: Window, path: str, add: Any, now: datetime) -> None:
