@@ -151,7 +151,7 @@ def test_resume_json(
     assert code == 0
     assert data["action"] == "resume" and data["changed"] is True and data["dry_run"] is False
     assert data["diff"] == [{"field": "State", "before": "Paused", "after": "Active"}]
-    assert data["actor"] == "cli" and len(data["request_ids"]) == 3
+    assert data["actor"] == cli.cli_actor() and len(data["request_ids"]) == 3
     assert emu_admin.queue(PIC_PAUSED_ID)["State"] == "Active"
 
 

@@ -8,6 +8,10 @@ Heavy modules (requests, pydantic, the client) are imported inside the commands 
 ``ciqueue --help`` stays fast. Exit codes: 0 success (including "already so, nothing
 written"), 1 the service or the network failed, 2 bad input; errors are one stderr line.
 
+Every change made from the command line names its actor ``cli:<login name>`` (``cli_actor``, one
+helper for every door: a plain pause, resume or set-callback, ``reconcile``, the overrides) in its
+result, its audit lines and the state's history.
+
 Every command that calls CI runs under one deadline: ``--timeout SECONDS`` (default
 ``limits.DEFAULT_CLI_TIMEOUT_S``, 30 s), counted from the start of the command; when it runs out
 the command ends with DeadlineExceeded (exit 1). A timeout that is not a positive number is bad
@@ -308,10 +312,21 @@ def _dispatch(args: argparse.Namespace) -> int:
         notify=notify if action == "set_callback" else None,
         dry_run=args.dry_run,
         deadline=args.deadline,
-        actor="cli",
+        actor=cli_actor(),
     )
     _print_result(result, args.json)
     return EXIT_OK
+
+
+def cli_actor() -> str:
+    """Who every command line change is by, in audit lines, results and the state's history:
+    ``cli:<login name>`` (``cli`` when the system knows no name for this user). The one helper for
+    every CLI door: a plain pause/resume/set-callback, ``reconcile`` and the override commands."""
+    try:
+        name = getpass.getuser().strip()
+    except Exception:  # no USER/LOGNAME and no passwd entry (a bare container)
+        name = ""
+    return f"cli:{name}" if name else "cli"
 
 
 def make_client(args: argparse.Namespace) -> CIClient:
@@ -652,7 +667,7 @@ def _reconcile_command(args: argparse.Namespace) -> int:
     # document with --json), so a script can read it whatever the tick changed.
     with contextlib.redirect_stdout(sys.stderr):
         report = reconcile(
-            runtime, dry_run=True if args.dry_run else None, deadline=deadline_for(args), actor="cli"
+            runtime, dry_run=True if args.dry_run else None, deadline=deadline_for(args), actor=cli_actor()
         )
     # No fan-out unless CIQUEUE_INVOKER=scf: the whole fleet is reconciled here, in this report.
     data = report.to_dict(decisions=args.json)
@@ -1077,15 +1092,6 @@ def _override_execute(
     # The audit trail goes to stderr, as reconcile's: stdout is the report alone.
     with contextlib.redirect_stdout(sys.stderr):
         return execute(command, runtime, actor=cli_actor(), deadline=deadline_for(args), dry_run=dry_run)
-
-
-def cli_actor() -> str:
-    """``cli:<login name>`` (``cli`` when the system knows no name for this user)."""
-    try:
-        name = getpass.getuser().strip()
-    except Exception:  # no USER/LOGNAME and no passwd entry (a bare container)
-        name = ""
-    return f"cli:{name}" if name else "cli"
 
 
 def _override_report(outcome: CommandOutcome, args: argparse.Namespace, config: Config | None) -> int:
