@@ -741,9 +741,18 @@ def test_an_emulator_bug_is_answered_as_internal_error(
 def test_request_log_records_requests_without_authorization(
     emulator: EmulatorServer, emu_admin: EmuAdmin, demo_bucket: DemoBucket
 ) -> None:
+    emu_admin.faults(latency_ms=50)
+    started = time.time()
     ok = ci(emulator, "GET", "/picqueue", {"state": "Active"})
+    emu_admin.clear_faults()
     ci(emulator, "GET", "/picqueue", sign=False)
+    ended = time.time()
     log = emu_admin.requests()
+    # Each entry says when it arrived (before the injected latency) and when it was handled.
+    times = [(entry.pop("received_at"), entry.pop("answered_at")) for entry in log]
+    assert (
+        started <= times[0][0] and times[0][0] + 0.045 <= times[0][1] <= times[1][0] <= times[1][1] <= ended
+    )
     assert log == [
         {
             "method": "GET",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -184,7 +185,10 @@ def _is_secret_param(name: str) -> bool:
 
 
 class RequestLog:
-    """The CI requests received, oldest first: method, path, query, host, status, code, request id.
+    """The CI requests received, oldest first: method, path, query, host, status, code, request id,
+    and two Unix times (seconds, float): ``received_at`` when the request arrived (before any
+    injected latency; what a per-second quota judges) and ``answered_at`` when it was handled
+    (the instant the queue was read or written).
 
     The newest ``limit`` entries are kept; ``counts`` counts every request since the last clear
     (by method), so a benchmark of tens of thousands of requests still knows how many it sent.
@@ -207,7 +211,9 @@ class RequestLog:
         status: int | None,
         code: str | None,
         request_id: str | None = None,
+        received_at: float | None = None,
     ) -> None:
+        answered_at = time.time()
         entry = {
             "method": method,
             "path": path,
@@ -216,6 +222,8 @@ class RequestLog:
             "status": status,
             "code": code,
             "request_id": request_id,
+            "received_at": received_at if received_at is not None else answered_at,
+            "answered_at": answered_at,
         }
         with self._lock:
             self._counts[method] = self._counts.get(method, 0) + 1

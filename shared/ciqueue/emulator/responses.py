@@ -109,13 +109,22 @@ class CIResponses:
 
     def handle(self, request: Request) -> Reply | None:
         """The reply, or None to drop the connection without one (an injected fault)."""
+        received_at = time.time()
         call = Call(request, self.model.new_request_id())
         logged_params = dict(request.params)
         decision = self.faults.decide()
         if decision.latency_ms:
             self.sleep(decision.latency_ms / 1000)
         if decision.drop:
-            self.log.add(request.method, request.path, logged_params, request.host, None, "DroppedConnection")
+            self.log.add(
+                request.method,
+                request.path,
+                logged_params,
+                request.host,
+                None,
+                "DroppedConnection",
+                received_at=received_at,
+            )
             return None
         try:
             if decision.status is not None:
@@ -131,7 +140,14 @@ class CIResponses:
             )
             code = "InternalError"
         self.log.add(
-            request.method, request.path, logged_params, request.host, reply.status, code, call.request_id
+            request.method,
+            request.path,
+            logged_params,
+            request.host,
+            reply.status,
+            code,
+            call.request_id,
+            received_at=received_at,
         )
         return reply
 
