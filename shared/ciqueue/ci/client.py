@@ -30,7 +30,9 @@ Rules of the wire (each with its reason):
 
 from __future__ import annotations
 
+import heapq
 import http.client
+import itertools
 import logging
 import random
 import re
@@ -38,7 +40,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -434,10 +436,8 @@ class CIClient:
         what = f"{method} {path} reply"
         started = self._monotonic()
         watch = _Watch()
-        timer = threading.Timer(timeout, watch.fire)
-        timer.daemon = True
+        alarm = _WATCHDOG.schedule(timeout, watch.fire)
         _ACTIVE.watch = watch
-        timer.start()
         try:
             response = self.session.request(
                 method, url, data=body, headers=wire, timeout=timeout, allow_redirects=False, stream=True
@@ -460,7 +460,7 @@ class CIClient:
                 raise
             raise self._typed(exc, method, path, host, number) from exc
         finally:
-            timer.cancel()
+            _WATCHDOG.cancel(alarm)
             _ACTIVE.watch = None
         log.debug(
             "ci %s %s%s status=%d request_id=%s attempt=%d elapsed_ms=%d",
@@ -661,6 +661,55 @@ class _Watch:
             connection = self._connection
         if connection is not None:
             _cut(connection)
+
+
+class _Watchdog:
+    """One daemon thread that fires the attempts' watches at their ends (a heap of instants).
+
+    A timer thread per attempt cost a thread start each time and, on a busy machine, a wait of
+    milliseconds for the new thread to run before the request could even be sent.
+    """
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._keys = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, fire: Callable[[], None]) -> int:
+        """Call ``fire`` in ``seconds`` unless ``cancel`` comes first; the key to cancel it."""
+        with self._cond:
+            key = next(self._keys)
+            heapq.heappush(self._due, (time.monotonic() + seconds, key, fire))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="ciqueue-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+            return key
+
+    def cancel(self, key: int) -> None:
+        with self._cond:
+            self._cancelled.add(key)
+
+    def _run(self) -> None:
+        while True:
+            fired: list[Callable[[], None]] = []
+            with self._cond:
+                now = time.monotonic()
+                while self._due and (self._due[0][0] <= now or self._due[0][1] in self._cancelled):
+                    _, key, fire = heapq.heappop(self._due)
+                    if key in self._cancelled:
+                        self._cancelled.discard(key)
+                    else:
+                        fired.append(fire)
+                if not fired:
+                    self._cond.wait(self._due[0][0] - now if self._due else None)
+            for fire in fired:
+                fire()
+
+
+_WATCHDOG = _Watchdog()
 
 
 def _cut(connection: HTTPConnection) -> None:
