@@ -39,6 +39,14 @@ MAX_QUEUE_IDS_PER_REQUEST = 10
 # Queues changed in parallel when no config says otherwise (``settings.concurrency``'s default);
 # here rather than in schedule.config so that a run without a config never imports the schedule.
 DEFAULT_CONCURRENCY = 8
+# CI requests per second per bucket when no config says otherwise (``settings.rate_limit``). CI
+# documents no QPS for its queue APIs (reference ci-api.md §4, §8: the usage-limits page was not
+# found; SlowDown / 1020 "frequency control" exist). This default is ours and conservative: it is
+# the default frequency limit Tencent Cloud API documents for its own APIs (20 per second per
+# API, region and sub-account, cloud.tencent.com/document/product/1278/109059), far below COS's
+# documented 30,000 (mainland) / 3,000 QPS per bucket (tencentcloud.com/document/product/436/14518).
+DEFAULT_BUCKET_RATE = 20
+MAX_BUCKET_RATE = 1000
 # Pages one queue listing may walk before it is refused as endless (100 per page: 100,000 queues).
 MAX_LIST_PAGES = 1000
 # Queue names (CI documents at most 128 characters; doc queues at most 100: ci.kinds holds which).

@@ -614,3 +614,11 @@ def test_every_cron_that_cannot_fire_is_reported_with_the_other_problems() -> No
         "windows[1].start",
         "windows[2].end",
     ]
+
+
+def test_rate_limit_is_requests_per_second_per_bucket_from_1_to_1000() -> None:
+    assert parse_config(BASE, now=CONFIG_NOW).settings.rate_limit == 20  # limits.DEFAULT_BUCKET_RATE
+    assert parse_config({**BASE, "settings": {"rate_limit": 2.5}}, now=CONFIG_NOW).settings.rate_limit == 2.5
+    for bad in (0, 1001, True, "20"):
+        message = error_of({**BASE, "settings": {"rate_limit": bad}})
+        assert message.startswith("settings.rate_limit: "), message

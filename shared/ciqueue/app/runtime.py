@@ -34,7 +34,7 @@ from ciqueue.constants import (
     SCF_INTERNAL_API_ENDPOINT,
 )
 from ciqueue.errors import CredentialsMissing, InvalidInput
-from ciqueue.limits import DEFAULT_CONCURRENCY
+from ciqueue.limits import DEFAULT_BUCKET_RATE, DEFAULT_CONCURRENCY
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:
@@ -78,6 +78,11 @@ class Runtime:
     def concurrency(self) -> int:
         return self.config.settings.concurrency if self.config is not None else DEFAULT_CONCURRENCY
 
+    @property
+    def rate_limit(self) -> float:
+        """CI requests per second per bucket: ``settings.rate_limit``, else limits.DEFAULT_BUCKET_RATE."""
+        return self.config.settings.rate_limit if self.config is not None else DEFAULT_BUCKET_RATE
+
     def client_for(self, bucket: str, region: str) -> CIClient:
         """The client of ``bucket`` in ``region`` (created once; safe to call from many threads)."""
         key = (bucket, region)
@@ -88,6 +93,10 @@ class Runtime:
 
                 options = dict(self.client_options)
                 options.setdefault("pool_size", max(MIN_POOL_SIZE, self.concurrency))
+                if "rate" not in options:
+                    from ciqueue.ci.ratelimit import RateLimit
+
+                    options["rate"] = RateLimit(self.rate_limit)
                 client = CIClient(bucket, region, self.credentials, self.endpoint, **options)
                 self._clients[key] = client
             return client

@@ -57,6 +57,7 @@ from ciqueue.ci import models, signing
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.identifiers import bucket_problem, queue_id_problem, region_problem
 from ciqueue.ci.kinds import QueueKind, spec_for
+from ciqueue.ci.ratelimit import RateLimit
 from ciqueue.ci.retry import (
     Clock,
     Deadline,
@@ -73,6 +74,7 @@ from ciqueue.constants import (
     HEADER_SECURITY_TOKEN,
     HEADER_TRACE_ID,
     QUEUE_STATES,
+    THROTTLING_CODES,
     USER_AGENT,
 )
 from ciqueue.errors import (
@@ -155,6 +157,7 @@ class CIClient:
         rand: Rand = random.random,
         service: str = "ci",
         pool_size: int = POOL_SIZE,
+        rate: RateLimit | None = None,
     ) -> None:
         problems = (_check_bucket(bucket) if bucket is not None else []) + _check_region(region)
         if service not in SERVICE_TOKEN_HEADERS:
@@ -187,6 +190,8 @@ class CIClient:
         self._sleep = sleep
         self._rand = rand
         self.quota = RetryQuota()
+        # The bucket's request rate (ci.ratelimit), shared by every thread using this client.
+        self.rate = rate
 
     def __repr__(self) -> str:
         return (
@@ -207,11 +212,13 @@ class CIClient:
         *,
         category: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        reserved: bool = False,
     ) -> QueueListing:
         """Every queue of ``kind`` (optionally in ``state``, or among ``queue_ids``), all pages read.
 
         ``queue_ids`` go out in batches of at most 10 (CI's limit). ``category`` is media's filter
-        (``CateAll``, ``Transcoding`` - CI's default -, ``SpeedTranscoding``).
+        (``CateAll``, ``Transcoding`` - CI's default -, ``SpeedTranscoding``). ``reserved``: the
+        first request uses a slot the caller reserved of ``self.rate``.
         """
         spec = spec_for(kind)
         problems: list[Problem] = []
@@ -231,12 +238,13 @@ class CIClient:
         listing = QueueListing()
         seen: set[str] = set()
         if queue_ids is None:
-            self._walk_pages(spec.queue_path, base, page_size, deadline, listing, seen)
+            self._walk_pages(spec.queue_path, base, page_size, deadline, listing, seen, reserved)
             return listing
         ids = _check_queue_ids(queue_ids)
         for start in range(0, len(ids), MAX_QUEUE_IDS_PER_REQUEST):
             batch = {**base, "queueIds": ",".join(ids[start : start + MAX_QUEUE_IDS_PER_REQUEST])}
-            self._walk_pages(spec.queue_path, batch, page_size, deadline, listing, seen)
+            self._walk_pages(spec.queue_path, batch, page_size, deadline, listing, seen, reserved)
+            reserved = False
         return listing
 
     def get_queue(
@@ -258,12 +266,15 @@ class CIClient:
         queue_id: str,
         update: models.QueueUpdate,
         deadline: Deadline | None = None,
+        *,
+        reserved: bool = False,
     ) -> models.UpdateResult:
-        """PUT the whole queue configuration (the API replaces it) and return CI's answer."""
+        """PUT the whole queue configuration (the API replaces it) and return CI's answer
+        (``reserved``: its first attempt uses a slot the caller reserved of ``self.rate``)."""
         spec = spec_for(kind)
         _check_queue_ids([queue_id], field="queue_id")
         response = self.request(
-            "PUT", f"{spec.queue_path}/{queue_id}", body=update.to_xml(), deadline=deadline
+            "PUT", f"{spec.queue_path}/{queue_id}", body=update.to_xml(), deadline=deadline, reserved=reserved
         )
         header_id = response.headers.get(HEADER_REQUEST_ID) or None
         result = models.parse_update(response.content, status=response.status_code, request_id=header_id)
@@ -357,12 +368,16 @@ class CIClient:
         host: str | None = None,
         *,
         max_bytes: int | None = None,
+        reserved: bool = False,
     ) -> Reply:
         """Send one signed CI request with retries; the reply when 2xx, else a typed error.
 
         ``path`` is the decoded path; ``params`` are signed and sent in the query string. Each
         attempt is signed afresh and ends (body read included) by ``deadline`` and the client's
         ``timeout``. The body is bounded by ``max_bytes`` (default: the service's bound).
+        With ``self.rate`` every attempt waits for the bucket's rate first (the first one may use
+        a slot the caller reserved: ``reserved``), and a throttled answer slows the whole bucket
+        down (``RateLimit.throttled``) before the retry loop judges it.
         """
         method = method.upper()
         params = dict(params or {})
@@ -375,8 +390,38 @@ class CIClient:
         query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in params.items())
         url = f"{self.base_url}{quote(path, safe='/-_.~')}" + (f"?{query}" if query else "")
 
+        rate = self.rate
+        waited = [0]  # throttled answers this request has waited out (rate.patience)
+
         def attempt(number: int) -> Reply:
-            return self._send_once(method, path, params, url, host, body, headers, deadline, number, limit)
+            if rate is None:
+                return self._send_once(
+                    method, path, params, url, host, body, headers, deadline, number, limit
+                )
+            first = reserved and number == 1
+            while True:
+                rate.acquire(deadline, reserved=first)
+                first = False
+                try:
+                    reply = self._send_once(
+                        method, path, params, url, host, body, headers, deadline, number, limit
+                    )
+                except ServiceError as exc:
+                    rate.finished()
+                    if not is_throttling(exc):
+                        raise
+                    rate.throttled()
+                    if waited[0] >= rate.patience:
+                        raise
+                    waited[0] += 1  # wait out the bucket's pause (acquire) and send again
+                    log.debug("ci throttled %s %s%s; waiting for the bucket's rate", method, host, path)
+                    continue
+                except BaseException:
+                    rate.finished()
+                    raise
+                rate.finished()
+                rate.succeeded()
+                return reply
 
         return call_with_retries(
             attempt,
@@ -522,6 +567,7 @@ class CIClient:
         deadline: Deadline | None,
         listing: QueueListing,
         seen: set[str],
+        reserved: bool = False,
     ) -> None:
         """Read pages until TotalCount queues were read, or an empty or all-repeated page.
 
@@ -531,7 +577,8 @@ class CIClient:
         read = 0
         for page in range(1, MAX_LIST_PAGES + 1):
             params = {**base, "pageNumber": str(page), "pageSize": str(page_size)}
-            response = self.request("GET", path, params=params, deadline=deadline)
+            response = self.request("GET", path, params=params, deadline=deadline, reserved=reserved)
+            reserved = False
             header_id = response.headers.get(HEADER_REQUEST_ID) or None
             result = models.parse_describe(
                 response.content, status=response.status_code, request_id=header_id
@@ -557,6 +604,16 @@ class CIClient:
             if total is None and len(result.queues) < page_size:
                 return
         raise MalformedResponse(f"{path} listing did not end after {MAX_LIST_PAGES} pages")
+
+
+# Answers that mean "too fast": CI's and COS's throttling codes, 429, and 503 (COS's SlowDown status).
+THROTTLING_STATUSES = frozenset({429, 503})
+
+
+def is_throttling(exc: ServiceError) -> bool:
+    """Whether an error answer asks us to slow down (rather than failing on its own)."""
+    family = exc.code.split(".", 1)[0]
+    return exc.code in THROTTLING_CODES or family in THROTTLING_CODES or exc.status in THROTTLING_STATUSES
 
 
 def _service_error(response: Reply) -> ServiceError:

@@ -26,7 +26,7 @@ from ciqueue.ci.identifiers import KIND_NAMES, bucket_problem, parse_kind, queue
 from ciqueue.ci.netguard import redact_url
 from ciqueue.constants import DEFAULT_NOTIFY_EVENT, MQ_REGIONS, NOTIFY_EVENTS
 from ciqueue.errors import InvalidInput, Problem
-from ciqueue.limits import DEFAULT_CONCURRENCY
+from ciqueue.limits import DEFAULT_BUCKET_RATE, DEFAULT_CONCURRENCY, MAX_BUCKET_RATE
 from ciqueue.schedule.cron import cron_rule
 from ciqueue.timefmt import DURATION_RULE, parse_duration, parse_instant
 
@@ -380,10 +380,17 @@ class Settings(_Model):
     """Run settings; new settings get a default so old files stay valid."""
 
     concurrency: int = Field(
-        DEFAULT_CONCURRENCY, strict=True, ge=1, le=64, description="queues changed in parallel"
+        DEFAULT_CONCURRENCY, strict=True, ge=1, le=64, description="CI requests a tick has in flight at once"
     )
     shard_size: int = Field(
         DEFAULT_SHARD_SIZE, strict=True, ge=1, le=10000, description="queues per worker invocation"
+    )
+    rate_limit: float = Field(
+        DEFAULT_BUCKET_RATE,
+        strict=True,
+        ge=1,
+        le=MAX_BUCKET_RATE,
+        description="CI requests per second per bucket (a tick never sends more; throttling lowers it)",
     )
     state: str | None = Field(None, description="state store location, e.g. file:///tmp/ciqueue-state.json")
     dry_run: bool = Field(False, strict=True, description="decide and log, change nothing")
