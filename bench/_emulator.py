@@ -73,20 +73,34 @@ def sdk_client(emulator: Emulator, bucket: str, region: str) -> Any:
     return CosS3Client(config, retry=0)
 
 
-def always_paused(buckets: list[str], region: str, concurrency: int, shard_size: int = 10_000) -> Any:
+def always_paused(
+    buckets: list[str],
+    region: str,
+    concurrency: int,
+    shard_size: int = 10_000,
+    rate_limit: float | None = None,
+) -> Any:
     """A schedule whose window is always open over every queue of ``buckets`` (one target each):
     one tick pauses the whole fleet. Shared by the reconcile bench, the fault soak and the fleet
-    bench (``shard_size`` below the fleet's size makes the tick fan out)."""
+    bench (``shard_size`` below the fleet's size makes the tick fan out). ``rate_limit``:
+    ``settings.rate_limit`` (requests per second per bucket), else its default."""
     from datetime import datetime, timezone
 
     from ciqueue.schedule.load import load_config
 
     return load_config(
-        always_paused_text(buckets, region, concurrency, shard_size), now=datetime.now(timezone.utc)
+        always_paused_text(buckets, region, concurrency, shard_size, rate_limit),
+        now=datetime.now(timezone.utc),
     )
 
 
-def always_paused_text(buckets: list[str], region: str, concurrency: int, shard_size: int = 10_000) -> str:
+def always_paused_text(
+    buckets: list[str],
+    region: str,
+    concurrency: int,
+    shard_size: int = 10_000,
+    rate_limit: float | None = None,
+) -> str:
     """The YAML of ``always_paused`` (a worker process reads it from a file, as SCF's would)."""
     targets = "\n".join(
         f'  b{i:03d}: {{bucket: {bucket}, region: {region}, name_pattern: "*"}}'
@@ -105,4 +119,4 @@ windows:
 settings:
   concurrency: {concurrency}
   shard_size: {shard_size}
-"""
+""" + (f"  rate_limit: {rate_limit}\n" if rate_limit is not None else "")

@@ -210,6 +210,8 @@ def _inject(monkeypatch: pytest.MonkeyPatch, make: Callable[[], BaseException]) 
         raise make()
 
     monkeypatch.setattr(operations, "pause_queue", failing)
+    # The tick changes queues in batches: the batch's read raises it for every queue.
+    monkeypatch.setattr(operations.BatchChange, "read", failing)
 
 
 def _verdict(status: int, error: dict[str, Any], transient: bool) -> tuple[int, str, bool]:

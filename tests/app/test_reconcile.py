@@ -30,12 +30,15 @@ from conftest import (
     CONFIG_NOW,
     DEMO_BUCKET,
     DEMO_REGION,
+    OTHER_BUCKET,
     PIC_CALLBACK_ID,
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
     EmuAdmin,
     reads_fail_after_put,
+    seed_queues,
 )
+from conftest import queue_id as made_up_id
 
 CST = ZoneInfo("Asia/Shanghai")
 OPEN = datetime(2026, 3, 1, 3, 0, tzinfo=CST)  # the window is 02:00-04:00 that night
@@ -54,13 +57,14 @@ def schedule(
     rotation: bool = False,
     window: bool = True,
     shard_size: int = 200,
+    settings: dict[str, Any] | None = None,
 ) -> Config:
     targets = targets or {"pics": {"bucket": DEMO_BUCKET, "region": DEMO_REGION, "name_pattern": "*"}}
     data: dict[str, Any] = {
         "version": 1,
         "timezone": "Asia/Shanghai",
         "targets": targets,
-        "settings": {"concurrency": 4, "shard_size": shard_size},
+        "settings": {"concurrency": 4, "shard_size": shard_size, **(settings or {})},
     }
     if window:
         data["windows"] = [
@@ -747,3 +751,81 @@ def test_a_tick_adds_its_changes_to_the_history_in_its_one_state_write(
 
     again = reconcile(runtime, now=OPEN + timedelta(minutes=5))
     assert again.ok and writes[0] == 1  # nothing changed: no write, no entry
+
+
+# --- batches and the bucket's rate ----------------------------------------------------------------
+
+
+def fleet(emu_admin: EmuAdmin, count: int, paused_every: int = 0) -> list[str]:
+    """``count`` pic queues with callbacks in OTHER_BUCKET (every ``paused_every``-th already Paused)."""
+    ids = [made_up_id(n) for n in range(count)]
+    seed_queues(
+        emu_admin,
+        [
+            {
+                "kind": "pic",
+                "queue_id": ids[n],
+                "name": f"fleet-{n}",
+                "state": "Paused" if paused_every and n % paused_every == 0 else "Active",
+                "notify_config": {"State": "On", "Type": "Url", "Url": f"https://cb.example.com/{n}"},
+                "extra": {"SomeNewElement": f"v{n}"},
+            }
+            for n in range(count)
+        ],
+    )
+    return ids
+
+
+OTHER_TARGETS = {"other": {"bucket": OTHER_BUCKET, "region": DEMO_REGION, "name_pattern": "*"}}
+
+
+def test_a_tick_reads_and_verifies_ten_queues_a_request_and_skips_what_is_already_wanted(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    ids = fleet(emu_admin, 25, paused_every=5)
+    report = reconcile(make_runtime(schedule(targets=OTHER_TARGETS)), now=OPEN)
+
+    assert report.ok and len(report.operations) == 20
+    log = emu_admin.requests()
+    listings = [e for e in log if e["method"] == "GET" and "queueIds" not in e["query"]]
+    described = [e["query"]["queueIds"].split(",") for e in log if e["query"].get("queueIds")]
+    puts = sorted(e["path"].rsplit("/", 1)[1] for e in log if e["method"] == "PUT")
+    changing = [q for n, q in enumerate(ids) if n % 5]
+    # One listing, per batch of ten one read and one verifying read, a PUT per changing queue:
+    # 25 requests for 20 changed queues (1.25 each); the five already Paused cost nothing more.
+    assert (len(listings), len(described), len(log)) == (1, 4, 25)
+    assert [len(ids_) for ids_ in described] == [10, 10, 10, 10]
+    assert puts == sorted(changing)
+    for n, queue in enumerate(ids):
+        stored = emu_admin.queue(queue)
+        assert stored["State"] == "Paused"
+        assert stored["NotifyConfig"]["Url"] == f"https://cb.example.com/{n}"
+        assert stored["SomeNewElement"] == f"v{n}"
+
+
+def most_in_window(times: list[float], window: float) -> int:
+    ordered = sorted(times)
+    return max(sum(1 for t in ordered if start <= t < start + window) for start in ordered)
+
+
+def test_a_tick_keeps_to_the_bucket_rate_and_slows_down_on_slowdown_instead_of_failing(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    ids = fleet(emu_admin, 20)
+    emu_admin.faults(latency_ms=5, next={"count": 6, "status": 503, "code": "SlowDown"})
+    config = schedule(targets=OTHER_TARGETS, settings={"rate_limit": 10})
+    runtime = make_runtime(config)
+
+    report = reconcile(runtime, now=OPEN, deadline=Deadline.after(60))
+
+    # Every queue ends as wanted, no queue failed: the SlowDowns slowed the tick, nothing more.
+    assert report.ok, report.errors
+    assert all(emu_admin.queue(q)["State"] == "Paused" for q in ids)
+    log = emu_admin.requests()
+    assert sum(1 for e in log if e["code"] == "SlowDown") == 6
+    assert runtime.client_for(OTHER_BUCKET, DEMO_REGION).rate.throttles == 6  # type: ignore[union-attr]
+    # At most 10 sends in any second (the limiter's rule, at send time); the emulator's arrival
+    # times carry a few ms of jitter, so they are judged over 0.9 s windows.
+    assert most_in_window([e["received_at"] for e in log], 0.9) <= 10
+    # Batches of nine (the rate minus the read): the read and its PUTs fit the rate together.
+    assert max(len(e["query"]["queueIds"].split(",")) for e in log if e["query"].get("queueIds")) == 9

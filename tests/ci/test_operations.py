@@ -8,13 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 from ciqueue.ci import models
-from ciqueue.ci.client import CIClient
+from ciqueue.ci.client import CIClient, pooled_session
 from ciqueue.ci.credentials import Credentials
 from ciqueue.ci.operations import (
+    BatchChange,
+    Change,
     FieldChange,
+    OperationResult,
     apply_change,
     change_queue,
+    change_queues,
     pause_queue,
     resume_queue,
     set_callback,
@@ -482,3 +487,139 @@ def test_change_queue_refuses_an_action_it_cannot_carry_out(
 ) -> None:
     with pytest.raises(ValueError):
         change_queue(client, "pic", PIC_PAUSED_ID, action, notify=notify)
+
+
+# --- a batch: one read, the PUTs at once, one verifying read --------------------------------------
+
+
+def batch_seed(count: int) -> list[dict[str, Any]]:
+    """``count`` pic queues in OTHER_BUCKET, each with a callback, a child and an element ciqueue
+    does not model (they must all survive); every third one already Paused."""
+    return [
+        {
+            "kind": "pic",
+            "queue_id": queue_id(n),
+            "name": f"batch-{n}",
+            "state": "Paused" if n % 3 == 0 else "Active",
+            "notify_config": {**LEGACY_NOTIFY, "Url": f"https://cb.example.com/{n}"},
+            "extra": {"SomeNewElement": f"v{n}"},
+        }
+        for n in range(count)
+    ]
+
+
+def test_a_batch_reads_once_writes_only_what_changes_and_verifies_once(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, make_client: Callable[..., CIClient]
+) -> None:
+    seed_queues(emu_admin, batch_seed(10))
+    before = {q["QueueId"]: q for q in emu_admin.state()["buckets"][0]["queues"]}
+    changes = [Change(queue_id(n), "pause") for n in range(10)]
+
+    outcomes = change_queues(make_client(bucket=OTHER_BUCKET), "pic", changes, actor="t")
+
+    log = emu_admin.requests()
+    ids = ",".join(queue_id(n) for n in range(10))
+    to_pause = [queue_id(n) for n in range(10) if n % 3]
+    # One read of all ten, a PUT for each queue not yet Paused, one read verifying those seven.
+    assert [(e["method"], e["query"].get("queueIds")) for e in log if e["method"] == "GET"] == [
+        ("GET", ids),
+        ("GET", ",".join(to_pause)),
+    ]
+    assert sorted(e["path"] for e in log if e["method"] == "PUT") == [f"/picqueue/{q}" for q in to_pause]
+    for n in range(10):
+        result = outcomes[queue_id(n)]
+        assert isinstance(result, OperationResult)
+        assert result.changed == bool(n % 3)
+        assert result.reason == ("set State Active → Paused" if n % 3 else "already Paused; nothing written")
+        assert len(result.request_ids) == (3 if n % 3 else 1)
+    after = {q["QueueId"]: q for q in emu_admin.state()["buckets"][0]["queues"]}
+    for queue, old in before.items():
+        # Everything but the state is as it was: NotifyConfig (KafkaConfig too) and extras carried back.
+        assert {k: v for k, v in after[queue].items() if k not in ("State", "UpdateTime")} == {
+            k: v for k, v in old.items() if k not in ("State", "UpdateTime")
+        }
+        assert after[queue]["State"] == "Paused"
+
+
+def test_a_queue_missing_from_the_batch_read_is_not_written_and_the_others_are(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, make_client: Callable[..., CIClient]
+) -> None:
+    seed_queues(emu_admin, batch_seed(3))
+    ghost = queue_id(999)
+    changes = [Change(queue_id(1), "pause"), Change(ghost, "pause"), Change(queue_id(2), "pause")]
+
+    outcomes = change_queues(make_client(bucket=OTHER_BUCKET), "pic", changes)
+
+    assert isinstance(outcomes[ghost], QueueNotFound) and outcomes[ghost].queue_id == ghost
+    assert sorted(emu_admin.put_paths()) == [f"/picqueue/{queue_id(1)}", f"/picqueue/{queue_id(2)}"]
+    assert all(isinstance(outcomes[queue_id(n)], OperationResult) for n in (1, 2))
+
+
+def test_a_change_made_between_the_batch_write_and_its_verify_is_a_conflict_naming_the_field(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, make_client: Callable[..., CIClient]
+) -> None:
+    seed_queues(emu_admin, batch_seed(3))
+    emu_admin.faults(mutate_after_put={"queue_id": queue_id(2), "set": {"State": "Active"}})
+
+    outcomes = change_queues(
+        make_client(bucket=OTHER_BUCKET), "pic", [Change(queue_id(n), "pause") for n in (1, 2)]
+    )
+
+    conflict = outcomes[queue_id(2)]
+    assert isinstance(conflict, ConflictError)
+    assert "State is 'Active', we wrote 'Paused'" in conflict.detail
+    assert isinstance(outcomes[queue_id(1)], OperationResult) and outcomes[queue_id(1)].changed
+
+
+def test_a_batch_whose_verifying_read_fails_reports_every_landed_write_unverified(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, make_client: Callable[..., CIClient]
+) -> None:
+    seed_queues(emu_admin, batch_seed(3))
+    session = pooled_session(emu_admin.endpoint)
+    landed: list[str] = []
+
+    def after_both_puts(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # The PUTs go at once: only once both have landed do the reads start failing.
+        if response.request.method == "PUT" and response.ok:
+            landed.append(str(response.request.url))
+            if len(landed) == 2:
+                emu_admin.faults(next={"count": 10, "status": 503, "code": "SlowDown"})
+
+    session.hooks["response"].append(after_both_puts)
+    client = make_client(
+        bucket=OTHER_BUCKET, session=session, retry=RetryPolicy(max_attempts=2, base_delay=0)
+    )
+
+    outcomes = change_queues(client, "pic", [Change(queue_id(n), "pause") for n in (1, 2)])
+
+    emu_admin.clear_faults()
+    for n in (1, 2):
+        error = outcomes[queue_id(n)]
+        assert isinstance(error, UnverifiedWrite) and error.written
+        assert len(error.request_ids) == 2  # the batch read's and this queue's PUT
+        assert emu_admin.queue(queue_id(n))["State"] == "Paused"
+
+
+def test_a_batch_that_cannot_be_read_writes_nothing(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, make_client: Callable[..., CIClient]
+) -> None:
+    seed_queues(emu_admin, batch_seed(3))
+    emu_admin.faults(next={"count": 1, "status": 403, "code": "AccessDenied"})
+
+    outcomes = change_queues(
+        make_client(bucket=OTHER_BUCKET), "pic", [Change(queue_id(n), "pause") for n in (1, 2)]
+    )
+
+    assert [describe(outcomes[queue_id(n)]).code for n in (1, 2)] == ["AccessDenied", "AccessDenied"]
+    assert emu_admin.put_paths() == []
+
+
+def test_a_batch_is_one_to_ten_distinct_queues(make_client: Callable[..., CIClient]) -> None:
+    client = make_client()
+    for changes in (
+        [],
+        [Change(queue_id(n), "pause") for n in range(11)],
+        [Change(queue_id(1), "pause")] * 2,
+    ):
+        with pytest.raises(ValueError, match="a batch is 1 to 10 distinct queues"):
+            BatchChange(client, "pic", changes)

@@ -179,9 +179,12 @@ def test_a_transient_failure_raises_so_scf_retries(
 ) -> None:
     module = load_function("scheduler")
     module._RUNTIME = make_runtime(client_options={"retry": RetryPolicy(max_attempts=1)})
-    emu_admin.faults(next={"count": 1, "status": 503, "code": "SlowDown"})
+    # A 500 (a SlowDown the tick would wait out at the bucket's slowed rate: ci.ratelimit).
+    emu_admin.faults(next={"count": 1, "status": 500, "code": "InternalError"})
 
-    with pytest.raises(module.TransientFailure, match=r"reconcile failed with SlowDown \[RequestId: \S+\]"):
+    with pytest.raises(
+        module.TransientFailure, match=r"reconcile failed with InternalError \[RequestId: \S+\]"
+    ):
         module.main_handler(event("timer_reconcile.json"), CONTEXT)
 
 

@@ -2,7 +2,10 @@
 
 One pass: list every (bucket, region, kind) the targets cover (bounded thread pool), load the
 state (overrides, last applied), ``engine.decide``, carry out the decisions that change something
-(bounded thread pool, one task per queue so its two aspects never race), then ONE state update
+(in batches of up to 10 queues of a bucket: one read right before the writes, the PUTs at once,
+one verifying read, ``operations.BatchChange``; ``settings.concurrency`` requests in flight; a
+queue's two aspects in two rounds so they never race; every bucket within ``settings.rate_limit``
+and patient with throttling, ``ci.ratelimit``), then ONE state update
 that records what was carried out and adds the tick's audited changes, failures and expired
 overrides to the document's recent history (``state.document.record_changes``). A failed
 operation is not remembered as carried out (only its failure joins the history), so the next tick
@@ -19,7 +22,12 @@ with the shards' operations, errors and warnings in its own report.
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -43,7 +51,9 @@ from ciqueue.timefmt import parse_instant
 if TYPE_CHECKING:
     from ciqueue.app.invoker import Invoker
     from ciqueue.app.runtime import Runtime
-    from ciqueue.ci.operations import OperationResult
+    from ciqueue.ci.client import CIClient
+    from ciqueue.ci.models import NotifyConfig
+    from ciqueue.ci.operations import BatchChange, OperationResult
     from ciqueue.ci.retry import Deadline
     from ciqueue.schedule.config import Config, Target
     from ciqueue.state.document import StateDocument
@@ -292,7 +302,7 @@ def _observe(
     runtime: Runtime, config: Config, scopes: list[Scope], deadline: Deadline | None, report: ReconcileReport
 ) -> list[ObservedQueue]:
     def read(scope: Scope) -> list[ObservedQueue]:
-        client = runtime.client_for(scope.bucket, scope.region)
+        client = _tick_client(runtime, scope.bucket, scope.region)
         category = "CateAll" if scope.kind == QueueKind.MEDIA.value and scope.queue_ids is None else None
         listing = client.list_queues(
             scope.kind, queue_ids=scope.queue_ids, deadline=deadline, category=category
@@ -446,7 +456,10 @@ def _finish_local_shards(invoker: LocalInvoker, report: ReconcileReport, deadlin
 def _apply(
     runtime: Runtime, report: ReconcileReport, deadline: Deadline | None, actor: str, context: Any
 ) -> dict[QueueKey, list[Decision]]:
-    """Carry out the changing decisions, one task per queue; returns those that succeeded."""
+    """Carry out the changing decisions in batches (``_carry_out_batched``); returns those that
+    succeeded. A queue with two changing decisions (its state and its callback) has them carried
+    out one after the other: round k holds every queue's k-th decision, so two writes of one
+    queue never race and each starts from a fresh read."""
     per_queue: dict[QueueKey, list[Decision]] = {}
     for decision in report.decisions:
         if decision.changes:
@@ -454,20 +467,12 @@ def _apply(
     done: dict[QueueKey, list[Decision]] = {}
     if not per_queue:
         return done
-
-    def run(key: QueueKey, decisions: list[Decision]) -> list[tuple[Decision, Any]]:
-        outcomes: list[tuple[Decision, Any]] = []
-        for decision in decisions:
-            try:
-                outcomes.append((decision, carry_out(runtime, decision, deadline, actor)))
-            except Exception as exc:
-                outcomes.append((decision, exc))
-        return outcomes
-
-    workers = min(runtime.concurrency, len(per_queue))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ciqueue-apply") as pool:
-        futures = [pool.submit(run, key, decisions) for key, decisions in per_queue.items()]
-        results = [future.result() for future in futures]
+    outcome_of: dict[int, Any] = {}
+    for round_number in range(max(len(decisions) for decisions in per_queue.values())):
+        wave = [decisions[round_number] for decisions in per_queue.values() if len(decisions) > round_number]
+        for decision, outcome in _carry_out_batched(runtime, wave, deadline, actor):
+            outcome_of[id(decision)] = outcome
+    results = [[(d, outcome_of[id(d)]) for d in decisions] for decisions in per_queue.values()]
     from ciqueue.app.audit import audit_failure, audit_operation
 
     for outcomes in results:
@@ -514,33 +519,233 @@ def _apply(
     return done
 
 
+def _carry_out_batched(
+    runtime: Runtime, decisions: list[Decision], deadline: Deadline | None, actor: str
+) -> list[tuple[Decision, Any]]:
+    """At most one decision per queue; each with its outcome (an OperationResult or the error).
+
+    Queues of one (bucket, region, kind) go in batches of up to 10 (``operations.BatchChange``:
+    one read right before the writes, the PUTs concurrently, one verifying read), fewer when the
+    bucket's rate is lower than a batch (so a batch never waits for the rate between its read
+    and its writes). The batches of different buckets take turns, and ``_Pipeline`` runs
+    ``settings.concurrency`` requests at a time, a batch's verify before its PUTs before new reads:
+    a read's PUTs go out as soon as it is answered.
+    """
+    from ciqueue.ci.operations import BatchChange, Change
+    from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
+
+    size = min(MAX_QUEUE_IDS_PER_REQUEST, max(1, int(runtime.rate_limit) - 1))
+    groups: dict[tuple[str, str, str], list[Decision]] = {}
+    for decision in decisions:
+        key = decision.key
+        groups.setdefault((key.bucket, key.region, key.kind), []).append(decision)
+    chunked = [
+        [(triple, members[i : i + size]) for i in range(0, len(members), size)]
+        for triple, members in groups.items()
+    ]
+    outcomes: list[tuple[Decision, Any]] = []
+    batches: list[tuple[BatchChange | None, list[Decision]]] = []
+    for turn in range(max(len(chunks) for chunks in chunked)):
+        for chunks in chunked:
+            if turn >= len(chunks):
+                continue
+            (bucket, region, kind), members = chunks[turn]
+            try:
+                changes = [Change(d.key.queue_id, d.action, _notify_for(d)) for d in members]
+                client = _tick_client(runtime, bucket, region)
+                batches.append((BatchChange(client, kind, changes, deadline=deadline, actor=actor), members))
+            except Exception as exc:  # e.g. a client that cannot be built: every queue says so
+                outcomes.extend((d, exc) for d in members)
+    pipeline = _Pipeline(min(runtime.concurrency, max(1, len(decisions))))
+    for batch, _members in batches:
+        if batch is not None:
+            pipeline.add_batch(batch)
+    pipeline.run()
+    for batch, members in batches:
+        assert batch is not None
+        for decision in members:
+            outcome = batch.outcomes.get(decision.key.queue_id)
+            if outcome is None:  # a bug left it without one: said, never silent
+                outcome = RuntimeError(f"no outcome for queue {decision.key.text}")
+            outcomes.append((decision, outcome))
+    return outcomes
+
+
+def _tick_client(runtime: Runtime, bucket: str, region: str) -> CIClient:
+    """The bucket's client, patient with throttling: each request waits out up to
+    ``ratelimit.TICK_PATIENCE`` throttled answers at the bucket's slowed rate (every worker on
+    the bucket waits with it) before failing (see ``ci.ratelimit``)."""
+    from ciqueue.ci.ratelimit import TICK_PATIENCE
+
+    client = runtime.client_for(bucket, region)
+    if client.rate is not None:
+        client.rate.patience = max(client.rate.patience, TICK_PATIENCE)
+    return client
+
+
+class _Pipeline:
+    """``workers`` threads, each sending one request at a time, over many batches.
+
+    Every step is one task: a batch's read (then its PUTs are queued), each PUT (the last one
+    queues the verify), the verify. Verifies and PUTs run first (in the order queued); a read
+    starts only while the PUTs queued or expected from reads in flight are fewer than twice the
+    workers, so a read's PUTs start within about two round trips of its answer (the window in
+    which someone else's change could be overwritten), and no worker waits on another task (no
+    deadlock). A batch whose bucket is at its rate waits aside (``BatchChange.reserve``) while the
+    workers run other buckets' work. A step that fails unexpectedly gives every queue of its batch
+    without an outcome that error.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._steps: list[tuple[int, int, Callable[[], None]]] = []
+        self._reads: list[tuple[float, int, BatchChange]] = []  # (ready at, order, batch)
+        self._sequence = itertools.count()
+        self._open = 0
+        self._backlog = 0  # PUTs queued or expected from reads in flight, not started
+        self._cond = threading.Condition()
+
+    def add_batch(self, batch: BatchChange) -> None:
+        with self._cond:
+            self._reads.append((0.0, next(self._sequence), batch))
+            self._open += 1
+
+    def run(self) -> None:
+        if self._open == 0:
+            return
+        threads = [
+            threading.Thread(target=self._work, name=f"ciqueue-apply-{n}", daemon=True)
+            for n in range(self.workers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    def _step(self, priority: int, task: Callable[[], None]) -> None:
+        with self._cond:
+            heapq.heappush(self._steps, (priority, next(self._sequence), task))
+            self._open += 1
+            self._cond.notify()
+
+    def _next(self) -> Callable[[], None] | None:
+        with self._cond:
+            while True:
+                if self._steps:
+                    return heapq.heappop(self._steps)[2]
+                if self._open == 0:
+                    return None
+                now = time.monotonic()
+                timeout: float | None = None
+                if self._reads and self._backlog < 2 * self.workers:
+                    ready_at, order, batch = min(self._reads, key=lambda item: (item[0] > now, item[1]))
+                    if ready_at <= now:
+                        self._reads.remove((ready_at, order, batch))
+                        self._backlog += len(batch.changes)
+                        return lambda: self._read(batch, order)
+                    timeout = min(item[0] for item in self._reads) - now
+                self._cond.wait(timeout)
+
+    def _work(self) -> None:
+        while True:
+            task = self._next()
+            if task is None:
+                return
+            try:
+                task()
+            finally:
+                with self._cond:
+                    self._open -= 1
+                    self._cond.notify_all()
+
+    def _read(self, batch: BatchChange, order: int) -> None:
+        expected = len(batch.changes)
+        try:
+            # A bucket at its rate: run other buckets' work and come back, rather than block a
+            # worker (unless the wait outlasts the deadline: read() then says so for the batch).
+            wait = batch.reserve()
+            deadline = batch.deadline
+            if wait > 0 and (deadline is None or wait < deadline.remaining()):
+                with self._cond:
+                    self._backlog -= expected
+                    self._reads.append((time.monotonic() + wait, order, batch))
+                    self._open += 1
+                return
+            to_write = batch.read()
+        except Exception as exc:
+            to_write = []
+            _fail_rest(batch, exc)
+        with self._cond:
+            self._backlog -= expected - len(to_write)
+        left = [len(to_write)]
+
+        def put(queue_id: str) -> None:
+            with self._cond:
+                self._backlog -= 1
+            try:
+                batch.write(queue_id)
+            except Exception as exc:
+                batch.outcomes.setdefault(queue_id, exc)
+            with self._cond:
+                left[0] -= 1
+                last = left[0] == 0
+            if last:
+                self._step(0, lambda: self._verify(batch))
+
+        for queue_id in to_write:
+            self._step(1, functools.partial(put, queue_id))
+
+    def _verify(self, batch: BatchChange) -> None:
+        try:
+            batch.verify()
+        except Exception as exc:
+            _fail_rest(batch, exc)
+
+
+def _fail_rest(batch: BatchChange, exc: BaseException) -> None:
+    log.error("batch step failed unexpectedly", exc_info=exc)
+    for queue_id in batch.changes:
+        batch.outcomes.setdefault(queue_id, exc)
+
+
+def _notify_for(decision: Decision) -> NotifyConfig | None:
+    """A set_callback decision's NotifyConfig, built from its fields; None for other actions."""
+    if decision.action != "set_callback" or decision.desired_callback is None:
+        return None
+    from ciqueue.ci.models import requested_notify_config
+
+    wanted = {NOTIFY_ATTRS[name]: value for name, value in decision.desired_callback.items() if value}
+    return requested_notify_config(
+        state=wanted.get("state", "On"),
+        type=wanted.get("type"),
+        url=wanted.get("url"),
+        event=wanted.get("event"),
+        result_format=wanted.get("result_format"),
+        mq_mode=wanted.get("mq_mode"),
+        mq_region=wanted.get("mq_region"),
+        mq_name=wanted.get("mq_name"),
+        kind=decision.key.kind,
+    )
+
+
 def carry_out(runtime: Runtime, decision: Decision, deadline: Deadline | None, actor: str) -> OperationResult:
-    """The operation a changing decision asks for (``operations.change_queue``: read, change one
-    aspect, write, verify); a set_callback decision's NotifyConfig is built from its fields."""
+    """The operation a changing decision asks for, alone (``operations.change_queue``: read,
+    change one aspect, write, verify); a set_callback decision's NotifyConfig is built from its
+    fields. The tick itself batches (``_carry_out_batched``)."""
     from ciqueue.ci.operations import change_queue
 
     if not decision.changes:
         raise ValueError(f"decision {decision.action!r} changes nothing")
     key = decision.key
-    notify = None
-    if decision.action == "set_callback" and decision.desired_callback is not None:
-        from ciqueue.ci.models import requested_notify_config
-
-        wanted = {NOTIFY_ATTRS[name]: value for name, value in decision.desired_callback.items() if value}
-        notify = requested_notify_config(
-            state=wanted.get("state", "On"),
-            type=wanted.get("type"),
-            url=wanted.get("url"),
-            event=wanted.get("event"),
-            result_format=wanted.get("result_format"),
-            mq_mode=wanted.get("mq_mode"),
-            mq_region=wanted.get("mq_region"),
-            mq_name=wanted.get("mq_name"),
-            kind=key.kind,
-        )
     client = runtime.client_for(key.bucket, key.region)
     return change_queue(
-        client, key.kind, key.queue_id, decision.action, notify=notify, deadline=deadline, actor=actor
+        client,
+        key.kind,
+        key.queue_id,
+        decision.action,
+        notify=_notify_for(decision),
+        deadline=deadline,
+        actor=actor,
     )
 
 

@@ -7,6 +7,11 @@ show exactly what was written; anything else is a concurrent change and raises C
 When that second read fails (no answer, an error, the deadline) the write has still landed:
 UnverifiedWrite says so (written, not verified) instead of the read's bare error.
 
+``BatchChange`` does the same for up to 10 queues of one kind in one bucket with one read and one
+verifying read for all of them (describe takes up to 10 queueIds), the PUTs in between sent at
+once: each PUT body still carries back what that read returned for its queue, a queue the read
+does not return is not written, and every queue ends with exactly one outcome.
+
 ``change_queue`` is the one place an action name (``pause``, ``resume``, ``set_callback``) becomes
 its operation, for every caller that carries out actions (the executor, the scheduler tick, the
 command line); it refuses to start once the deadline has run out.
@@ -19,14 +24,17 @@ which is what every write carries back.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci import models
 from ciqueue.ci.kinds import QueueKind, parse_kind, spec_for
 from ciqueue.ci.netguard import redact_url
-from ciqueue.errors import ConflictError, DeadlineExceeded, UnverifiedWrite
+from ciqueue.errors import ConflictError, DeadlineExceeded, QueueNotFound, UnverifiedWrite
+from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
 
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient
@@ -194,23 +202,7 @@ def set_callback(
     new NotifyConfig is judged whole, as CI judges it: kept settings that break today's rules
     (e.g. a legacy Event) are refused naming the field, before anything is written.
     """
-    turning_off = notify.effective_state == "Off"
-
-    def mutate(update: models.QueueUpdate) -> models.QueueUpdate:
-        current = update.notify_config
-        if turning_off:
-            if current is not None and current.effective_state == "Off":
-                # Already off (an absent State means Off): writing State Off would change nothing.
-                return update
-            new = notify if current is None else current.model_copy(update={"state": "Off"}, deep=True)
-        else:
-            # Unknown children (e.g. KafkaConfig) are the service's; keep them under the new settings.
-            kept = dict(current.extra) if current is not None else {}
-            kept.update(notify.extra)
-            new = notify.model_copy(update={"extra": kept}, deep=True)
-        return update.model_copy(update={"notify_config": new})
-
-    goal = "callback off" if turning_off else f"callback {describe_callback(notify)}"
+    mutate, goal = _callback_mutation(notify), _callback_goal(notify)
     return apply_change(
         client,
         kind,
@@ -246,9 +238,87 @@ def apply_change(
     it runs before any write, so InvalidInput leaves the queue untouched.
     """
     kind = parse_kind(kind)
-    goal = goal or action
     before, read_id = client.get_queue(kind, queue_id, deadline=deadline)
-    request_ids = [read_id]
+    plan = _plan(kind, queue_id, before, read_id, mutate, action, goal or action, check, dry_run, actor)
+    if not plan.diff:
+        return plan.result(before, False, f"already {plan.goal}; nothing written")
+    if dry_run:
+        return plan.result(
+            _project(before, plan.wanted), False, f"dry run: would set {describe_diff(plan.diff)}"
+        )
+
+    written = client.update_queue(kind, queue_id, plan.wanted, deadline=deadline)
+    plan.request_ids.append(written.request_id or "")
+    try:
+        after, verify_id = client.get_queue(kind, queue_id, deadline=deadline)
+    except Exception as exc:
+        raise plan.unverified(exc) from exc
+    return plan.verified(after, verify_id)
+
+
+@dataclass
+class _Plan:
+    """One queue's write, worked out from a read: the body read back (``current``), the body to
+    write (``wanted``), their diff, and the request ids so far (the read's first)."""
+
+    kind: QueueKind
+    queue_id: str
+    action: str
+    goal: str
+    before: models.Queue
+    current: models.QueueUpdate
+    wanted: models.QueueUpdate
+    diff: list[FieldChange]
+    request_ids: list[str]
+    dry_run: bool
+    actor: str | None
+
+    def result(self, after: models.Queue, changed: bool, reason: str) -> OperationResult:
+        return OperationResult(
+            kind=self.kind,
+            queue_id=self.queue_id,
+            action=self.action,
+            before=self.before,
+            after=after,
+            changed=changed,
+            dry_run=self.dry_run,
+            diff=self.diff,
+            request_ids=list(self.request_ids),
+            reason=reason,
+            actor=self.actor,
+        )
+
+    def unverified(self, exc: BaseException) -> UnverifiedWrite:
+        """CI answered the PUT with success: the change is there, only its proof is missing."""
+        changes = [change.to_dict() for change in self.diff]
+        return UnverifiedWrite(
+            self.queue_id, self.action, exc, changes, list(self.request_ids), describe_diff(self.diff)
+        )
+
+    def verified(self, after: models.Queue, verify_id: str) -> OperationResult:
+        """The result when the re-read shows what we wrote; ConflictError naming each field that
+        someone else changed in between."""
+        self.request_ids.append(verify_id)
+        differences = verify_written(self.wanted, after)
+        if differences:
+            shown = [change.to_dict() for change in differences]  # a callback URL redacted
+            detail = "; ".join(f"{c['field']} is {c['after']!r}, we wrote {c['before']!r}" for c in shown)
+            raise ConflictError(self.queue_id, detail, verify_id or None)
+        return self.result(after, True, f"set {describe_diff(self.diff)}")
+
+
+def _plan(
+    kind: QueueKind,
+    queue_id: str,
+    before: models.Queue,
+    read_id: str,
+    mutate: Mutation,
+    action: str,
+    goal: str,
+    check: Check | None,
+    dry_run: bool,
+    actor: str | None,
+) -> _Plan:
     # A read lacking what the write must carry back (models.CARRIED_BACK) stops here: nothing written.
     current = models.QueueUpdate.from_queue(
         before, include_queue_id=spec_for(kind).queue_id_in_body, request_id=read_id or None
@@ -261,42 +331,236 @@ def apply_change(
         check(wanted, before)
     else:
         models.check_update(wanted, kind=kind, unchanged_from=before)
+    return _Plan(kind, queue_id, action, goal, before, current, wanted, diff, [read_id], dry_run, actor)
 
-    def result(after: models.Queue, changed: bool, reason: str) -> OperationResult:
-        return OperationResult(
-            kind=kind,
-            queue_id=queue_id,
-            action=action,
-            before=before,
-            after=after,
-            changed=changed,
-            dry_run=dry_run,
-            diff=diff,
-            request_ids=request_ids,
-            reason=reason,
-            actor=actor,
-        )
 
-    if not diff:
-        return result(before, False, f"already {goal}; nothing written")
-    if dry_run:
-        return result(_project(before, wanted), False, f"dry run: would set {describe_diff(diff)}")
+# -- a batch: read together, written concurrently, verified together ----------------------------
 
-    written = client.update_queue(kind, queue_id, wanted, deadline=deadline)
-    request_ids.append(written.request_id or "")
-    try:
-        after, verify_id = client.get_queue(kind, queue_id, deadline=deadline)
-    except Exception as exc:
-        # CI answered the PUT with success: the change is there, only its proof is missing.
-        changes = [change.to_dict() for change in diff]
-        raise UnverifiedWrite(queue_id, action, exc, changes, list(request_ids), describe_diff(diff)) from exc
-    request_ids.append(verify_id)
-    differences = verify_written(wanted, after)
-    if differences:
-        shown = [change.to_dict() for change in differences]  # a callback URL redacted
-        detail = "; ".join(f"{c['field']} is {c['after']!r}, we wrote {c['before']!r}" for c in shown)
-        raise ConflictError(queue_id, detail, verify_id or None)
-    return result(after, True, f"set {describe_diff(diff)}")
+
+@dataclass(frozen=True)
+class Change:
+    """One action on one queue of a batch (``notify`` for ``set_callback``)."""
+
+    queue_id: str
+    action: str
+    notify: models.NotifyConfig | None = None
+
+
+class BatchChange:
+    """Up to 10 queues of one kind in one bucket (CI's queueIds limit), each with one action.
+
+    The same safety as ``change_queue``, at a tenth of the reads: ``read()`` describes the whole
+    batch with one request right before the writes; each queue's PUT body is built from what THAT
+    read returned (``models.CARRIED_BACK`` and unknown elements carried back), and a queue already
+    as wanted costs nothing more. ``write(queue_id)`` PUTs one queue (the caller runs them
+    concurrently, so the window between the read and each PUT stays about one round trip).
+    ``verify()`` describes every written queue with one request: a field someone else changed in
+    between is a ConflictError naming it, a failed verifying read after a landed PUT is an
+    UnverifiedWrite. Every queue ends with exactly one outcome in ``outcomes`` (a result or an
+    error): a queue missing from the read's answer is QueueNotFound and never written, a failed
+    read fails every queue of the batch with nothing written.
+
+    ``client.rate`` (a ``ci.ratelimit.RateLimit``), when set, is asked before the read for room for
+    the read AND the batch's PUTs, so the PUTs never wait for the bucket's rate after the read.
+    """
+
+    def __init__(
+        self,
+        client: CIClient,
+        kind: str | QueueKind,
+        changes: list[Change],
+        *,
+        deadline: Deadline | None = None,
+        actor: str | None = None,
+    ) -> None:
+        ids = [change.queue_id for change in changes]
+        if not changes or len(changes) > MAX_QUEUE_IDS_PER_REQUEST or len(set(ids)) != len(ids):
+            raise ValueError(f"a batch is 1 to {MAX_QUEUE_IDS_PER_REQUEST} distinct queues (got {ids})")
+        for change in changes:
+            if change.action not in ACTIONS:
+                raise ValueError(f"action {change.action!r} changes no queue (known: {', '.join(ACTIONS)})")
+            if change.action == "set_callback" and change.notify is None:
+                raise ValueError("set_callback needs the NotifyConfig to set")
+        self.client = client
+        self.kind = parse_kind(kind)
+        self.changes = {change.queue_id: change for change in changes}
+        self.deadline = deadline
+        self.actor = actor
+        self.outcomes: dict[str, OperationResult | BaseException] = {}
+        self._plans: dict[str, _Plan] = {}
+        self._written: list[str] = []
+        self._slots = 0  # reserved rate slots left for the PUTs
+        self._held: int | None = None  # slots reserved ahead by ``reserve()``
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Without waiting, hold the rate slots ``read()`` needs (the read and every PUT): 0.0 when
+        held (or no rate is set), else the seconds until they would fit (a pipeline runs other
+        work meanwhile instead of blocking a worker)."""
+        rate = self.client.rate
+        if rate is None or self._held is not None:
+            return 0.0
+        held, wait = rate.try_reserve(1 + len(self.changes))
+        if held:
+            self._held = held
+        return wait
+
+    def read(self) -> list[str]:
+        """Describe the batch; the ids to PUT (every other queue has its outcome already)."""
+        ids = list(self.changes)
+        if self.deadline is not None and self.deadline.expired():
+            for queue_id in ids:
+                self.outcomes[queue_id] = DeadlineExceeded(
+                    f"no time left to {self.changes[queue_id].action} queue {queue_id}"
+                )
+            return []
+        rate = self.client.rate
+        try:
+            if self._held is not None:
+                reserved = self._held
+            else:
+                reserved = rate.reserve(1 + len(ids), self.deadline) if rate is not None else 0
+        except DeadlineExceeded as exc:
+            for queue_id in ids:
+                self.outcomes[queue_id] = exc
+            return []
+        try:
+            listing = self.client.list_queues(
+                self.kind, queue_ids=ids, deadline=self.deadline, reserved=reserved > 0
+            )
+        except Exception as exc:
+            if rate is not None and reserved > 1:
+                rate.release(reserved - 1)
+            for queue_id in ids:
+                self.outcomes[queue_id] = exc
+            return []
+        read_id = listing.request_ids[-1] if listing.request_ids else ""
+        found = {queue.queue_id: queue for queue in listing.queues if queue.queue_id}
+        to_write: list[str] = []
+        for queue_id, change in self.changes.items():
+            queue = found.get(queue_id)
+            if queue is None or queue_id in listing.missing:
+                self.outcomes[queue_id] = QueueNotFound(queue_id, read_id or None)
+                continue
+            mutate, action, goal = _mutation_for(change.action, change.notify)
+            try:
+                plan = _plan(
+                    self.kind, queue_id, queue, read_id, mutate, action, goal, None, False, self.actor
+                )
+            except Exception as exc:  # InvalidInput or a read lacking CARRIED_BACK: nothing written
+                self.outcomes[queue_id] = exc
+                continue
+            if not plan.diff:
+                self.outcomes[queue_id] = plan.result(queue, False, f"already {goal}; nothing written")
+                continue
+            self._plans[queue_id] = plan
+            to_write.append(queue_id)
+        self._slots = min(max(reserved - 1, 0), len(to_write))
+        if rate is not None and reserved - 1 > self._slots:
+            rate.release(reserved - 1 - self._slots)
+        return to_write
+
+    def write(self, queue_id: str) -> None:
+        """PUT one queue read by ``read()``; its failure is its outcome (safe from many threads)."""
+        plan = self._plans[queue_id]
+        with self._lock:
+            reserved = self._slots > 0
+            self._slots -= 1 if reserved else 0
+        try:
+            written = self.client.update_queue(
+                self.kind, queue_id, plan.wanted, deadline=self.deadline, reserved=reserved
+            )
+        except Exception as exc:
+            self.outcomes[queue_id] = exc
+            return
+        plan.request_ids.append(written.request_id or "")
+        with self._lock:
+            self._written.append(queue_id)
+
+    def verify(self) -> None:
+        """Describe every written queue with one request and judge each (see the class)."""
+        written = [queue_id for queue_id in self.changes if queue_id in self._written]
+        if not written:
+            return
+        try:
+            listing = self.client.list_queues(self.kind, queue_ids=written, deadline=self.deadline)
+        except Exception as exc:
+            for queue_id in written:
+                self.outcomes[queue_id] = self._plans[queue_id].unverified(exc)
+            return
+        verify_id = listing.request_ids[-1] if listing.request_ids else ""
+        found = {queue.queue_id: queue for queue in listing.queues if queue.queue_id}
+        for queue_id in written:
+            plan = self._plans[queue_id]
+            queue = found.get(queue_id)
+            if queue is None:
+                self.outcomes[queue_id] = plan.unverified(QueueNotFound(queue_id, verify_id or None))
+                continue
+            try:
+                self.outcomes[queue_id] = plan.verified(queue, verify_id)
+            except ConflictError as exc:
+                self.outcomes[queue_id] = exc
+
+
+def change_queues(
+    client: CIClient,
+    kind: str | QueueKind,
+    changes: list[Change],
+    *,
+    deadline: Deadline | None = None,
+    actor: str | None = None,
+) -> dict[str, OperationResult | BaseException]:
+    """A ``BatchChange`` run whole: read, every PUT at once (one thread each), verify."""
+    batch = BatchChange(client, kind, changes, deadline=deadline, actor=actor)
+    to_write = batch.read()
+    if len(to_write) == 1:
+        batch.write(to_write[0])
+    elif to_write:
+        with ThreadPoolExecutor(max_workers=len(to_write), thread_name_prefix="ciqueue-put") as pool:
+            list(pool.map(batch.write, to_write))
+    batch.verify()
+    return batch.outcomes
+
+
+def _callback_mutation(notify: models.NotifyConfig) -> Mutation:
+    """set_callback's change: ``notify`` replaces the NotifyConfig, keeping the service's unknown
+    children; an Off request keeps the stored settings and turns State Off (nothing when off)."""
+    turning_off = notify.effective_state == "Off"
+
+    def mutate(update: models.QueueUpdate) -> models.QueueUpdate:
+        current = update.notify_config
+        if turning_off:
+            if current is not None and current.effective_state == "Off":
+                # Already off (an absent State means Off): writing State Off would change nothing.
+                return update
+            new = notify if current is None else current.model_copy(update={"state": "Off"}, deep=True)
+        else:
+            # Unknown children (e.g. KafkaConfig) are the service's; keep them under the new settings.
+            kept = dict(current.extra) if current is not None else {}
+            kept.update(notify.extra)
+            new = notify.model_copy(update={"extra": kept}, deep=True)
+        return update.model_copy(update={"notify_config": new})
+
+    return mutate
+
+
+def _callback_goal(notify: models.NotifyConfig) -> str:
+    if notify.effective_state == "Off":
+        return "callback off"
+    return f"callback {describe_callback(notify)}"
+
+
+def _mutation_for(action: str, notify: models.NotifyConfig | None) -> tuple[Mutation, str, str]:
+    """An action's mutation, its operation name and its goal (as the single-queue path words it)."""
+    if action in ("pause", "resume"):
+        state = "Paused" if action == "pause" else "Active"
+
+        def set_state(update: models.QueueUpdate) -> models.QueueUpdate:
+            return update.model_copy(update={"state": state})
+
+        return set_state, action, state
+    assert notify is not None
+    return _callback_mutation(notify), "set-callback", _callback_goal(notify)
 
 
 def _set_state(
