@@ -113,7 +113,7 @@ def run_ours(emulator: Emulator, concurrency: int, *, old: bool = False) -> dict
     with tempfile.TemporaryDirectory() as folder:
         # The old pipeline had no rate limit: the highest setting stands in for none.
         config = always_paused(
-            [bucket_name(b) for b in range(BUCKETS)], REGION, concurrency, 1000 if old else None
+            [bucket_name(b) for b in range(BUCKETS)], REGION, concurrency, rate_limit=1000 if old else None
         )
         runtime = Runtime(
             config=config,
