@@ -213,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["emulator"]:
-        from ciqueue.emulator.server import main as emulator_main
+    if args_list[:1] == ["emulator"]:  # ciqueue.dev.stack adds --seed-from-config to its options
+        from ciqueue.dev.stack import emulator_main
 
         return int(emulator_main(args_list[1:]) or 0)
     if args_list[:1] == ["invoke"]:  # ciqueue.dev.invoke parses its own options
@@ -238,7 +238,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
     if args.command == "emulator":  # reached only after global options, e.g. --endpoint
-        from ciqueue.emulator.server import main as emulator_main
+        from ciqueue.dev.stack import emulator_main
 
         return int(emulator_main([]) or 0)
     if args.command == "demo":

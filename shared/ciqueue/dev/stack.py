@@ -262,6 +262,48 @@ def seed_from_config(
     return made
 
 
+def emulator_admin(endpoint: str) -> Callable[[str, str, Any], Any]:
+    """A caller of the emulator's admin API at ``endpoint`` (``/_emulator/<name>``, JSON both ways)."""
+    import requests
+
+    session = requests.Session()
+
+    def admin(method: str, name: str, body: Any) -> Any:
+        response = session.request(method, f"{endpoint}/_emulator/{name}", json=body, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    return admin
+
+
+def emulator_main(argv: Sequence[str] | None = None) -> int:
+    """``ciqueue emulator [...] [--seed-from-config FILE]``: the emulator's own options, plus the
+    buckets and queues a schedule config targets made before it answers (``seed_from_config``,
+    the rule ``ciqueue local --config`` uses, without jobs), so ``ciqueue invoke ... --config
+    FILE`` against it finds its queues. A config that ``config check`` rejects stops it (exit 2)."""
+    from ciqueue.emulator.server import EmulatorServer, build_parser, serve
+
+    parser = build_parser()
+    parser.add_argument(
+        "--seed-from-config",
+        metavar="FILE",
+        help="create the buckets and queues this schedule config targets (as `ciqueue local --config`)",
+    )
+    args = parser.parse_args(argv)
+    config = args.seed_from_config
+    if not config:
+        return serve(args)
+
+    def seed(server: EmulatorServer) -> str:
+        try:
+            made = seed_from_config(emulator_admin(server.endpoint), config, 0)
+        except InvalidInput as exc:
+            raise ValueError("; ".join(f"{config}: {problem}" for problem in exc.problems)) from None
+        return f"  seeded {len(made)} queues from {config}"
+
+    return serve(args, on_start=seed)
+
+
 def _token_hint(token_file: str | None) -> str:
     return f"the token in {token_file}" if token_file else f"a token of {ENV_API_TOKENS}"
 
@@ -373,18 +415,7 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
             print(f"  bearer token for it (scopes read, operate) is in {token_file}", file=out)
         print(f"  ops console: open {stack.console_url} and sign in with {_token_hint(token_file)}", file=out)
         if args.config:
-            import requests
-
-            session = requests.Session()
-
-            def admin(method: str, name: str, body: Any) -> Any:
-                response = session.request(
-                    method, f"{stack.emulator.endpoint}/_emulator/{name}", json=body, timeout=5
-                )
-                response.raise_for_status()
-                return response.json()
-
-            made = seed_from_config(admin, args.config, args.jobs)
+            made = seed_from_config(emulator_admin(stack.emulator.endpoint), args.config, args.jobs)
             print(f"  seeded {len(made)} queues from {args.config}, {args.jobs} jobs each", file=out)
         else:
             print("  no --config: the scheduler has no schedule to follow", file=out)

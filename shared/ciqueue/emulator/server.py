@@ -1,5 +1,6 @@
 """The emulator's HTTP server: a ThreadingHTTPServer, the ``EmulatorServer`` context manager for
-tests and the demo, and ``main()`` for ``ciqueue emulator [--host H] [--port P] [--data FILE]``.
+tests and the demo, and ``main()`` for ``ciqueue emulator [--host H] [--port P] [--data FILE]``
+(``serve`` runs it with a start-up hook: ``ciqueue.dev.stack.emulator_main`` seeds from a config).
 
 Requests in the absolute form a client sends to an HTTP proxy (``GET http://host/path``) are served
 as requests to that host: an unchanged SDK with the emulator as its ``http`` proxy keeps the real
@@ -14,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -230,8 +232,8 @@ def port_in_use(host: str, port: int, option: str = "--port") -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``ciqueue emulator``: serve until Ctrl-C, then exit 0."""
+def build_parser() -> argparse.ArgumentParser:
+    """``ciqueue emulator``'s options (``ciqueue.dev.stack.emulator_main`` adds the seeding one)."""
     parser = argparse.ArgumentParser(
         prog="ciqueue emulator",
         description="Run a local CI queue API emulator (admin API under /_emulator/).",
@@ -246,7 +248,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="accept callback URLs on private networks (local experiments only)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``ciqueue emulator``: serve until Ctrl-C, then exit 0."""
+    return serve(build_parser().parse_args(argv))
+
+
+def serve(args: argparse.Namespace, on_start: Callable[[EmulatorServer], str | None] | None = None) -> int:
+    """Listen as ``args`` say, run ``on_start`` (a line to print, or None; a ``ValueError`` it raises
+    stops the server with exit 2 and its message), then serve until Ctrl-C and exit 0."""
     try:
         server = EmulatorServer(
             args.host, args.port, data=args.data, allow_private_callbacks=args.allow_private_callbacks
@@ -259,6 +271,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"ciqueue emulator: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
             )
         return 2
+    try:
+        if on_start is not None:
+            server.start()
+            note = on_start(server)
+            if note:
+                print(note, flush=True)
+    except ValueError as exc:
+        print(f"ciqueue emulator: {exc}", file=sys.stderr)
+        server.stop()
+        return 2
     # The demo key pair is public and documented; keys from the environment are never printed.
     print(
         f"ciqueue emulator on {server.endpoint} (demo SecretId {DEMO_SECRET_ID}, "
@@ -266,7 +288,10 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     try:
-        server.serve_forever()
+        if on_start is None:
+            server.serve_forever()
+        else:
+            threading.Event().wait()  # already serving on its thread
     except KeyboardInterrupt:
         pass
     finally:
