@@ -550,15 +550,29 @@ def _now(args: argparse.Namespace) -> Any:
 
 
 def _load_schedule(args: argparse.Namespace) -> Any:
+    """The config ``--config`` (or ``CIQUEUE_CONFIG``) names, read as the functions read theirs:
+    one location rule (``state.location.parse_location``): a file path, ``file://…`` or
+    ``cos://bucket-appid/key[?region=…]``, fetched with the environment's credentials from COS (or
+    the ``--endpoint``/``CIQUEUE_ENDPOINT`` emulator) by ``runtime.load_config_location``."""
     from ciqueue.schedule.load import load_config
+    from ciqueue.state.location import parse_location
 
-    path = args.config or os.environ.get(ENV_CONFIG, "").strip()
-    if not path:
+    location = args.config or os.environ.get(ENV_CONFIG, "").strip()
+    if not location:
         raise InvalidInput("--config", f"is required: pass --config FILE or set {ENV_CONFIG}")
-    args.config = path
-    if not os.path.isfile(path):
+    args.config = location
+    where = parse_location(location, environ=os.environ, field_name="config", default_key="")
+    if where.scheme == "cos":
+        from ciqueue.app.runtime import load_config_location
+        from ciqueue.ci.credentials import Credentials
+
+        endpoint = getattr(args, "endpoint", None) or os.environ.get(ENV_ENDPOINT, "").strip() or None
+        return load_config_location(
+            location, Credentials.from_env(os.environ), endpoint, now=_now(args), environ=os.environ
+        )
+    if not os.path.isfile(where.path):
         raise InvalidInput("config", "file not found")
-    with open(path, encoding="utf-8") as handle:
+    with open(where.path, encoding="utf-8") as handle:
         return load_config(handle.read(), now=_now(args))
 
 

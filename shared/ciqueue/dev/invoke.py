@@ -445,7 +445,12 @@ def invoke_main(argv: Sequence[str] | None = None, out: TextIO | None = None) ->
         if args.endpoint:
             env[ENV_ENDPOINT] = args.endpoint
         if args.config:
-            env[ENV_CONFIG] = str(Path(args.config).resolve())
+            # Any location CIQUEUE_CONFIG takes (state.location's rule); a plain path made absolute.
+            from ciqueue.state.location import parse_location
+
+            where = parse_location(args.config, field_name="--config", default_key="")
+            plain = where.scheme == "file" and not args.config.startswith("file:")
+            env[ENV_CONFIG] = str(Path(args.config).resolve()) if plain else args.config
         env.update(demo_credentials(args.endpoint or os.environ.get(ENV_ENDPOINT, ""), os.environ))
         # The function's own output (audit lines, logs) goes to stderr; stdout carries the result.
         with contextlib.redirect_stdout(sys.stderr):
