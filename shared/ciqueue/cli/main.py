@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_status_command(commands)
     add_token_commands(commands)
     add_override_commands(commands)
+    from ciqueue.cli.completion import add_completion_command
+
+    add_completion_command(commands)
     # The usage line names every command there is, from the parser itself (it cannot drift).
     commands.metavar = "{" + ",".join(commands.choices) + "}"
     return parser
@@ -253,6 +256,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return run_schedule_command(args)
     if args.command == "token":
         return run_token_command(args)
+    if args.command == "completion":
+        from ciqueue.cli.completion import run_completion_command
+
+        return run_completion_command(args, parser)
     if args.command == "overrides":
         return run_overrides(args)
     if args.command not in ("queues", "buckets") or args.action is None:
