@@ -48,8 +48,10 @@ REGION = "ap-guangzhou"
 BUCKETS = 20
 QUEUES_PER_BUCKET = 50
 LATENCY_MS = 25
-# The previous pipeline (per queue: read, PUT, verify) on main at 63238a0, concurrency 8, this
-# 2-core machine shared with other work: 15.03, 14.50, 14.21 s (median 14.50 s), 3,020 requests.
+# main before batching (ccda8c2), concurrency 8, on this 2-core machine shared with other work:
+# 15.03, 14.50, 14.21 s at load ~4 (median 14.50 s); 17.90, 16.91, 20.01 s at load 12-15. The
+# wall time swings with the load, so the goal is judged against the previous pipeline run in
+# the same process, minutes apart; the recorded figure is printed beside it.
 RECORDED_MAIN_WALL_S = 14.50
 NOTIFY = {"State": "On", "Type": "Url", "Url": "https://cb.example.com/ci", "Event": "TaskFinish"}
 
@@ -283,10 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     if eight is not None:
         ratio = eight["wall"] / old_run["wall"]
         recorded = eight["wall"] / RECORDED_MAIN_WALL_S
-        verdict = "met" if max(ratio, recorded) <= 0.5 else "NOT met"
+        verdict = "met" if ratio <= 0.5 else "NOT met"
         print(
-            f"  concurrency 8: ours / previous pipeline = {ratio:.2f}x (this run), ours / main's recorded "
-            f"{RECORDED_MAIN_WALL_S:.2f} s = {recorded:.2f}x (goal 0.5x: {verdict})"
+            f"  concurrency 8: ours / previous pipeline = {ratio:.2f}x (this run; goal 0.5x: {verdict}); "
+            f"ours / main's recorded {RECORDED_MAIN_WALL_S:.2f} s (at another load) = {recorded:.2f}x"
         )
     best_wall = min(run["wall"] for _, run, _ in runs)
     print(
