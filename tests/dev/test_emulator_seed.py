@@ -106,3 +106,24 @@ def test_a_config_check_rejects_stops_the_emulator_naming_the_rule(
     assert done.returncode == 2
     assert done.stderr.startswith(f"ciqueue emulator: {bad}: timezone: ")
     assert "Ctrl-C stops" not in done.stdout
+
+
+def test_a_cos_location_is_refused_where_the_emulator_starts_empty(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ciqueue.dev.stack import local_main
+
+    location = "cos://ops-1250000000/conf/schedule.yaml?region=ap-guangzhou"
+    rule = f"must be a local file: the emulator started here holds no COS objects yet (got {location!r})"
+    done = subprocess.run(
+        [*CIQUEUE, "emulator", "--port", "0", "--seed-from-config", location],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"ciqueue emulator: --seed-from-config: {rule}")
+    assert local_main(["--port", "0", "--http-port", "0", "--config", location]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --config: {rule}")

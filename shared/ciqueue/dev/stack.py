@@ -262,6 +262,19 @@ def seed_from_config(
     return made
 
 
+def local_config_file(location: str, option: str) -> None:
+    """Refuse a config location the local emulator cannot hold (``state.location``'s rule reads
+    it): a ``cos://`` object would be read from the emulator being started, which holds none yet."""
+    from ciqueue.state.location import parse_location
+
+    if parse_location(location, field_name=option, default_key="").scheme == "cos":
+        raise InvalidInput(
+            option,
+            f"must be a local file: the emulator started here holds no COS objects yet (got {location!r}); "
+            "copy the object to a file and pass that",
+        )
+
+
 def emulator_admin(endpoint: str) -> Callable[[str, str, Any], Any]:
     """A caller of the emulator's admin API at ``endpoint`` (``/_emulator/<name>``, JSON both ways)."""
     import requests
@@ -293,6 +306,11 @@ def emulator_main(argv: Sequence[str] | None = None) -> int:
     config = args.seed_from_config
     if not config:
         return serve(args)
+    try:
+        local_config_file(config, "--seed-from-config")
+    except InvalidInput as exc:
+        print(f"ciqueue emulator: {exc}", file=sys.stderr)
+        return 2
 
     def seed(server: EmulatorServer) -> str:
         try:
@@ -368,6 +386,8 @@ def _run_local(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.speed <= 0:
         raise InvalidInput("--speed", "must be more than 0")
+    if args.config:
+        local_config_file(args.config, "--config")
     redirects = {}
     for item in args.callback_redirect:
         host, sep, url = item.partition("=")
