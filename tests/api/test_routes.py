@@ -301,10 +301,20 @@ def test_delete_unknown_override(call: Handler) -> None:
     assert body["error"]["field"] == "override_id"
 
 
-def test_set_callback_url_and_off(call: Handler, emu_admin: EmuAdmin) -> None:
+def test_set_callback_url_and_off(
+    call: Handler, emu_admin: EmuAdmin, env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     callback = {"type": "Url", "url": "https://hooks.example.com/ci", "event": "TaskFinish", "format": "JSON"}
     status, _, body = call("POST", f"{QUEUE}/{PIC_DEFAULT_ID}/callback", body=callback)
     assert status == 200, body
+    # One name for the action (the command schema's, docs/events.md): the answer, each result,
+    # the audit line and the state's history say set_callback alike.
+    assert (body["action"], [r["action"] for r in body["results"]]) == ("set_callback", ["set_callback"])
+    audit = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    changed = [a for a in audit if a["event"] == "queue.callback_changed"]
+    assert [a["action"] for a in changed] == ["set_callback"]
+    history = json.loads(env.read_text(encoding="utf-8"))["changes"]
+    assert [c["action"] for c in history if c["event"] == "queue.callback_changed"] == ["set_callback"]
     notify = emu_admin.queue(PIC_DEFAULT_ID)["NotifyConfig"]
     assert (notify["State"], notify["Type"], notify["Url"]) == ("On", "Url", "https://hooks.example.com/ci")
 

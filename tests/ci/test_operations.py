@@ -466,7 +466,7 @@ def test_change_queue_carries_out_each_action_as_its_operation(
     off = models.requested_notify_config(state="Off")
     called = change_queue(client, "pic", PIC_CALLBACK_ID, "set_callback", notify=off, actor="t")
     assert (
-        called.action == "set-callback"  # OperationResult names it as the CLI does
+        called.action == "set_callback"  # the command schema's name, in results, audit lines and JSON
         and emu_admin.queue(PIC_CALLBACK_ID)["NotifyConfig"]["State"] == "Off"
     )
     assert len(emu_admin.put_paths()) == 3

@@ -237,6 +237,7 @@ def test_set_callback_tdmq_and_off(
     code, out, _ = run(capsys, "queues", "set-callback", PIC_CALLBACK_ID, *WHERE, "--off", "--json")
     assert code == 0
     assert json.loads(out)["diff"] == [{"field": "NotifyConfig.State", "before": "On", "after": "Off"}]
+    assert json.loads(out)["action"] == "set_callback"  # the HTTP API's and the command schema's name
     stored = emu_admin.queue(PIC_CALLBACK_ID)["NotifyConfig"]
     assert stored["State"] == "Off" and stored["MqName"] == "ci-events"  # kept for turning it on again
 

@@ -92,7 +92,6 @@ _HISTORY_RESULT_FIELDS = ("status", "code", "message", "http_status", "request_i
 _ACTION_EVENTS = {
     "pause": QUEUE_PAUSED,
     "resume": QUEUE_RESUMED,
-    "set-callback": QUEUE_CALLBACK_CHANGED,
     "set_callback": QUEUE_CALLBACK_CHANGED,
 }
 

@@ -14,7 +14,9 @@ does not return is not written, and every queue ends with exactly one outcome.
 
 ``change_queue`` is the one place an action name (``pause``, ``resume``, ``set_callback``) becomes
 its operation, for every caller that carries out actions (the executor, the scheduler tick, the
-command line); it refuses to start once the deadline has run out.
+command line); it refuses to start once the deadline has run out. An ``OperationResult`` names its
+action by the same word (``set_callback``, the command schema's: results, audit lines and JSON
+say it alike; ``set-callback`` is only the CLI subcommand's spelling).
 
 The views here (``queue_to_dict``, ``notify_to_dict``, ``FieldChange.to_dict``,
 ``describe_callback``) are what callers are shown, so a callback URL in them is redacted by the
@@ -208,7 +210,7 @@ def set_callback(
         kind,
         queue_id,
         mutate,
-        "set-callback",
+        "set_callback",
         goal=goal,
         dry_run=dry_run,
         deadline=deadline,
