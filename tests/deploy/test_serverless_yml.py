@@ -22,6 +22,7 @@ from ciqueue.limits import SCF_MAX_ENV_BYTES
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("automation", "http_toggle", "scheduler", "worker")
 LAYER_OUTPUT = "${output:${stage}:${app}:ciqueue-layer.name}"
+SESSION_KEY = "k" * 43  # the length of secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +129,16 @@ def test_env_fits_in_4kb_even_with_20_api_tokens(dep: Deployment) -> None:
     tokens = [
         {"name": f"deploy-bot-{i:02d}", "sha256": "ab" * 32, "scopes": ["pause", "resume"]} for i in range(20)
     ]
-    environ = {"CIQUEUE_STATE_BUCKET": "ops-1250000000", "CIQUEUE_API_TOKENS": json.dumps(tokens)}
+    environ = {
+        "CIQUEUE_STATE_BUCKET": "ops-1250000000",
+        "CIQUEUE_API_TOKENS": json.dumps(tokens),
+        "CIQUEUE_SESSION_KEY": SESSION_KEY,
+    }
     resolved = load_serverless(ROOT, environ=environ)
     http = resolved.function("http_toggle")
     assert http.unresolved_env == ()
     assert http.env[constants.ENV_API_TOKENS] == json.dumps(tokens)
+    assert http.env[constants.ENV_SESSION_KEY] == SESSION_KEY
     assert http.env[constants.ENV_STATE_BUCKET] == "ops-1250000000"
     for fn in resolved.functions:
         assert env_size(fn.env) <= SCF_MAX_ENV_BYTES, fn.key
@@ -146,7 +152,37 @@ def test_env_size_counts_utf8_bytes_of_keys_and_values() -> None:
 
 def test_unset_env_references_are_listed(dep: Deployment) -> None:
     http = dep.function("http_toggle")
-    assert sorted(http.unresolved_env) == ["CIQUEUE_API_TOKENS", "CIQUEUE_STATE_BUCKET"]
+    assert sorted(http.unresolved_env) == [
+        "CIQUEUE_API_TOKENS",
+        "CIQUEUE_SESSION_KEY",
+        "CIQUEUE_STATE_BUCKET",
+    ]
+
+
+def test_the_console_session_key_is_a_placeholder_only_http_toggle_takes(dep: Deployment) -> None:
+    # A secret: the descriptor names it ${env:...} and the deploying shell fills it.
+    assert [fn.key for fn in dep.functions if constants.ENV_SESSION_KEY in fn.env] == ["http_toggle"]
+    assert dep.function("http_toggle").env[constants.ENV_SESSION_KEY] == "${env:CIQUEUE_SESSION_KEY}"
+
+
+@pytest.mark.parametrize("value", [SESSION_KEY, "", "  "])
+def test_a_filled_session_key_of_32_or_more_characters_or_none_is_accepted(value: str) -> None:
+    resolved = load_serverless(ROOT, environ={"CIQUEUE_SESSION_KEY": value})
+    assert resolved.function("http_toggle").env[constants.ENV_SESSION_KEY] == value
+    assert check_deployment(resolved) == []
+
+
+def test_a_filled_session_key_too_short_is_refused_by_the_consoles_rule() -> None:
+    short = "s3cret-but-short"
+    resolved = load_serverless(ROOT, environ={"CIQUEUE_SESSION_KEY": short})
+    problems = check_deployment(resolved)
+    assert problems == [
+        Problem(
+            "functions/http_toggle/serverless.yml.inputs.environment.variables.CIQUEUE_SESSION_KEY",
+            "must be at least 32 characters (a random secret)",
+        )
+    ]
+    assert short not in str(problems)  # a secret's text is never shown
 
 
 # --- each rule, on a broken copy ---------------------------------------------------------------

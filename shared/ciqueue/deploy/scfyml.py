@@ -4,6 +4,10 @@ Layout (serverless-cloud-framework allows one component instance per file): the 
 ``serverless.yml`` is the layer instance and ``functions/<key>/serverless.yml`` are the function
 instances. ``load_serverless`` reads them all into a ``Deployment``; ``check_deployment`` returns
 every broken rule as a ``Problem`` (field path + rule), so nothing is deployed half-checked.
+
+Secrets (``CIQUEUE_SESSION_KEY``) are ``${env:...}`` placeholders in the descriptor, filled from the
+deploying shell; a filled value is judged by the rule of the code that reads it (the console's
+``SessionKey``), and its text never appears in a problem.
 """
 
 from __future__ import annotations
@@ -455,6 +459,7 @@ def _check_env(env: Mapping[str, str], where: str) -> list[Problem]:
             problems.append(
                 Problem(f"{where}.{key}", f"prefixes {', '.join(RESERVED_ENV_PREFIXES)} are reserved by SCF")
             )
+    problems += _check_session_key(env, where)
     size = env_size(env)
     if size > SCF_MAX_ENV_BYTES:
         problems.append(
@@ -464,6 +469,22 @@ def _check_env(env: Mapping[str, str], where: str) -> list[Problem]:
             )
         )
     return problems
+
+
+def _check_session_key(env: Mapping[str, str], where: str) -> list[Problem]:
+    """The console's session key, once the deploying shell filled it, by the console's own rule
+    (``SessionKey.from_env``): empty (the console stays off) or long enough. A ``${env:...}``
+    placeholder is the descriptor's way to name a secret and passes; the key's text is never shown."""
+    value = env.get(constants.ENV_SESSION_KEY)
+    if value is None or _ENV_VAR_RE.fullmatch(value.strip()):
+        return []
+    from ciqueue.api.ui.session import SessionKey
+
+    try:
+        SessionKey.from_env({constants.ENV_SESSION_KEY: value})
+    except InvalidInput as exc:
+        return [Problem(f"{where}.{p.field}", p.rule) for p in exc.problems]
+    return []
 
 
 def _check_triggers(triggers: tuple[Trigger, ...], where: str) -> list[Problem]:
