@@ -4,8 +4,9 @@ The wheel is built from a copy of the checkout (``pip wheel --no-deps --no-build
 no network), installed with ``--no-deps`` into a fresh venv that sees the suite's third-party
 packages through a ``.pth`` line (never the checkout's ``shared/``: ``ciqueue.__file__`` is
 asserted inside the new venv), and every command runs from an empty working directory:
-``--version``, ``demo``, ``invoke`` against an emulator this test starts, ``package`` and
-``local`` (started, then stopped with Ctrl-C).
+``--version``, ``demo``, ``invoke`` against an emulator this test starts, ``package`` (the layer
+from the installed files and the suite's wheel cache, and the function zips) and ``local``
+(started, then stopped with Ctrl-C).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from ciqueue import __version__
+from ciqueue.deploy.packaging import LAYER_EXCLUDED_SUBPACKAGES, LAYER_ZIP, default_cache_dir
 from ciqueue.emulator.server import EmulatorServer
 from conftest import EmuAdmin
 
@@ -178,9 +180,17 @@ def test_package_builds_every_function_zip_from_the_installed_copy(
     installed: Installed, tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
-    done = installed.run("package", "--skip-layer", "--out", str(out))
+    # The suite's wheel cache (tests/deploy fills it; a cold one is filled from the index).
+    cache = str(default_cache_dir())
+    done = installed.run("package", "--out", str(out), "--cache-dir", cache, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "installed package carries" in done.stdout
+    with zipfile.ZipFile(out / LAYER_ZIP) as zf:
+        layer = zf.namelist()
+    # The installed ciqueue and the dependencies its copy of pyproject.toml names; never the tooling.
+    assert "ciqueue/handlers/scheduler.py" in layer and any(n.startswith("pydantic/") for n in layer)
+    tooling = {("ciqueue", name) for name in LAYER_EXCLUDED_SUBPACKAGES}
+    assert not [n for n in layer if tuple(n.split("/")[:2]) in tooling]
     for name in FUNCTIONS:
         with zipfile.ZipFile(out / f"{name}.zip") as zf:
             assert zf.namelist() == ["index.py"]
