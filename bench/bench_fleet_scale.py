@@ -1,7 +1,7 @@
 """A fleet tick through sharding: 10,000 queues in 200 buckets, scheduler -> worker invocations.
 
 Run: .venv/bin/python bench/bench_fleet_scale.py [--instances 4] [--latency-ms 25] [--dispatch-ms 50]
-     (about 1-2 minutes on 2 cores; --memory-only for the memory part alone)
+     (2-5 minutes on a loaded 2-core box; --memory-only for the memory part alone)
 
 The emulator runs in a separate process, seeded through its admin API in chunks of 20 buckets,
 with ``latency_ms`` on every CI and COS request; the state object lives in the emulator's COS
