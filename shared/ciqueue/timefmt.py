@@ -2,8 +2,9 @@
 
 - Instants: ``parse_instant`` is the only ISO 8601 reader (it also reads a trailing ``Z``, which
   Python 3.10 does not); ``iso_z`` writes one with a ``Z``. ``local_text`` is how an instant is
-  shown to a person (every CLI output and message): in one zone, to the minute, with the zone's
-  abbreviation, ``2026-12-01 02:00 CST`` (seconds only when they are not zero, never microseconds).
+  shown to a person (every CLI text output and message): in one zone, with the weekday, to the
+  minute, and the zone's abbreviation, ``2026-12-01 Tue 02:00 CST`` (seconds only when they are not
+  zero, never microseconds). JSON keeps ISO 8601 with its UTC offset (``isoformat``).
 - Durations: ``parse_duration`` is the only duration grammar, for a pause's ``for``, a window's
   ``duration`` and a rotation's ``every`` alike: ``[<n>d][<n>h][<n>m][<n>s]`` in that order, at
   least one part, lowercase, no spaces, each ``n`` at most 6 digits (so any value fits a timedelta
@@ -40,10 +41,11 @@ def iso_z(instant: datetime) -> str:
 
 
 def local_text(instant: datetime, zone: tzinfo) -> str:
-    """``2026-12-01 02:00 CST``: ``instant`` (aware) in ``zone``, to the minute (to the second when
-    its seconds are not zero), with the zone's abbreviation; never microseconds."""
+    """``2026-12-01 Tue 02:00 CST``: ``instant`` (aware) in ``zone`` with the weekday, to the minute
+    (to the second when its seconds are not zero), and the zone's abbreviation; never microseconds.
+    Every CLI text output and message shows an instant this way, in one zone per output."""
     local = as_utc(instant).astimezone(zone)
-    shown = "%Y-%m-%d %H:%M:%S" if local.second else "%Y-%m-%d %H:%M"
+    shown = "%Y-%m-%d %a %H:%M:%S" if local.second else "%Y-%m-%d %a %H:%M"
     return f"{local.strftime(shown)} {local.tzname() or local.strftime('%z')}"
 
 

@@ -443,7 +443,7 @@ def test_windows_are_judged_around_the_given_now_not_the_wall_clock() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_config(data, now=in_2031)
     assert caught.value.field == "windows[0].start"
-    assert caught.value.rule.startswith("never fires again: its last time was 2029-12-31 23:00 CST")
+    assert caught.value.rule.startswith("never fires again: its last time was 2029-12-31 Mon 23:00 CST")
     with pytest.raises(ValueError, match="aware"):
         parse_config(data, now=datetime(2031, 6, 1))
 
@@ -582,8 +582,8 @@ def test_a_cron_whose_years_are_past_is_refused_relative_to_now() -> None:
     # CONFIG_NOW is 2026-03-01 00:00 UTC, 08:00 in Shanghai.
     data = with_change("windows.0.start", "0 0 2 1 1 ? 2025")
     assert error_of(data) == (
-        "windows[0].start: never fires again: its last time was 2025-01-01 02:00 CST, "
-        "before now (2026-03-01 08:00 CST)"
+        "windows[0].start: never fires again: its last time was 2025-01-01 Wed 02:00 CST, "
+        "before now (2026-03-01 Sun 08:00 CST)"
     )
     # The same file a year earlier is fine, and so is 29 February in a leap year.
     assert parse_config(data, now=datetime(2024, 6, 1, tzinfo=timezone.utc)).windows[0].start

@@ -695,11 +695,11 @@ def _reconcile_command(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(data)
     else:
-        _print_reconcile(data)
+        _print_reconcile(data, report.now, config.timezone)
     return EXIT_FAILED if data["errors"] else EXIT_OK
 
 
-def _print_reconcile(data: dict[str, Any]) -> None:
+def _print_reconcile(data: dict[str, Any], now: Any, tz: str) -> None:
     for decision in data["decisions"]:
         if decision["action"] != "none":
             print(f"{decision['action']:<13} {decision['queue']}  {decision['reason']}")
@@ -712,7 +712,9 @@ def _print_reconcile(data: dict[str, Any]) -> None:
     counts: dict[str, int] = data["counts"]
     summary = ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to decide"
     mode = " (dry run: nothing changed)" if data["dry_run"] else ""
-    print(f"{data['observed']} queues observed at {data['now']}: {summary}{mode}")
+    from ciqueue.cli.render import local_time
+
+    print(f"{data['observed']} queues observed at {local_time(now, tz)}: {summary}{mode}")
 
 
 # --- status: each queue's state, why, until when, next change ------------------------------------

@@ -2,7 +2,8 @@
 queue details, before→after diffs, queue statuses.
 
 Times are shown in one zone per output, the schedule config's (UTC without one), with the zone's
-abbreviation (``local_time``).
+abbreviation (``local_time``, i.e. ``timefmt.local_text``: no microseconds); ``--json`` keeps ISO
+8601 with the offset.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def queue_row(queue: Queue) -> list[str]:
         queue.name or "",
         str(queue.state or ""),
         describe_callback(queue.notify_config),
-        queue.update_time or "",
+        ci_time(queue.update_time),
     ]
 
 
@@ -58,7 +59,7 @@ def queues_table(queues: Sequence[Queue]) -> str:
 def buckets_table(rows: Sequence[tuple[QueueKind, ActivatedBucket]]) -> str:
     """One line per (kind, bucket) a service is activated for."""
     lines = [
-        [kind.value, bucket.bucket_id or bucket.name or "", bucket.region or "", bucket.create_time or ""]
+        [kind.value, bucket.bucket_id or bucket.name or "", bucket.region or "", ci_time(bucket.create_time)]
         for kind, bucket in rows
     ]
     if not lines:
@@ -112,14 +113,30 @@ def result_summary(result: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def ci_time(text: str | None) -> str:
+    """A time CI wrote (``2022-08-09T16:23:11+0800``) shown as every other instant is, in the zone
+    it came in (CI answers China time; queue and bucket commands have no config to name another):
+    ``2022-08-09 Tue 16:23:11 UTC+08:00``. Text that is not such a time is shown as CI sent it."""
+    if not text:
+        return ""
+    from ciqueue.timefmt import local_text
+
+    try:
+        instant = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        return text
+    assert instant.tzinfo is not None  # %z read an offset
+    return local_text(instant, instant.tzinfo)
+
+
 def local_time(instant: datetime | None, tz: str = "UTC", *, none: str = "(none)") -> str:
-    """``2026-03-05 Thu 04:00 CST``: ``instant`` in the zone ``tz`` with its abbreviation."""
+    """``2026-03-05 Thu 04:00 CST``: ``instant`` in the zone ``tz`` (``timefmt.local_text``)."""
     if instant is None:
         return none
     from ciqueue.schedule.config import zone
+    from ciqueue.timefmt import local_text
 
-    local = instant.astimezone(zone(tz))
-    return local.strftime("%Y-%m-%d %a %H:%M" + (":%S" if local.second else "") + " %Z")
+    return local_text(instant, zone(tz))
 
 
 def overrides_table(overrides: Sequence[OverrideRecord], now: datetime, tz: str = "UTC") -> str:

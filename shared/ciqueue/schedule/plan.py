@@ -37,6 +37,7 @@ from ciqueue.schedule.windows import (
     rotation_changes,
     rotation_state,
 )
+from ciqueue.timefmt import local_text
 
 _TICK = timedelta(microseconds=1)
 
@@ -297,7 +298,7 @@ def render_plan(transitions: Sequence[Transition], tz: str | ZoneInfo = "UTC") -
     headers = (f"WHEN ({zone_info.key})", "TARGET", "CHANGE", "SOURCE", "REASON")
     rows = [
         (
-            t.at.astimezone(zone_info).strftime("%Y-%m-%d %a %H:%M" + (":%S" if t.at.second else "") + " %Z"),
+            local_text(t.at, zone_info),
             t.target,
             t.change if t.callback_index is None else f"{t.change} #{t.callback_index}",
             t.source,
