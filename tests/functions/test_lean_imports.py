@@ -5,7 +5,8 @@ SCF-shaped event and context against the emulator, then reports which modules it
 An explicit command needs no schedule, so neither the timer's pause nor the HTTP API's POST
 pause may import ``ciqueue.schedule``, YAML, the reconcile tick or the console's Jinja2; and the
 functions switch off pydantic's plugin scan (``PYDANTIC_DISABLE_PLUGINS``), which reads every
-installed distribution's entry points on the first model. bench/bench_first_invocation.py
+installed distribution's entry points on the first model. Judging a command imports no pydantic
+at all (its results are dataclasses). bench/bench_first_invocation.py
 measures what this saves; this file keeps it from creeping back.
 """
 
@@ -130,3 +131,19 @@ def test_a_posted_pause_imports_no_schedule(
     assert emu_admin.queue(PIC_DEFAULT_ID)["State"] == "Paused"
     assert loaded(reply, NEVER + NOT_HTTP) == []
     assert reply["plugins_scanned"] is False
+
+
+def test_judging_a_command_builds_no_pydantic_model() -> None:
+    """parse_command judges every rule itself; its results are dataclasses, so a door that only
+    reads a command (a timer's Message, a POSTed body) pays no pydantic import or model build."""
+    child = (
+        "import sys\n"
+        "from ciqueue.app.commands import parse_command\n"
+        f"command = parse_command({json.dumps({'action': 'pause', 'queues': [queue_ref()], 'for': '2h'})})\n"
+        "print(command.queues[0].key(), command.for_, 'pydantic' in sys.modules)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "shared")}
+    done = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    key = f"{DEMO_BUCKET}/{DEMO_REGION}/pic/{PIC_DEFAULT_ID}"
+    assert done.stdout.split() == [key, "2:00:00", "False"]

@@ -33,7 +33,7 @@ from ciqueue.app.commands import (
     QueueRef,
     parse_command,
 )
-from ciqueue.ci.kinds import parse_kind
+from ciqueue.ci.kinds import QueueKind, parse_kind
 from ciqueue.constants import ENV_API_TOKENS, ENV_TRUST_CAM
 from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, PayloadTooLarge, Problem, describe, key_path
@@ -185,9 +185,7 @@ class HttpApi:
                 kind, deadline=call.deadline, category=category
             )
             for queue in listing.queues:
-                ref = QueueRef.model_validate(
-                    {"bucket": bucket, "region": region, "kind": kind, "queue_id": queue.queue_id or ""}
-                )
+                ref = QueueRef(bucket, region, QueueKind(kind), queue.queue_id or "")
                 found.append((ref, queue))
         # One status call for the whole listing: queues sharing target groups share the plan.
         statuses = queue_status_dicts(found, runtime.config, doc, now)
@@ -226,7 +224,7 @@ class HttpApi:
         if problems:
             raise InvalidRequest(problems[0].field, problems[0].rule, problems)
         fields = {k: v for k, v in body.items() if k in _TOGGLE_FIELDS}
-        command = _parse({"action": action, "queues": [ref.model_dump(mode="json")], **fields})
+        command = _parse({"action": action, "queues": [ref.to_dict()], **fields})
         return self._execute(call, command, dry_run=dry_run)
 
     def set_callback(self, call: Call, bucket: str, region: str, kind: str, queue_id: str) -> HttpResponse:
@@ -237,7 +235,7 @@ class HttpApi:
         if not body:
             raise InvalidRequest("body", 'is required: a callback object such as {"state": "Off"}')
         command = _parse(
-            {"action": "set_callback", "queues": [ref.model_dump(mode="json")], "callback": body},
+            {"action": "set_callback", "queues": [ref.to_dict()], "callback": body},
             strip="callback.",
             allow_private=self.runtime.allow_private,
         )

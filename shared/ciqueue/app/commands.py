@@ -8,16 +8,23 @@ also judged by what the kinds of the queues it names take (``ci.kinds.notify_ref
 judged when the executor knows them, before anything is written. Rules that need the clock (is
 ``until`` in the future?) live in ``resolve_expiry``, which takes ``now`` so that parsing stays
 pure.
+
+Every rule is judged here, by hand, so that each door gets the same verdict and wording; what
+``parse_command`` returns (``Command``, ``QueueRef``, ``Callback``) are frozen dataclasses holding
+values already judged. They were pydantic models that only carried those values, and building
+their schemas was a cold timer's or HTTP request's largest cost after the imports themselves
+(bench/bench_first_invocation.py). Code outside this module builds a ``QueueRef`` only from
+values a door has judged (a listing's ids, a config's targets).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, Literal, cast
 
 from ciqueue.ci.identifiers import QueueKind, bucket_problem, parse_kind, queue_id_problem, region_problem
 from ciqueue.ci.kinds import notify_refusals
@@ -56,24 +63,31 @@ _QUEUE_FIELDS = ("bucket", "region", "kind", "queue_id")
 _CALLBACK_FIELDS = ("state", "type", "url", "event", "format", "mq_mode", "mq_region", "mq_name")
 
 
-class QueueRef(BaseModel):
-    """One CI queue: bucket (``name-appid``), region, kind and queue id."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+@dataclass(frozen=True)
+class QueueRef:
+    """One CI queue: bucket (``name-appid``), region, kind and queue id (judged by ``parse_command``)."""
 
     bucket: str
     region: str
     kind: QueueKind = QueueKind.PIC
-    queue_id: str
+    queue_id: str = ""
 
     def key(self) -> str:
         return f"{self.bucket}/{self.region}/{self.kind.value}/{self.queue_id}"
 
+    def to_dict(self) -> dict[str, str]:
+        """The JSON form, as a command's ``queues`` entry takes it."""
+        return {
+            "bucket": self.bucket,
+            "region": self.region,
+            "kind": self.kind.value,
+            "queue_id": self.queue_id,
+        }
 
-class Callback(BaseModel):
+
+@dataclass(frozen=True)
+class Callback:
     """A requested NotifyConfig: ``state="Off"``, or ``type`` Url (url) or TDMQ (mq_*)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     state: Literal["On", "Off"] = "On"
     type: str | None = None
@@ -99,13 +113,13 @@ class Callback(BaseModel):
         return {k: v for k, v in fields.items() if v is not None}
 
     def to_dict(self) -> dict[str, str]:
-        return self.model_dump(exclude_none=True)
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
 
-class Command(BaseModel):
-    """A validated command. ``for_`` is the ``for`` field of the JSON schema."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+@dataclass(frozen=True)
+class Command:
+    """A validated command (only ``parse_command`` judges; these are its results). ``for_`` is the
+    ``for`` field of the JSON schema."""
 
     action: Action
     queues: tuple[QueueRef, ...] = ()
@@ -113,7 +127,7 @@ class Command(BaseModel):
     reason: str | None = None
     until: datetime | None = None
     until_cancelled: bool = False  # ``"until": "cancelled"``: an override with no end
-    for_: timedelta | None = Field(default=None, alias="for")
+    for_: timedelta | None = None
     callback: Callback | None = None
     override_id: str | None = None
     id: str | None = None
@@ -122,7 +136,7 @@ class Command(BaseModel):
         """The JSON form; ``parse_command(cmd.to_dict()) == cmd``."""
         out: dict[str, Any] = {"action": self.action}
         if self.queues:
-            out["queues"] = [q.model_dump(mode="json") for q in self.queues]
+            out["queues"] = [q.to_dict() for q in self.queues]
         for name in ("target", "reason", "override_id", "id"):
             value = getattr(self, name)
             if value is not None:
@@ -172,20 +186,19 @@ def parse_command(
         _action_rules(v, obj, action)
     if "until" in obj and "for" in obj:
         v.fail("for", "cannot be combined with until (give one of them)")
-    v.raise_if_failed()
-    fields = {
-        "action": action,
-        "queues": tuple(queues),
-        "target": target,
-        "reason": reason,
-        "until": until,
-        "until_cancelled": until_cancelled,
-        "for": duration,
-        "callback": callback,
-        "override_id": override_id,
-        "id": command_id,
-    }
-    return Command.model_validate(fields)
+    v.raise_if_failed()  # so ``action`` is one of ACTIONS below
+    return Command(
+        action=cast(Action, action),
+        queues=tuple(queues),
+        target=target,
+        reason=reason,
+        until=until,
+        until_cancelled=until_cancelled,
+        for_=duration,
+        callback=callback,
+        override_id=override_id,
+        id=command_id,
+    )
 
 
 def resolve_expiry(command: Command, now: datetime) -> datetime | None:
