@@ -541,6 +541,26 @@ def test_a_batch_reads_once_writes_only_what_changes_and_verifies_once(
         assert after[queue]["State"] == "Paused"
 
 
+def test_a_batch_names_each_action_as_a_single_change_does(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, make_client: Callable[..., CIClient]
+) -> None:
+    seed_queues(emu_admin, batch_seed(3))
+    standby = models.requested_notify_config(
+        type="Url", url="https://standby.example.com/cb", event="TaskFinish", result_format="JSON", kind="pic"
+    )
+    changes = [Change(queue_id(1), "pause"), Change(queue_id(2), "set_callback", notify=standby)]
+
+    outcomes = change_queues(make_client(bucket=OTHER_BUCKET), "pic", changes, actor="t")
+
+    # The command schema's names (set_callback, not the CLI subcommand's set-callback): the audit
+    # event of a tick's batch is then queue.callback_changed, as for one queue.
+    assert {q: getattr(r, "action", r) for q, r in outcomes.items()} == {
+        queue_id(1): "pause",
+        queue_id(2): "set_callback",
+    }
+    assert emu_admin.queue(queue_id(2))["NotifyConfig"]["Url"] == "https://standby.example.com/cb"
+
+
 def test_a_queue_missing_from_the_batch_read_is_not_written_and_the_others_are(
     emulator: EmulatorServer, emu_admin: EmuAdmin, make_client: Callable[..., CIClient]
 ) -> None:

@@ -562,7 +562,7 @@ def _mutation_for(action: str, notify: models.NotifyConfig | None) -> tuple[Muta
 
         return set_state, action, state
     assert notify is not None
-    return _callback_mutation(notify), "set-callback", _callback_goal(notify)
+    return _callback_mutation(notify), "set_callback", _callback_goal(notify)
 
 
 def _set_state(
