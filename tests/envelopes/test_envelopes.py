@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from ciqueue.app.commands import parse_command
-from ciqueue.envelopes import ckafka, cls, cmq, cos, timer
+from ciqueue.envelopes import ckafka, cls, cmq, cos, function_url, timer
 from ciqueue.envelopes.base import Record
 from ciqueue.envelopes.detect import detect_source, records_for
 from ciqueue.errors import InvalidInput
@@ -139,6 +139,44 @@ def test_timer_malformed_event() -> None:
     with pytest.raises(InvalidInput) as info:
         timer.records("not an event")
     assert str(info.value) == "event: must be an object"
+    with pytest.raises(InvalidInput) as info:
+        timer.records({"Type": 1, "Time": None, "Message": None})
+    # Every key's problem at once, in the event's documented key order.
+    assert str(info.value) == (
+        "Type: must be a string; TriggerName: is required; Time: must be a string; Message: must be a string"
+    )
+
+
+TRUE_OR_FALSE = "must be true or false"
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([], "event: must be an object"),
+        ({}, "httpMethod: is required; path: is required"),
+        ({"httpMethod": "GET", "path": 1}, "path: must be a string"),
+        ({"httpMethod": "GET", "path": "/", "headers": ["a"]}, "headers: must be an object"),
+        ({"httpMethod": "GET", "path": "/", "queryString": "a=1"}, "queryString: must be an object"),
+        ({"httpMethod": "GET", "path": "/", "rawQueryString": {}}, "rawQueryString: must be a string"),
+        ({"httpMethod": "GET", "path": "/", "body": {"a": 1}}, "body: must be a string"),
+        ({"httpMethod": "GET", "path": "/", "isBase64Encoded": "true"}, f"isBase64Encoded: {TRUE_OR_FALSE}"),
+        ({"httpMethod": "GET", "path": "/", "isBase64Encoded": None}, f"isBase64Encoded: {TRUE_OR_FALSE}"),
+        ({"httpMethod": "GET", "path": "/", "requestContext": "x"}, "requestContext: must be an object"),
+        ({"httpMethod": "GET", "path": "/", "headers": {1: "a"}}, "headers[1].[key]: must be a string"),
+    ],
+)
+def test_function_url_malformed_events(event: Any, message: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        function_url.parse_request(event)
+    assert str(info.value) == message
+
+
+def test_function_url_optional_keys_may_be_null() -> None:
+    keys = ("headers", "queryString", "rawQueryString", "queryStringParameters", "body", "requestContext")
+    event = {"httpMethod": "GET", "path": "/queues", **dict.fromkeys(keys), "other": object()}
+    request = function_url.parse_request(event)
+    assert (request.method, request.path, request.body, request.query) == ("GET", "/queues", b"", {})
 
 
 # --- COS ------------------------------------------------------------------------------------

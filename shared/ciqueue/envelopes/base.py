@@ -1,6 +1,10 @@
 """Envelopes: one module per SCF trigger source, each turning a raw event into Records.
 
-Each source module holds a pydantic model of its raw event and a ``records(event)`` function.
+Each source module reads its raw event and has a ``records(event)`` function. The timer and the
+Function URL events (the paths of a cold pause) are read by ``read_keys`` from a table of keys, so
+those paths import no pydantic; the other sources keep pydantic models (``validate``, which
+imports pydantic when first called). Both give the same verdict in the same words: a key's rule
+(``_RULES``) and its path (``_path``) have one home here.
 A Record carries one command payload (or what to fetch for it) and the field path of that
 payload inside the event, so ``parse_command(record.payload, field_prefix=record.field)``
 names errors like ``Records[2].CMQ.msgBody.queues[0].kind``.
@@ -17,16 +21,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-
-from pydantic import BaseModel, ValidationError
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from ciqueue.envelopes.http import HttpRequest, build_request
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.jsontext import json_type_name, load_json_object
 from ciqueue.limits import MAX_EVENT_RECORDS
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound="BaseModel")
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,64 @@ def record_list(event: object, key: str = "Records") -> list[Any]:
     return items
 
 
+KeyKind = Literal["str", "dict", "bool"]
+
+
+@dataclass(frozen=True)
+class Key:
+    """One key of an event read by ``read_keys``, with pydantic's strict meaning: ``str`` is a
+    string, ``dict`` an object with string keys, ``bool`` true or false (never 1 or "true").
+    Without ``required`` an absent key reads as ``default``; ``nullable`` also lets ``null`` be."""
+
+    name: str
+    kind: KeyKind
+    required: bool = False
+    nullable: bool = False
+    default: Any = None
+
+
+_KIND_TYPES: dict[KeyKind, tuple[type, str]] = {
+    "str": (str, "string_type"),
+    "dict": (dict, "dict_type"),
+    "bool": (bool, "bool_type"),
+}
+
+
+def read_keys(data: object, keys: tuple[Key, ...], prefix: str = "") -> dict[str, Any]:
+    """The values of ``keys`` in ``data`` (other keys ignored), or InvalidInput naming every key
+    that breaks its rule, in ``keys`` order, as a strict pydantic model said it."""
+    if not isinstance(data, dict):
+        raise InvalidInput(Problem(_path(prefix, ()), _RULES["model_type"]))
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key in keys:
+        if key.name not in data:
+            if key.required:
+                problems.append(Problem(_path(prefix, (key.name,)), _RULES["missing"]))
+            values[key.name] = key.default
+            continue
+        value = data[key.name]
+        wanted, error = _KIND_TYPES[key.kind]
+        if value is None and key.nullable:
+            values[key.name] = None
+        elif not isinstance(value, wanted):
+            problems.append(Problem(_path(prefix, (key.name,)), _RULES[error]))
+        elif isinstance(value, dict):
+            for k in value:
+                if not isinstance(k, str):
+                    problems.append(Problem(_path(prefix, (key.name, k, "[key]")), _RULES["string_type"]))
+            values[key.name] = dict(value)
+        else:
+            values[key.name] = value
+    if problems:
+        raise InvalidInput(problems)
+    return values
+
+
 def validate(model: type[BaseModel], data: object, prefix: str) -> Any:
     """``model.model_validate(data)`` with pydantic errors turned into InvalidInput field paths."""
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -155,14 +216,19 @@ def problems_from(exc: ValidationError, prefix: str) -> list[Problem]:
     """One Problem per pydantic error, with a ``Records[2].CMQ.msgBody``-style path."""
     problems = []
     for err in exc.errors(include_url=False, include_input=False):
-        path = prefix
-        for part in err["loc"]:
-            if isinstance(part, int):
-                path += f"[{part}]"
-            elif not str(part).startswith(("function-", "union[", "list[")):
-                path = f"{path}.{part}" if path else str(part)
-        problems.append(Problem(path or "event", _RULES.get(err["type"], str(err["msg"]).lower())))
+        problems.append(Problem(_path(prefix, err["loc"]), _RULES.get(err["type"], str(err["msg"]).lower())))
     return problems
+
+
+def _path(prefix: str, loc: tuple[object, ...]) -> str:
+    """``Records[2].CMQ.msgBody``: a key's path after ``prefix`` ("event" for the event itself)."""
+    path = prefix
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{int(part)}]"
+        elif not str(part).startswith(("function-", "union[", "list[")):
+            path = f"{path}.{part}" if path else str(part)
+    return path or "event"
 
 
 _RULES = {

@@ -8,13 +8,12 @@ event carries one, else ``queryStringParameters``.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
-from pydantic import BaseModel, ConfigDict
-
 from ciqueue.ci.credentials import mask
-from ciqueue.envelopes.base import http_request, validate_http
+from ciqueue.envelopes.base import Key, http_request, read_keys
 from ciqueue.envelopes.http import HttpRequest
 
 SOURCE = "function_url"
@@ -23,8 +22,9 @@ SOURCE = "function_url"
 CAM_IDENTITY_KEYS = ("uin", "principalId", "secretId")
 
 
-class FunctionUrlEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
+@dataclass(frozen=True)
+class FunctionUrlEvent:
+    """The keys a Function URL event carries (others are ignored), read by ``read_keys``."""
 
     httpMethod: str
     path: str
@@ -36,10 +36,27 @@ class FunctionUrlEvent(BaseModel):
     isBase64Encoded: bool = False
     requestContext: dict[str, Any] | None = None
 
+    KEYS: ClassVar[tuple[Key, ...]] = (
+        Key("httpMethod", "str", required=True),
+        Key("path", "str", required=True),
+        Key("headers", "dict", nullable=True),
+        Key("queryString", "dict", nullable=True),
+        Key("rawQueryString", "str", nullable=True),
+        Key("queryStringParameters", "dict", nullable=True),
+        Key("body", "str", nullable=True),
+        Key("isBase64Encoded", "bool", default=False),
+        Key("requestContext", "dict", nullable=True),
+    )
+
+    @classmethod
+    def read(cls, event: object) -> FunctionUrlEvent:
+        """The event's keys, or InvalidInput naming each one missing or of the wrong type."""
+        return cls(**read_keys(event, cls.KEYS))
+
 
 def parse_request(event: object) -> HttpRequest:
     """The HttpRequest of a Function URL event, or InvalidInput naming the malformed key."""
-    parsed = validate_http(FunctionUrlEvent, event)
+    parsed = FunctionUrlEvent.read(event)
     context = parsed.requestContext or {}
     query: dict[str, Any] | None = parsed.queryString
     if not query and parsed.rawQueryString:

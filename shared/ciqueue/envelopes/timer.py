@@ -7,27 +7,41 @@ naming ``Message``.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass
+from typing import ClassVar
 
-from ciqueue.envelopes.base import Record, error_record, text_record, validate
+from ciqueue.envelopes.base import Key, Record, error_record, read_keys, text_record
 from ciqueue.errors import InvalidInput
 from ciqueue.limits import MAX_TIMER_MESSAGE_BYTES
 
 SOURCE = "timer"
 
 
-class TimerEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
+@dataclass(frozen=True)
+class TimerEvent:
+    """The keys a timer event carries (others are ignored); strings, Message "" when absent."""
 
     Type: str
     TriggerName: str
     Time: str
     Message: str = ""
 
+    KEYS: ClassVar[tuple[Key, ...]] = (
+        Key("Type", "str", required=True),
+        Key("TriggerName", "str", required=True),
+        Key("Time", "str", required=True),
+        Key("Message", "str", default=""),
+    )
+
+    @classmethod
+    def read(cls, event: object) -> TimerEvent:
+        """The event's keys, or InvalidInput naming each one missing or not a string."""
+        return cls(**read_keys(event, cls.KEYS))
+
 
 def records(event: object) -> list[Record]:
     """One Record: the reconcile tick or the command the Message holds."""
-    parsed: TimerEvent = validate(TimerEvent, event, "")
+    parsed = TimerEvent.read(event)
     if parsed.Type.lower() != "timer":
         raise InvalidInput("Type", f"must be Timer (got {parsed.Type[:32]!r})")
     record_id = f"timer:{parsed.TriggerName}:{parsed.Time}"
