@@ -137,10 +137,12 @@ def reconcile(
     dry_run: bool | None = None,
     actor: str = SCHEDULER_ACTOR,
     context: Any = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ReconcileReport:
     """One tick. ``shard``: only these (bucket, region) pairs (a worker; never re-shards).
     ``queues``: only these queues (never shards). ``dry_run`` (default: ``settings.dry_run``):
-    decide and report, change nothing.
+    decide and report, change nothing. ``progress``: told how far the tick is, as a short text
+    (scopes read, queues changed), for a person watching; it changes nothing.
     """
     config = runtime.config
     if config is None:
@@ -153,7 +155,7 @@ def reconcile(
     only = {str(q) for q in queues} if queues is not None else None
     report = ReconcileReport(now=now, dry_run=dry, shard=pairs)
 
-    observed = _observe(runtime, config, _scopes(config, pairs, only), deadline, report)
+    observed = _observe(runtime, config, _scopes(config, pairs, only), deadline, report, progress)
     if only is not None:
         observed = [q for q in observed if q.key.text in only]
     is_covered = _coverage(config)
@@ -181,7 +183,7 @@ def reconcile(
         elif decision.action == "none":
             carried.setdefault(decision.key, []).append(decision)
     if not dry:
-        for key, done in _apply(runtime, report, deadline, actor, context).items():
+        for key, done in _apply(runtime, report, deadline, actor, context, progress).items():
             carried.setdefault(key, []).extend(done)
         _remember(runtime, doc, carried, now, report)
     return report
@@ -299,7 +301,12 @@ def _scopes(config: Config, pairs: Sequence[Pair] | None, only: set[str] | None)
 
 
 def _observe(
-    runtime: Runtime, config: Config, scopes: list[Scope], deadline: Deadline | None, report: ReconcileReport
+    runtime: Runtime,
+    config: Config,
+    scopes: list[Scope],
+    deadline: Deadline | None,
+    report: ReconcileReport,
+    progress: Callable[[str], None] | None = None,
 ) -> list[ObservedQueue]:
     def read(scope: Scope) -> list[ObservedQueue]:
         client = _tick_client(runtime, scope.bucket, scope.region)
@@ -323,13 +330,15 @@ def _observe(
         return observed
     with ThreadPoolExecutor(max_workers=min(config.settings.concurrency, len(scopes))) as pool:
         futures = [(scope, pool.submit(read, scope)) for scope in scopes]
-        for scope, future in futures:
+        for done, (scope, future) in enumerate(futures, 1):
             try:
                 observed.extend(future.result())
             except Exception as exc:  # one bucket's failure must not stop the others
                 where = f"{scope.bucket}/{scope.region}/{scope.kind}"
                 report.errors.append(error_entry(exc, stage="observe", scope=where))
                 log.warning("observing %s/%s/%s failed: %s", scope.bucket, scope.region, scope.kind, exc)
+            if progress is not None:
+                progress(f"read {done}/{len(scopes)} scopes, {len(observed)} queues")
     return observed
 
 
@@ -454,7 +463,12 @@ def _finish_local_shards(invoker: LocalInvoker, report: ReconcileReport, deadlin
 
 
 def _apply(
-    runtime: Runtime, report: ReconcileReport, deadline: Deadline | None, actor: str, context: Any
+    runtime: Runtime,
+    report: ReconcileReport,
+    deadline: Deadline | None,
+    actor: str,
+    context: Any,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[QueueKey, list[Decision]]:
     """Carry out the changing decisions in batches (``_carry_out_batched``); returns those that
     succeeded. A queue with two changing decisions (its state and its callback) has them carried
@@ -468,10 +482,15 @@ def _apply(
     if not per_queue:
         return done
     outcome_of: dict[int, Any] = {}
+    total = sum(len(decisions) for decisions in per_queue.values())
     for round_number in range(max(len(decisions) for decisions in per_queue.values())):
         wave = [decisions[round_number] for decisions in per_queue.values() if len(decisions) > round_number]
+        if progress is not None:
+            progress(f"changing {len(wave)} queues ({len(outcome_of)}/{total} changes done)")
         for decision, outcome in _carry_out_batched(runtime, wave, deadline, actor):
             outcome_of[id(decision)] = outcome
+    if progress is not None:
+        progress(f"{total}/{total} changes done")
     results = [[(d, outcome_of[id(d)]) for d in decisions] for decisions in per_queue.values()]
     from ciqueue.app.audit import audit_failure, audit_operation
 

@@ -229,9 +229,15 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return int(local_main(args_list[1:]))
     if args_list[:1] == ["package"]:
+        from ciqueue.cli.progress import for_person
         from ciqueue.deploy.packaging import main as package_main
 
-        return int(package_main(args_list[1:]) or 0)
+        progress = for_person("package")
+        try:
+            return int(package_main(args_list[1:], progress=progress) or 0)
+        finally:
+            if progress is not None:
+                progress.close()
     parser = build_parser()
     try:
         args = parser.parse_args(args_list)
@@ -686,10 +692,22 @@ def _reconcile_command(args: argparse.Namespace) -> int:
     runtime = Runtime.from_env(config=config, endpoint=endpoint, clock=lambda: now)
     # The audit trail goes to stderr, as with ``invoke``: stdout is the report alone (one JSON
     # document with --json), so a script can read it whatever the tick changed.
-    with contextlib.redirect_stdout(sys.stderr):
-        report = reconcile(
-            runtime, dry_run=True if args.dry_run else None, deadline=deadline_for(args), actor=cli_actor()
-        )
+    from ciqueue.cli.progress import for_person
+
+    # A person at a terminal sees how far a long tick is (stderr only; never piped, never --json).
+    progress = for_person("reconcile", json=args.json, stream=sys.stderr)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            report = reconcile(
+                runtime,
+                dry_run=True if args.dry_run else None,
+                deadline=deadline_for(args),
+                actor=cli_actor(),
+                progress=progress,
+            )
+    finally:
+        if progress is not None:
+            progress.close()
     # No fan-out unless CIQUEUE_INVOKER=scf: the whole fleet is reconciled here, in this report.
     data = report.to_dict(decisions=args.json)
     if args.json:

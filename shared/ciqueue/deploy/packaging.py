@@ -21,14 +21,18 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ciqueue import limits
 from ciqueue.deploy.project import find_project
 from ciqueue.errors import CiQueueError, InvalidInput, PackagingError, Problem
+
+# Told how a long build goes, as a short text (the CLI shows it on a terminal only).
+Progress = Callable[[str], None]
 
 LAYER_ZIP = "ciqueue-layer.zip"
 DEFAULT_PLATFORM = "manylinux2014_x86_64"
@@ -113,15 +117,17 @@ def build_layer(
     root: Path | None = None,
     cache_dir: Path | None = None,
     refresh: bool = False,
+    progress: Progress | None = None,
 ) -> Path:
-    """Build ``out_dir/ciqueue-layer.zip`` (and ``out_dir/layer/``) for the SCF Python runtime."""
+    """Build ``out_dir/ciqueue-layer.zip`` (and ``out_dir/layer/``) for the SCF Python runtime;
+    ``progress`` (optional) is told each wheel pip collects while it downloads."""
     project = find_project(root)
     out = Path(out_dir).resolve()
     stage = out / "layer"
     _reset(stage)
     requirements = read_dependencies(project.root / "pyproject.toml", LAYER_EXTRAS)
     cache = (cache_dir or default_cache_dir()).expanduser()
-    _install_wheels(requirements, stage, cache, python_version, platform, refresh)
+    _install_wheels(requirements, stage, cache, python_version, platform, refresh, progress)
     _prune(stage)
     _copy_tree(
         project.package,
@@ -159,6 +165,7 @@ def package_all(
     config: Path | None = None,
     cache_dir: Path | None = None,
     refresh: bool = False,
+    progress: Progress | None = None,
 ) -> PackageReport:
     """Check serverless.yml, then build the layer and every function it declares.
 
@@ -191,7 +198,10 @@ def package_all(
 
     if not skip_layer:
         _record(
-            report, "layer", build_layer(out, root=root, cache_dir=cache_dir, refresh=refresh), out / "layer"
+            report,
+            "layer",
+            build_layer(out, root=root, cache_dir=cache_dir, refresh=refresh, progress=progress),
+            out / "layer",
         )
     for fn in dep.functions:
         path = build_function(fn.key, out, root=root, config=config)
@@ -256,7 +266,7 @@ def write_zip(folder: Path, target: Path) -> Path:
     return target
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, progress: Progress | None = None) -> int:
     """``ciqueue package [--out DIR] [--skip-layer] [--config FILE] [--refresh]``."""
     parser = argparse.ArgumentParser(
         prog="ciqueue package", description="Build the SCF layer and function zips."
@@ -289,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config=args.config,
             cache_dir=args.cache_dir,
             refresh=args.refresh,
+            progress=progress,
         )
     except InvalidInput as exc:
         print("ciqueue package: invalid input:", file=sys.stderr)
@@ -309,7 +320,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _install_wheels(
-    requirements: list[str], stage: Path, cache: Path, python_version: str, platform: str, refresh: bool
+    requirements: list[str],
+    stage: Path,
+    cache: Path,
+    python_version: str,
+    platform: str,
+    refresh: bool,
+    progress: Progress | None = None,
 ) -> None:
     """pip-install wheels for the target platform into ``stage``, fetching into ``cache`` only
     when the cache cannot satisfy the requirements (so warm builds need no network)."""
@@ -329,8 +346,10 @@ def _install_wheels(
     if not refresh and _run(offline).returncode == 0:
         return
     _reset(stage)
-    download = [*pip, "download", "--quiet", "--dest", str(cache), *target, *requirements]
-    result = _run(download)
+    if progress is None:
+        result = _run([*pip, "download", "--quiet", "--dest", str(cache), *target, *requirements])
+    else:  # pip's own lines (Collecting x, Downloading x.whl), one at a time, as they come
+        result = _run_reporting([*pip, "download", "--dest", str(cache), *target, *requirements], progress)
     if result.returncode != 0:
         raise PackagingError(f"pip download for {platform} cp{python_version} failed: {_tail(result.stderr)}")
     result = _run(offline)
@@ -340,6 +359,21 @@ def _install_wheels(
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(cmd, capture_output=True, text=True, check=False)
+
+
+def _run_reporting(cmd: list[str], progress: Progress) -> subprocess.CompletedProcess[str]:
+    """``_run``, telling ``progress`` each line ``cmd`` prints on stdout while it runs (stderr is
+    kept whole in a file, so neither pipe can fill and stall the other)."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True) as proc:
+            assert proc.stdout is not None
+            lines = []
+            for line in proc.stdout:
+                lines.append(line)
+                if line.strip():
+                    progress(f"layer wheels: {line.strip()}")
+        errors.seek(0)
+        return subprocess.CompletedProcess(cmd, proc.returncode, "".join(lines), errors.read())
 
 
 def _tail(text: str, lines: int = 5) -> str:
