@@ -107,3 +107,33 @@ def test_ciqueue_demo_runs_the_rehearsal(monkeypatch: pytest.MonkeyPatch) -> Non
     assert cli.main(["demo"]) == 0
     assert cli.main(["demo", "--cli"]) == 0
     assert seen == ["rehearsal", "tour"]
+
+
+def test_the_demo_prints_each_queues_status_at_three_steps(tmp_path: Path) -> None:
+    out = io.StringIO()
+    summary = rehearsal.run(out, picture_dir=tmp_path)
+
+    assert summary.ok and len(summary.expectations) == 17
+    assert list(summary.statuses) == list(rehearsal.STATUS_STEPS)
+    lines = [line for line in out.getvalue().splitlines() if " status " in line]
+    held = "[window] already Paused as window 'nightly' requires; until 04:00 CST; next 04:00 CST resume"
+    opened = [f"[02:00:00] status       Paused    {name}  {held}" for name in rehearsal.QUEUES]
+    pin = summary.statuses["override-made"]["thumbnails"]["override"]
+    pinned = (
+        f"[02:10:00] status       Active    thumbnails  [override] override {pin['id']} by token:oncall "
+        "('urgent thumbnails for launch') pins it Active until 02:40 CST; next 02:40 CST pause"
+    )
+    others = [f"[02:10:00] status       Paused    {name}  {held}" for name in ("watermarks", "previews")]
+    free = (
+        "[window] already Active as no window is open; until 2026-03-03 02:00 CST; "
+        "next 04:30 CST set_callback"
+    )
+    closed = [f"[04:00:00] status       Active    {name}  {free}" for name in rehearsal.QUEUES]
+    assert lines == [*opened, pinned, *others, *closed]
+    # The lines are app.status's answer, the one ciqueue status gives (tests/dev/test_rehearsal_status.py).
+    reasons = {step: {n: s["reason"] for n, s in queues.items()} for step, queues in summary.statuses.items()}
+    assert reasons == {
+        "window-opened": dict.fromkeys(rehearsal.QUEUES, "window"),
+        "override-made": {"thumbnails": "override", "watermarks": "window", "previews": "window"},
+        "window-closed": dict.fromkeys(rehearsal.QUEUES, "window"),
+    }

@@ -13,6 +13,11 @@ while jobs pile up; at 02:10 the on-call resumes one queue for 30 minutes and it
 resumes and drains; at 04:30 the ``on-call`` rotation moves callbacks to the standby endpoint, and
 the next callbacks arrive there. Each expectation is checked; any miss makes the exit code 1.
 
+When the window has opened, right after the on-call's resume and when the window has closed
+(``STATUS_STEPS``), each queue's status is printed in one line (state, why, until, next change)
+from ``app.status.queue_statuses``, the answer ``ciqueue status`` and the console give, over the
+emulator's queues and the functions' state file; ``RehearsalSummary.statuses`` keeps them.
+
 Right after the on-call's resume, the week is drawn as the console draws it
 (``schedule.timeline.week_svg``: one lane per queue, the nightly window shaded, the override on
 thumbnails, the rotation's switches, the now line) into ``rehearsal-week.svg`` under the system's
@@ -38,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from zoneinfo import ZoneInfo
 
 import requests
@@ -51,6 +56,11 @@ from ciqueue.dev.livelog import LiveLog
 from ciqueue.dev.servers import BackgroundServer, FunctionUrlServer
 from ciqueue.dev.stack import local_env
 from ciqueue.errors import CiQueueError
+
+if TYPE_CHECKING:
+    from ciqueue.app.status import QueueStatus
+    from ciqueue.schedule.engine import ObservedQueue
+    from ciqueue.state.document import StateDocument
 
 
 class _SinkHandler(BaseHTTPRequestHandler):
@@ -171,6 +181,8 @@ class RehearsalSummary:
     final: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue name -> state, callback, jobs
     timeline: list[str] = field(default_factory=list)
     picture: str | None = None  # where the week's SVG picture was written
+    # step -> queue name -> its status there (``app.status.QueueStatus.to_dict()``), STATUS_STEPS only
+    statuses: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     error: str | None = None
 
     @property
@@ -276,10 +288,36 @@ class Rehearsal:
         return response.json()
 
     def step(self, name: str) -> None:
-        """A step of the story is done (``name``: what happened); ``on_step`` may look around
-        (``tests/dev`` runs ``ciqueue status`` here)."""
+        """A step of the story is done (``name``: what happened): at ``STATUS_STEPS`` each queue's
+        status line is printed; then ``on_step`` may look around (``tests/dev`` runs
+        ``ciqueue status`` here)."""
+        if name in STATUS_STEPS:
+            self.summary.statuses[name] = {
+                _name_of(s.queue.queue_id): s.to_dict() for s in self.show_status()
+            }
         if self.on_step is not None:
             self.on_step(self, name)
+
+    def show_status(self) -> list[QueueStatus]:
+        """One line per queue: its state, why, until when and its next change, as ``ciqueue status``
+        answers (``app.status.queue_statuses``, the one home of that answer) over the emulator's
+        queues and the functions' state file (their overrides and last-applied records)."""
+        from ciqueue.app.status import queue_statuses
+        from ciqueue.schedule.load import load_config
+
+        now = self.clock.now()
+        doc = self.state_document()
+        statuses = queue_statuses(
+            load_config(SCHEDULE, now=now),
+            self.observed(),
+            doc.engine_overrides(),
+            doc.engine_last_applied(),
+            now,
+        )
+        for status in statuses:
+            name = _name_of(status.queue.queue_id)
+            self.log.line("status", status.queue.state or "?", name, status_line(status, ZONE, now))
+        return statuses
 
     def hhmm(self) -> str:
         return self.clock.now().astimezone(ZoneInfo(ZONE)).strftime("%H:%M")
@@ -361,21 +399,33 @@ class Rehearsal:
             answer = response.text
         return response.status_code, answer
 
-    def draw_week(self) -> Path:
-        """The week as the console draws it, per queue, with the stored overrides; its path."""
+    def observed(self) -> list[ObservedQueue]:
+        """The queues as CI holds them (the emulator's state), for the engine."""
         from ciqueue.schedule.engine import ObservedQueue
-        from ciqueue.schedule.load import load_config
-        from ciqueue.schedule.timeline import week_svg
-        from ciqueue.state.document import StateDocument
 
-        now = self.clock.now()
-        observed = [
-            ObservedQueue(BUCKET, REGION, "pic", str(q["QueueId"]), q.get("Name"), q.get("State"))
+        return [
+            ObservedQueue(
+                BUCKET, REGION, "pic", str(q["QueueId"]), q.get("Name"), q.get("State"), q.get("NotifyConfig")
+            )
             for q in self.queues().values()
         ]
-        doc = StateDocument.from_json(self.state_path.read_bytes(), str(self.state_path))
-        live = [o for o in doc.engine_overrides() if o.active_at(now)]
-        svg = week_svg(load_config(SCHEDULE, now=now), now, observed=observed, overrides=live)
+
+    def state_document(self) -> StateDocument:
+        """The functions' state file (an empty document before their first write)."""
+        from ciqueue.state.document import StateDocument
+
+        if not self.state_path.exists():
+            return StateDocument()
+        return StateDocument.from_json(self.state_path.read_bytes(), str(self.state_path))
+
+    def draw_week(self) -> Path:
+        """The week as the console draws it, per queue, with the stored overrides; its path."""
+        from ciqueue.schedule.load import load_config
+        from ciqueue.schedule.timeline import week_svg
+
+        now = self.clock.now()
+        live = [o for o in self.state_document().engine_overrides() if o.active_at(now)]
+        svg = week_svg(load_config(SCHEDULE, now=now), now, observed=self.observed(), overrides=live)
         self.picture_dir.mkdir(parents=True, exist_ok=True)
         path = self.picture_dir / PICTURE_NAME
         path.write_text(svg, encoding="utf-8")
@@ -541,6 +591,31 @@ class Rehearsal:
 
 
 PICTURE_NAME = "rehearsal-week.svg"
+# The steps at which the demo prints each queue's status line: held by the window, one queue
+# pinned by the on-call's override, handed back when the window closes (the rotation next).
+STATUS_STEPS = ("window-opened", "override-made", "window-closed")
+
+
+def status_line(status: QueueStatus, zone_name: str, now: datetime) -> str:
+    """``[reason] why; until T; next T change``: a queue's status in one line (an override's why
+    names its end, so no second until), times as every explanation gives them
+    (``schedule.windows.format_instant``, the config's zone)."""
+    from ciqueue.schedule.windows import format_instant
+
+    tz = ZoneInfo(zone_name)
+    if status.until is not None:
+        until = format_instant(status.until, tz, now)
+    else:
+        until = "cancelled" if status.override is not None else "-"
+    coming = status.next_change
+    if coming is None:
+        following = "nothing planned"
+    else:
+        when = format_instant(coming.at, tz, now) if coming.at is not None else "at the next tick"
+        following = f"{when} {coming.change}"
+    # An override's why already says until when it pins the queue.
+    held = "" if status.reason == "override" else f"; until {until}"
+    return f"[{status.reason}] {status.why}{held}; next {following}"
 
 
 def default_picture_dir() -> Path:
