@@ -54,7 +54,8 @@ from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 RUNNABLE = {"sh", "bash", "console"}
-COMMAND_TIMEOUT = 90.0  # seconds: a hang guard, not a timing test (make demo takes ~9 s alone, over 20 s on a loaded 2-core box)
+# seconds: a hang guard, not a timing test (make demo takes ~9 s alone, over 20 s on a loaded 2-core box)
+COMMAND_TIMEOUT = 90.0
 SERVER_START_TIMEOUT = 15.0
 DOC_PORTS = ("9000", "9001", "9080")
 BIN = Path(sys.executable).parent
