@@ -14,8 +14,10 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ciqueue import limits
@@ -142,7 +144,10 @@ def test_build_function_puts_folder_contents_at_zip_root(tmp_path: Path) -> None
     config = tmp_path / "my-config.yml"
     config.write_text("version: 1\n")
 
-    path = packaging.build_function("worker", tmp_path / "out", root=root, config=config)
+    no_bytecode = packaging.RuntimePython("3.10", None)  # the shipped pyc: tests further down
+    path = packaging.build_function(
+        "worker", tmp_path / "out", root=root, config=config, runtime_python=no_bytecode
+    )
 
     assert path == tmp_path / "out" / "worker.zip"
     with zipfile.ZipFile(path) as zf:
@@ -235,11 +240,133 @@ def test_layer_holds_packages_at_its_root(built: Path) -> None:
     assert "ciqueue/__main__.py" not in names
     for shipped in ("ci", "schedule", "state", "envelopes", "app", "api"):
         assert f"ciqueue/{shipped}/__init__.py" in names
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.endswith(".dist-info/RECORD")]
     native = [n for n in names if n.endswith(".so")]
     assert any(n.startswith("pydantic_core/") for n in native)
     assert all(n.endswith(".cpython-310-x86_64-linux-gnu.so") for n in native), native
+
+
+def _pyc_of(name: str) -> str:
+    folder, _, module = name.rpartition("/")
+    return f"{folder}/__pycache__/{module[:-3]}.cpython-310.pyc".lstrip("/")
+
+
+@pytest.mark.slow
+def test_the_layer_and_functions_carry_unchecked_hash_bytecode_of_python310(built: Path) -> None:
+    python = _python310()
+    if python is None:
+        pytest.skip("no CPython 3.10 interpreter (set CIQUEUE_PYTHON310): nothing compiles the bytecode")
+    magic = subprocess.run(
+        [python, "-c", "import importlib.util; print(importlib.util.MAGIC_NUMBER.hex())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for artifact in (packaging.LAYER_ZIP, *(f"{name}.zip" for name in FUNCTIONS)):
+        with zipfile.ZipFile(built / artifact) as zf:
+            names = zf.namelist()
+            sources = [n for n in names if n.endswith(".py")]
+            pycs = sorted(n for n in names if n.endswith(".pyc"))
+            # One pyc for every module, in the place the 3.10 loader looks, and nothing else.
+            assert sources and pycs == sorted(_pyc_of(n) for n in sources), artifact
+            assert names == sorted(names, key=lambda n: n.split("/")), artifact  # still sorted, by folder
+            for name in pycs:
+                header = zf.read(name)[:16]
+                assert header[:4].hex() == magic, name
+                # PEP 552 flags: 0b01 = hash-based, check_source off (unchecked).
+                assert int.from_bytes(header[4:8], "little") == 0b01, name
+                assert zf.getinfo(name).date_time == (1980, 1, 1, 0, 0, 0)
+
+
+@pytest.mark.slow
+def test_bytecode_is_reproducible_and_records_scf_paths(built: Path, tmp_path: Path) -> None:
+    python = _python310()
+    if python is None:
+        pytest.skip("no CPython 3.10 interpreter (set CIQUEUE_PYTHON310)")
+    again = tmp_path / "again"
+    packaging.build_function("scheduler", again)
+    assert (again / "scheduler.zip").read_bytes() == (built / "scheduler.zip").read_bytes()
+    pyc = built / "functions" / "scheduler" / "__pycache__" / "index.cpython-310.pyc"
+    shown = subprocess.run(
+        [
+            python,
+            "-c",
+            "import marshal, sys; print(marshal.loads(open(sys.argv[1], 'rb').read()[16:]).co_filename)",
+            str(pyc),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert shown == "/var/user/index.py"
+
+
+@pytest.mark.slow
+def test_python310_imports_the_read_only_layer_without_compiling(built: Path, tmp_path: Path) -> None:
+    """A cold start as on SCF (read-only /opt and /var/user, -B off) loads every module of ours
+    and of the dependencies from the shipped pyc: the source compiler is never called. The same
+    layer without its pyc files compiles each one, so the probe does see compiling."""
+    python = _python310()
+    if python is None:
+        pytest.skip("no CPython 3.10 interpreter (set CIQUEUE_PYTHON310)")
+    shipped = _import_probe(python, built, tmp_path / "shipped", strip_pyc=False)
+    assert shipped["compiled"] == []
+    assert shipped["loaded"] > 100  # Python modules of ciqueue, pydantic, requests, ... from the zips
+    assert shipped["index_cached"] == str(
+        tmp_path / "shipped" / "var_user" / "__pycache__" / "index.cpython-310.pyc"
+    )
+    stripped = _import_probe(python, built, tmp_path / "stripped", strip_pyc=True)
+    assert "index" in stripped["compiled"] and "ciqueue.ci.client" in stripped["compiled"]
+    # Without them every loaded module compiles (and one more that an import dropped again).
+    assert len(stripped["compiled"]) >= shipped["loaded"] == stripped["loaded"]
+
+
+def _import_probe(python: str, built: Path, where: Path, *, strip_pyc: bool) -> dict[str, Any]:
+    opt, code = where / "opt", where / "var_user"
+    for zip_name, folder in ((packaging.LAYER_ZIP, opt), ("scheduler.zip", code)):
+        with zipfile.ZipFile(built / zip_name) as zf:
+            zf.extractall(folder)
+    if strip_pyc:
+        for pyc in where.rglob("*.pyc"):
+            pyc.unlink()
+    _make_read_only(opt)
+    _make_read_only(code)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(where), "PYTHONPATH": f"{code}:{opt}"}
+    result = subprocess.run(
+        [python, "-S", "-s", "-c", _COMPILE_PROBE, str(where)],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    assert report["dont_write_bytecode"] is False  # -B off: only read-only folders keep it from writing
+    return report
+
+
+_COMPILE_PROBE = """
+import importlib, importlib._bootstrap_external as ext, json, pkgutil, sys
+compiled = []
+original = ext.SourceLoader.source_to_code
+def counting(self, data, path, *, _optimize=-1):
+    compiled.append(self.name)
+    return original(self, data, path, _optimize=_optimize)
+ext.SourceLoader.source_to_code = counting
+import index
+import ciqueue
+for info in pkgutil.walk_packages(ciqueue.__path__, "ciqueue."):
+    importlib.import_module(info.name)
+for name in ("pydantic", "requests", "yaml", "xmltodict"):
+    importlib.import_module(name)
+where = sys.argv[1]
+files = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
+loaded = sorted({f for f in files if f.startswith(where) and f.endswith(".py")})  # not the .so
+print(json.dumps({"compiled": compiled, "loaded": len(loaded), "index_cached": index.__cached__,
+                  "dont_write_bytecode": sys.dont_write_bytecode}))
+"""
 
 
 @pytest.mark.slow
@@ -306,6 +433,62 @@ def test_every_handler_runs_from_the_layer_in_python310(built: Path, tmp_path: P
             assert report["result"] == {"ok": True, "function": name}
         else:
             assert isinstance(report["result"], dict), (name, report["result"])
+
+
+# --- without a Python 3.10 ---------------------------------------------------------------------
+
+
+def _fake_python(tmp_path: Path, version: str) -> Path:
+    fake = tmp_path / f"fake-python{version}"
+    fake.write_text(f"#!/bin/sh\necho {version}\n")
+    fake.chmod(0o755)
+    return fake
+
+
+def test_a_runtime_python_of_another_version_builds_without_bytecode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = _fake_python(tmp_path, "3.9")
+    out = tmp_path / "out"
+    assert packaging.main(["--out", str(out), "--skip-layer", "--runtime-python", str(fake)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"ciqueue package: --runtime-python {fake} is Python 3.9, not 3.10: built without bytecode "
+        "(SCF compiles every module from source on each cold start)"
+    ]
+    for name in FUNCTIONS:
+        with zipfile.ZipFile(out / f"{name}.zip") as zf:
+            assert "index.py" in zf.namelist()
+            assert not [n for n in zf.namelist() if n.endswith(".pyc") or "__pycache__" in n]
+
+
+def test_no_python310_anywhere_builds_without_bytecode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # This interpreter is "3.11", PATH holds no python3.10 and ~ no pyenv.
+    monkeypatch.setattr(sys, "executable", str(_fake_python(tmp_path, "3.11")))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    found = packaging.find_runtime_python()
+    assert found.executable is None
+    out = tmp_path / "out"
+    assert packaging.main(["--out", str(out), "--skip-layer"]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "ciqueue package: no Python 3.10 interpreter found (python3.10 on PATH, ~/.pyenv, or "
+        "--runtime-python PATH): built without bytecode (SCF compiles every module from source on each "
+        "cold start)"
+    ]
+    with zipfile.ZipFile(out / "scheduler.zip") as zf:
+        assert zf.namelist() == ["index.py"]
+
+
+@pytest.mark.slow
+def test_the_layer_without_python310_carries_no_bytecode(tmp_path: Path) -> None:
+    none = packaging.RuntimePython("3.10", None, "no interpreter")
+    with zipfile.ZipFile(packaging.build_layer(tmp_path, runtime_python=none)) as zf:
+        names = zf.namelist()
+    assert "ciqueue/__init__.py" in names
+    assert not [n for n in names if n.endswith(".pyc") or "__pycache__" in n]
 
 
 def _make_read_only(folder: Path) -> None:

@@ -11,11 +11,23 @@ tooling and the emulator (``LAYER_EXCLUDED_SUBPACKAGES``): it carries only what 
 The files it builds from (serverless.yml, functions/, pyproject.toml, the package) are
 ``ciqueue.deploy.project``'s: a checkout's, or the copy an installed package carries, whose build
 goes to ``./dist`` (never among the installed files).
+
+Both zips ship bytecode: on SCF ``/opt`` and ``/var/user`` are read-only (and
+``PYTHONDONTWRITEBYTECODE`` is set), so a module without a ``.pyc`` is compiled from source on every
+cold start. Every ``.py`` gets ``__pycache__/<mod>.cpython-310.pyc`` compiled by the runtime's own
+minor version (bytecode is version-specific) as an *unchecked-hash* pyc (PEP 552): the loader
+trusts it without looking at the source's mtime, which the zip fixes at 1980 anyway. The compiler
+is ``--runtime-python``, else the packaging interpreter if it is the runtime's version, else
+``python3.10`` on PATH or under ~/.pyenv; with none, the zips carry no bytecode and one line on
+stderr says so (the package still builds). Compiling is reproducible too: ``PYTHONHASHSEED=0``
+(set constants keep one order) and source paths recorded as ``/opt/...`` and ``/var/user/...``,
+never the build folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import re
 import shutil
@@ -53,6 +65,18 @@ _JUNK_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".mypy_cache"}
 _JUNK_SUFFIXES = (".pyc", ".pyo")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
 _QUOTED_RE = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+LAYER_ROOT = "/opt"  # where SCF unpacks layers: the path the layer's bytecode records
+CODE_ROOT = "/var/user"  # where SCF unpacks a function's code
+
+
+@dataclass(frozen=True)
+class RuntimePython:
+    """The interpreter that compiles the zips' bytecode (``executable``), or why there is none
+    (``note``, one line: the zips then carry no ``.pyc``)."""
+
+    version: str
+    executable: str | None
+    note: str | None = None
 
 
 @dataclass
@@ -64,6 +88,7 @@ class PackageReport:
     unpacked: dict[str, int] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    bytecode: RuntimePython | None = None  # who compiled the .pyc files, or why none were
 
     def table(self) -> str:
         rows = [("artifact", "zip", "unpacked")]
@@ -118,8 +143,10 @@ def build_layer(
     cache_dir: Path | None = None,
     refresh: bool = False,
     progress: Progress | None = None,
+    runtime_python: RuntimePython | None = None,
 ) -> Path:
-    """Build ``out_dir/ciqueue-layer.zip`` (and ``out_dir/layer/``) for the SCF Python runtime;
+    """Build ``out_dir/ciqueue-layer.zip`` (and ``out_dir/layer/``) for the SCF Python runtime,
+    with bytecode compiled by ``runtime_python`` (default: ``find_runtime_python(python_version)``);
     ``progress`` (optional) is told each wheel pip collects while it downloads."""
     project = find_project(root)
     out = Path(out_dir).resolve()
@@ -135,14 +162,21 @@ def build_layer(
         exclude_top=(*LAYER_EXCLUDED_SUBPACKAGES, *LAYER_EXCLUDED_MODULES),
     )
     _check_native_modules(stage, python_version)
+    compile_bytecode(stage, runtime_python or find_runtime_python(python_version), LAYER_ROOT)
     return write_zip(stage, out / LAYER_ZIP)
 
 
 def build_function(
-    name: str, out_dir: str | Path, *, root: Path | None = None, config: Path | None = None
+    name: str,
+    out_dir: str | Path,
+    *,
+    root: Path | None = None,
+    config: Path | None = None,
+    runtime_python: RuntimePython | None = None,
 ) -> Path:
     """Build ``out_dir/<name>.zip`` (and ``out_dir/functions/<name>/``): the function folder's
-    contents at the zip root, without serverless.yml and caches, plus ``config`` as ciqueue.yml."""
+    contents at the zip root, without serverless.yml and caches, plus ``config`` as ciqueue.yml,
+    and bytecode as in ``build_layer``."""
     source = find_project(root).functions_dir / name
     if not (source / "index.py").is_file():
         raise InvalidInput(f"functions.{name}", f"functions/{name}/index.py does not exist")
@@ -154,6 +188,7 @@ def build_function(
         if not config.is_file():
             raise InvalidInput("config", f"{config} is not a file")
         shutil.copyfile(config, stage / CONFIG_NAME)
+    compile_bytecode(stage, runtime_python or find_runtime_python(), CODE_ROOT)
     return write_zip(stage, out / f"{name}.zip")
 
 
@@ -166,8 +201,10 @@ def package_all(
     cache_dir: Path | None = None,
     refresh: bool = False,
     progress: Progress | None = None,
+    runtime_python: str | Path | None = None,
 ) -> PackageReport:
-    """Check serverless.yml, then build the layer and every function it declares.
+    """Check serverless.yml, then build the layer and every function it declares, their bytecode
+    compiled by ``runtime_python`` or the interpreter ``find_runtime_python`` finds (``report.bytecode``).
 
     Raises InvalidInput when the descriptor breaks a rule or a zip exceeds SCF's 50 MB upload
     limit (or a function plus the layer exceeds 500 MB unpacked).
@@ -178,7 +215,7 @@ def package_all(
     dep = scfyml.load_serverless(project.root, environ=os.environ)
     scfyml.require_valid(dep)
     out = Path(out_dir).resolve()
-    report = PackageReport(out_dir=out)
+    report = PackageReport(out_dir=out, bytecode=find_runtime_python(explicit=runtime_python))
     if config is None and project.checkout and (project.root / CONFIG_NAME).is_file():
         config = project.root / CONFIG_NAME
     if not project.checkout:
@@ -200,11 +237,18 @@ def package_all(
         _record(
             report,
             "layer",
-            build_layer(out, root=root, cache_dir=cache_dir, refresh=refresh, progress=progress),
+            build_layer(
+                out,
+                root=root,
+                cache_dir=cache_dir,
+                refresh=refresh,
+                progress=progress,
+                runtime_python=report.bytecode,
+            ),
             out / "layer",
         )
     for fn in dep.functions:
-        path = build_function(fn.key, out, root=root, config=config)
+        path = build_function(fn.key, out, root=root, config=config, runtime_python=report.bytecode)
         _record(report, fn.key, path, out / "functions" / fn.key)
 
     problems = _size_problems(report, [fn.key for fn in dep.functions])
@@ -249,6 +293,66 @@ def default_cache_dir() -> Path:
     return Path(base) / "ciqueue" / "wheels"
 
 
+def find_runtime_python(
+    version: str = DEFAULT_PYTHON_VERSION, explicit: str | Path | None = None
+) -> RuntimePython:
+    """The interpreter of the runtime's minor ``version`` that compiles the bytecode: ``explicit``
+    (``--runtime-python``) alone when given, else the first that is that version of: this
+    interpreter, ``python<version>`` on PATH, ``~/.pyenv/versions/<version>*/bin/python<version>``.
+    None found (or ``explicit`` is another version): no executable and a note saying so."""
+    if explicit is not None:
+        found = _python_version(str(explicit))
+        if found == version:
+            return RuntimePython(version, str(explicit))
+        what = "does not run" if found is None else f"is Python {found}"
+        return RuntimePython(version, None, f"--runtime-python {explicit} {what}, not {version}: {_NO_PYC}")
+    candidates = [sys.executable, shutil.which(f"python{version}")]
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python{version}")))
+    for exe in candidates:
+        if exe and _python_version(exe) == version:
+            return RuntimePython(version, exe)
+    return RuntimePython(
+        version,
+        None,
+        f"no Python {version} interpreter found (python{version} on PATH, ~/.pyenv, or "
+        f"--runtime-python PATH): {_NO_PYC}",
+    )
+
+
+_NO_PYC = "built without bytecode (SCF compiles every module from source on each cold start)"
+
+
+def compile_bytecode(stage: Path, runtime: RuntimePython, recorded_root: str) -> bool:
+    """Compile every ``.py`` under ``stage`` to an unchecked-hash ``__pycache__`` pyc with
+    ``runtime``'s interpreter, recording source paths under ``recorded_root`` (where SCF unpacks
+    it). False, compiling nothing, when ``runtime`` has no interpreter. A module the runtime
+    cannot compile raises PackagingError: it would fail on SCF as well."""
+    if runtime.executable is None:
+        return False
+    cmd = [
+        runtime.executable,
+        "-m",
+        "compileall",
+        "-q",
+        "-f",
+        "--invalidation-mode",
+        "unchecked-hash",
+        "-s",
+        str(stage),
+        "-p",
+        recorded_root,
+        str(stage),
+    ]
+    # A clean environment: nothing of the build shell's PYTHONPATH, one hash seed for every build.
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"}
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if result.returncode != 0:
+        raise PackagingError(
+            f"compiling bytecode with {runtime.executable} failed: {_tail(result.stdout + result.stderr)}"
+        )
+    return True
+
+
 def write_zip(folder: Path, target: Path) -> Path:
     """Zip ``folder``'s contents (paths relative to it) deterministically into ``target``."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -280,6 +384,13 @@ def main(argv: Sequence[str] | None = None, progress: Progress | None = None) ->
     parser.add_argument(
         "--refresh", action="store_true", help="download wheels again instead of using the cache"
     )
+    parser.add_argument(
+        "--runtime-python",
+        default=None,
+        metavar="PATH",
+        help=f"Python {DEFAULT_PYTHON_VERSION} that compiles the zips' bytecode "
+        "(default: this interpreter, or one on PATH or under ~/.pyenv)",
+    )
     args = parser.parse_args(argv)
     if args.config is not None:
         try:
@@ -300,6 +411,7 @@ def main(argv: Sequence[str] | None = None, progress: Progress | None = None) ->
             cache_dir=args.cache_dir,
             refresh=args.refresh,
             progress=progress,
+            runtime_python=args.runtime_python,
         )
     except InvalidInput as exc:
         print("ciqueue package: invalid input:", file=sys.stderr)
@@ -309,6 +421,8 @@ def main(argv: Sequence[str] | None = None, progress: Progress | None = None) ->
     except CiQueueError as exc:
         print(f"ciqueue package: {exc}", file=sys.stderr)
         return 1
+    if report.bytecode is not None and report.bytecode.note:
+        print(f"ciqueue package: {report.bytecode.note}", file=sys.stderr)
     print(report.table())
     for note in report.notes:
         print(f"note: {note}")
@@ -355,6 +469,21 @@ def _install_wheels(
     result = _run(offline)
     if result.returncode != 0:
         raise PackagingError(f"pip install from the wheel cache failed: {_tail(result.stderr)}")
+
+
+def _python_version(exe: str) -> str | None:
+    """``major.minor`` of the interpreter ``exe``, or None when it does not run."""
+    try:
+        probe = subprocess.run(
+            [exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return probe.stdout.strip() if probe.returncode == 0 else None
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
