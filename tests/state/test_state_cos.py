@@ -107,8 +107,12 @@ def test_create_with_if_none_match_then_update_with_if_match(
         ("PUT", "/ciqueue/state.json", 200, None),
         ("PUT", "/ciqueue/state.json", 412, "PreconditionFailed"),
         ("PUT", "/ciqueue/state.json", 200, None),
-        ("GET", "/ciqueue/state.json", 200, None),
+        # The store wrote that version itself: If-None-Match with its ETag, 304, nothing downloaded.
+        ("GET", "/ciqueue/state.json", 304, None),
     ]
+    # Another store has read nothing yet: the whole object, the same document and ETag.
+    assert make_store(emulator).load() == (second, new_etag)
+    assert cos_requests(emu_admin)[-1] == ("GET", "/ciqueue/state.json", 200, None)
 
 
 def test_interleaved_writers_conflict_then_retry_keeps_both(
@@ -139,11 +143,11 @@ def test_interleaved_writers_conflict_then_retry_keeps_both(
     assert [o.id for o in saved.overrides] == ["ovr-2", "ovr-4", "ovr-3"]
     assert [o.id for o in b.load()[0].overrides] == ["ovr-2", "ovr-4", "ovr-3"]
     assert [(m, s) for m, _, s, _ in cos_requests(emu_admin)] == [
-        ("GET", 200),  # A loads
-        ("GET", 200),  # B loads
+        ("GET", 200),  # A loads: B wrote since A's last read, so the whole object
+        ("GET", 304),  # B loads: still the version B wrote
         ("PUT", 200),  # B saves
         ("PUT", 412),  # A's If-Match is stale
-        ("GET", 200),  # A reloads
+        ("GET", 200),  # A reloads: a version A has not seen, the whole object
         ("PUT", 200),  # A saves both
         ("GET", 200),  # the check above
     ]

@@ -174,7 +174,8 @@ def reconcile(
     doc, _ = runtime.state.load()
     overrides = doc.engine_overrides()
     report.expired_overrides = [o.id for o in overrides if not o.active_at(now)]
-    report.decisions = decide(config, now, covered, overrides, doc.engine_last_applied())
+    last_applied = doc.engine_last_applied(q.key.text for q in covered)  # the shard's, not the fleet's
+    report.decisions = decide(config, now, covered, overrides, last_applied)
 
     carried: dict[QueueKey, list[Decision]] = {}
     for decision in report.decisions:

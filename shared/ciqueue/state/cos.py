@@ -3,7 +3,10 @@
 The version is the object's ETag. A first write sends ``If-None-Match: *`` (create only), later
 writes ``If-Match: <etag read>``; COS answers 412 PreconditionFailed when another writer got
 there first, which becomes StateConflict (``update`` then reloads and re-applies). A missing
-object (404 NoSuchKey) reads as an empty document.
+object (404 NoSuchKey) reads as an empty document. A read sends ``If-None-Match: <etag>`` of the
+version this store last read or wrote: 304 Not Modified means that version is still the stored one,
+so its document is used again without downloading or parsing the object (the version token, and so
+every conditional write, stays the ETag COS holds).
 
 Requests go through ``CIClient.request`` (same signing, session, retries and deadline) aimed at
 ``<bucket>.cos.<region>.myqcloud.com``; with an endpoint override the connection goes there and
@@ -83,17 +86,26 @@ class CosStateStore(VersionedStateStore):
         return "/" + self.key
 
     def load(self, deadline: Deadline | None = None) -> tuple[StateDocument, str | None]:
+        known = self._known
+        headers = {"if-none-match": known[0]} if known is not None else None
         try:
-            response = self.client.request("GET", self.path, deadline=deadline)
+            response = self.client.request("GET", self.path, headers=headers, deadline=deadline)
         except ServiceError as exc:
             self._note(exc.request_id)
             if exc.status == 404 and exc.code == "NoSuchKey":
                 return StateDocument(), None
+            if exc.status == 304 and known is not None:  # still the version read or written last
+                doc = self._recall(known[0])
+                if doc is not None:
+                    return doc, known[0]
             raise
         self._note(response.headers.get(HEADER_COS_REQUEST_ID))
-        etag = response.headers.get("ETag")
+        etag = response.headers.get("ETag") or None
         doc = StateDocument.from_json(response.content, f"object cos://{self.bucket}/{self.key}")
-        return doc, etag or None
+        if etag is None:
+            return doc, None
+        self._keep(etag, doc)
+        return doc.working_copy(), etag
 
     def _write(self, doc: StateDocument, expected_version: str | None) -> str:
         body = doc.to_json()

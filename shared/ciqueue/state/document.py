@@ -3,7 +3,18 @@
 A store is versioned: ``load`` returns the document and a version token, ``save`` writes only if
 the stored version still equals the one read (else ``StateConflict``), and ``update`` runs
 load -> mutate -> save and, on a conflict, reloads and re-applies the mutation. Two writers racing
-therefore never lose each other's change. Backends: ``ciqueue.state.file`` (local file, the test
+therefore never lose each other's change.
+
+What an update costs is what it changes, not the document's size (one last-applied record per
+queue makes that the fleet's): the records are frozen, so ``update`` hands the mutator a working
+copy sharing them (``working_copy``: own lists and dict, no deep copy) and ``same_content``
+compares field by field, where a record left alone is the same object; an update that changes
+nothing writes nothing. A store keeps the document of the version it read or wrote last, so
+reading that version again (the reload of ``update``, the next tick of a warm instance) parses
+nothing; the version token still comes from the stored bytes or object, so the conditional write
+guards exactly as before. ``to_json`` is compact, by pydantic's compiled writer.
+
+Backends: ``ciqueue.state.file`` (local file, the test
 fake) and ``ciqueue.state.cos`` (one COS object, conditional writes); this module imports neither,
 and ``ciqueue.state.location`` is the one place that chooses and builds one.
 
@@ -30,7 +41,7 @@ import re
 import secrets
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -71,7 +82,7 @@ def queue_key(bucket: str, region: str, kind: str, queue_id: str) -> str:
 class OverrideRecord(BaseModel):
     """A stored override: a person pins a queue's State until ``expires_at`` (None: until cancelled)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str = Field(pattern=_OVERRIDE_ID.pattern)
     bucket: str
@@ -131,7 +142,7 @@ class OverrideRecord(BaseModel):
 class LastAppliedRecord(BaseModel):
     """What the engine last carried out for a queue (``engine.LastApplied``) and when it decided."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     desired_state: QueueStateName | None = None
     edge_at: AwareDatetime | None = None
@@ -180,7 +191,7 @@ class ChangeRecord(BaseModel):
     message). Other audit fields (``override_id``, ``expires_at``, ``written``...) are kept as given.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     at: AwareDatetime
     event: str
@@ -215,10 +226,13 @@ class StateDocument(BaseModel):
     changes: list[ChangeRecord] = Field(default_factory=list)
 
     def to_json(self) -> bytes:
-        """Stable bytes: fields in declared order, ``last_applied`` sorted by queue key."""
-        data = self.model_dump(mode="json")
-        data["last_applied"] = dict(sorted(data["last_applied"].items()))
-        return (json.dumps(data, ensure_ascii=False, indent=1) + "\n").encode()
+        """Stable compact bytes: fields in declared order, ``last_applied`` sorted by queue key.
+
+        Serialised by pydantic's own (compiled) JSON writer, the same field forms as
+        ``model_dump(mode="json")``; compact, since the file is machine-written and one record per
+        queue makes its size the fleet's (any JSON form loads)."""
+        ordered = self.model_copy(update={"last_applied": dict(sorted(self.last_applied.items()))})
+        return ordered.model_dump_json().encode() + b"\n"
 
     @classmethod
     def from_json(cls, data: bytes | str, where: str) -> StateDocument:
@@ -245,9 +259,25 @@ class StateDocument(BaseModel):
             raise StateCorrupt(f"state {where}: {path}: {first['msg']}") from None
 
     def same_content(self, other: StateDocument) -> bool:
-        """True when the two differ at most in ``updated_at``."""
-        mine = self.model_dump(mode="json", exclude={"updated_at"})
-        return mine == other.model_dump(mode="json", exclude={"updated_at"})
+        """True when the two differ at most in ``updated_at``.
+
+        Field by field: records are frozen, so a record a mutator left alone is the same object and
+        compares at once; the cost is the records that changed, not the fleet's."""
+        mine, theirs = dict(self.__dict__), dict(other.__dict__)
+        mine.pop("updated_at", None)
+        theirs.pop("updated_at", None)
+        return mine == theirs and (self.model_extra or {}) == (other.model_extra or {})
+
+    def working_copy(self) -> StateDocument:
+        """A copy whose lists and dict are its own (the records, frozen, are shared): what a
+        mutator may change in place without touching this document."""
+        return self.model_copy(
+            update={
+                "overrides": list(self.overrides),
+                "last_applied": dict(self.last_applied),
+                "changes": list(self.changes),
+            }
+        )
 
     def override(self, override_id: str) -> OverrideRecord | None:
         return next((o for o in self.overrides if o.id == override_id), None)
@@ -255,8 +285,12 @@ class StateDocument(BaseModel):
     def engine_overrides(self) -> list[engine.Override]:
         return [o.to_engine() for o in self.overrides]
 
-    def engine_last_applied(self) -> dict[str, engine.LastApplied]:
-        return {key: record.to_engine() for key, record in self.last_applied.items()}
+    def engine_last_applied(self, keys: Iterable[str] | None = None) -> dict[str, engine.LastApplied]:
+        """The records as the engine's, only those of ``keys`` when given (a shard's queues)."""
+        if keys is None:
+            return {key: record.to_engine() for key, record in self.last_applied.items()}
+        found = ((key, self.last_applied.get(key)) for key in keys)
+        return {key: record.to_engine() for key, record in found if record is not None}
 
 
 Mutator = Callable[[StateDocument], StateDocument]
@@ -290,6 +324,18 @@ class VersionedStateStore(ABC):
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
+        self._known: tuple[str, StateDocument] | None = None
+
+    def _keep(self, version: str, doc: StateDocument) -> None:
+        """Remember the document stored at ``version`` (one read or written last)."""
+        self._known = (version, doc)
+
+    def _recall(self, version: str | None) -> StateDocument | None:
+        """A working copy of the document kept at ``version`` (None: not the one kept)."""
+        known = self._known
+        if version is None or known is None or known[0] != version:
+            return None
+        return known[1].working_copy()
 
     @abstractmethod
     def load(self) -> tuple[StateDocument, str | None]: ...
@@ -305,7 +351,9 @@ class VersionedStateStore(ABC):
 
     def save(self, doc: StateDocument, expected_version: str | None) -> str:
         with self._exclusive():
-            return self._write(doc, expected_version)
+            version = self._write(doc, expected_version)
+        self._keep(version, doc)
+        return version
 
     def update(self, mutator: Mutator, attempts: int = DEFAULT_UPDATE_ATTEMPTS) -> StateDocument:
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
@@ -313,7 +361,7 @@ class VersionedStateStore(ABC):
         for attempt in range(1, attempts + 1):
             with self._exclusive():
                 doc, version = self.load()
-                changed = mutator(doc.model_copy(deep=True))
+                changed = mutator(doc.working_copy())
                 if not isinstance(changed, StateDocument):
                     raise TypeError("a state mutator must return the StateDocument")
                 if changed.same_content(doc):
@@ -322,7 +370,7 @@ class VersionedStateStore(ABC):
                     update={"updated_at": datetime.fromtimestamp(self._clock(), timezone.utc)}
                 )
                 try:
-                    self._write(changed, version)
+                    self._keep(self._write(changed, version), changed)
                     return changed
                 except StateConflict:
                     log.debug("state conflict on attempt %d of %d; reloading", attempt, attempts)

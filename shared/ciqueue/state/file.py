@@ -51,7 +51,13 @@ class FileStateStore(VersionedStateStore):
         data = self._read()
         if data is None:
             return StateDocument(), None
-        return StateDocument.from_json(data, f"file {self.path}"), content_version(data)
+        version = content_version(data)
+        known = self._recall(version)
+        if known is not None:
+            return known, version
+        doc = StateDocument.from_json(data, f"file {self.path}")
+        self._keep(version, doc)
+        return doc.working_copy(), version
 
     def _read(self) -> bytes | None:
         try:
