@@ -130,6 +130,8 @@ THROTTLING_CODES = frozenset(
     }
 )
 RETRYABLE_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+# Statuses that mean "too fast" whatever the code: 429, and 503 (COS's SlowDown status).
+THROTTLING_STATUSES = frozenset({429, 503})
 # Tencent Cloud API 3.0 answers (SCF's Invoke API) carry no HTTP error status: every error is
 # HTTP 200 with ``Response.Error.Code``, a family and an optional detail after a dot
 # (``RequestLimitExceeded.UinLimitExceeded``, ``InternalError.System``). The family decides:

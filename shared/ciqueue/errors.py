@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from ciqueue.constants import RETRYABLE_STATUSES, SERVER_ERROR_CODES, THROTTLING_CODES
+from ciqueue.constants import RETRYABLE_STATUSES, SERVER_ERROR_CODES, THROTTLING_CODES, THROTTLING_STATUSES
 
 INTERNAL_ERROR_CODE = "InternalError"
 INTERNAL_ERROR_MESSAGE = "internal error"
@@ -131,11 +131,23 @@ def transient_answer(status: int | None, code: str | None) -> bool:
     status (constants.THROTTLING_CODES); never another 4xx. A dotted Tencent Cloud API code is
     judged by its family too (``RequestLimitExceeded.UinLimitExceeded``), and the family of the
     service's own failure (constants.SERVER_ERROR_CODES: ``InternalError``) is transient."""
-    if code is not None:
-        family = code.split(".", 1)[0]
-        if code in THROTTLING_CODES or family in THROTTLING_CODES or family in SERVER_ERROR_CODES:
-            return True
+    if throttling_answer(None, code) or (code is not None and _family(code) in SERVER_ERROR_CODES):
+        return True
     return status is not None and status in RETRYABLE_STATUSES
+
+
+def throttling_answer(status: int | None, code: str | None) -> bool:
+    """Whether an error answer asks us to slow down rather than failing on its own: a throttling
+    code (constants.THROTTLING_CODES, or its family for a dotted code) or a throttling status
+    (constants.THROTTLING_STATUSES: 429, 503). A rate limiter slows a whole bucket down for it."""
+    if code is not None and (code in THROTTLING_CODES or _family(code) in THROTTLING_CODES):
+        return True
+    return status is not None and status in THROTTLING_STATUSES
+
+
+def _family(code: str) -> str:
+    """``RequestLimitExceeded`` of ``RequestLimitExceeded.UinLimitExceeded``: a dotted code's family."""
+    return code.split(".", 1)[0]
 
 
 @dataclass(frozen=True)

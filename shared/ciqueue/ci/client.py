@@ -74,7 +74,6 @@ from ciqueue.constants import (
     HEADER_SECURITY_TOKEN,
     HEADER_TRACE_ID,
     QUEUE_STATES,
-    THROTTLING_CODES,
     USER_AGENT,
 )
 from ciqueue.errors import (
@@ -86,6 +85,7 @@ from ciqueue.errors import (
     QueueNotFound,
     ServiceError,
     TransportError,
+    throttling_answer,
 )
 from ciqueue.limits import (
     MAX_CI_REPLY_BYTES,
@@ -408,7 +408,7 @@ class CIClient:
                     )
                 except ServiceError as exc:
                     rate.finished()
-                    if not is_throttling(exc):
+                    if not throttling_answer(exc.status, exc.code):
                         raise
                     rate.throttled()
                     if waited[0] >= rate.patience:
@@ -604,16 +604,6 @@ class CIClient:
             if total is None and len(result.queues) < page_size:
                 return
         raise MalformedResponse(f"{path} listing did not end after {MAX_LIST_PAGES} pages")
-
-
-# Answers that mean "too fast": CI's and COS's throttling codes, 429, and 503 (COS's SlowDown status).
-THROTTLING_STATUSES = frozenset({429, 503})
-
-
-def is_throttling(exc: ServiceError) -> bool:
-    """Whether an error answer asks us to slow down (rather than failing on its own)."""
-    family = exc.code.split(".", 1)[0]
-    return exc.code in THROTTLING_CODES or family in THROTTLING_CODES or exc.status in THROTTLING_STATUSES
 
 
 def _service_error(response: Reply) -> ServiceError:
