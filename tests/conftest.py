@@ -121,6 +121,15 @@ class EmuAdmin:
         return self.call("POST", "config", options)
 
 
+def cli_run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``ciqueue ARGV`` in this process: its exit status, stdout and stderr."""
+    from ciqueue.cli import main as cli
+
+    code = cli.main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 def load_function(name: str) -> ModuleType:
     """A fresh copy of the ``name`` function's handler module, ``ciqueue.handlers.<name>`` (what
     ``functions/<name>/index.py`` re-exports), its per-container cache empty."""

@@ -30,6 +30,7 @@ from conftest import (
     PIC_DEFAULT_ID,
     PIC_PAUSED_ID,
     EmuAdmin,
+    cli_run,
     demo_seed,
 )
 
@@ -48,10 +49,7 @@ def env(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorSe
     return emulator
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = cli_run
 
 
 def one_error_line(err: str) -> str:

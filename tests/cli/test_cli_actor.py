@@ -24,7 +24,7 @@ from ciqueue.constants import (
     ENV_STATE_FILE,
 )
 from ciqueue.emulator.server import EmulatorServer
-from conftest import EmuAdmin
+from conftest import EmuAdmin, cli_run
 
 BUCKET, REGION = "actor-1250000000", "ap-guangzhou"
 QUEUE = "p" + "c" * 32
@@ -70,10 +70,7 @@ def alice(
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = cli_run
 
 
 def audit_actors(err: str) -> set[str]:

@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 from ciqueue.api.auth import hash_token
-from ciqueue.cli import main as cli
 from ciqueue.constants import (
     DEMO_SECRET_ID,
     DEMO_SECRET_KEY,
@@ -31,7 +30,7 @@ from ciqueue.constants import (
 )
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.timefmt import DURATION_RULE
-from conftest import EmuAdmin, load_function
+from conftest import EmuAdmin, cli_run, load_function
 
 BUCKET, REGION = "night-1250000000", "ap-guangzhou"
 QUEUE = "p" + "b" * 32
@@ -81,10 +80,7 @@ def night(
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = cli_run
 
 
 def stored(tmp_path: Path) -> dict[str, Any]:

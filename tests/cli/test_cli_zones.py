@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ciqueue.cli import main as cli
 from ciqueue.cli.render import ci_time
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.server import EmulatorServer
 from ciqueue.timefmt import parse_instant
-from conftest import EmuAdmin
+from conftest import EmuAdmin, cli_run
 
 BUCKET, REGION = "zones-1250000000", "ap-guangzhou"
 QUEUE = "p" + "b" * 32
@@ -60,10 +59,7 @@ def schedule(
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = cli_run
 
 
 def test_reconcile_text_is_in_the_config_zone_and_json_keeps_iso(

@@ -21,7 +21,7 @@ from ciqueue.constants import (
     ENV_STATE_FILE,
 )
 from ciqueue.emulator.server import EmulatorServer
-from conftest import EmuAdmin
+from conftest import EmuAdmin, cli_run
 
 BUCKET, REGION = "night-1250000000", "ap-guangzhou"
 QUEUE = "p" + "a" * 32
@@ -74,10 +74,7 @@ def night(emulator: EmulatorServer, emu_admin: EmuAdmin, clean_env: Path) -> Pat
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+run = cli_run
 
 
 # -- commands that fail as written -----------------------------------------------------------------
