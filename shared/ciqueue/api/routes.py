@@ -432,7 +432,10 @@ def schedule_view(
     observed = engine.ObservedQueue(
         ref.bucket, ref.region, ref.kind.value, ref.queue_id, queue.name, queue.state, queue.notify_config
     )
-    decisions = engine.decide(schedule, now, [observed], pins, doc.engine_last_applied()) if groups else []
+    # Only this queue's record: converting every record for each queue of a listing made it
+    # quadratic in the fleet.
+    last_applied = doc.engine_last_applied([ref.key()]) if groups else {}
+    decisions = engine.decide(schedule, now, [observed], pins, last_applied) if groups else []
     return {
         "configured": config is not None,
         "targets": groups,
