@@ -1,4 +1,5 @@
-"""What the benchmarks share: the emulator in a child process, and the official SDK pointed at it."""
+"""What the benchmarks share: the emulator in a child process, the official SDK pointed at it, a
+seeded pic fleet and a schedule that pauses it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,43 @@ def sdk_client(emulator: Emulator, bucket: str, region: str) -> Any:
         Domain=f"{bucket}.ci.{region}.myqcloud.com",
     )
     return CosS3Client(config, retry=0)
+
+
+def fleet_queue_id(bucket: int, number: int) -> str:
+    """The ``number``-th queue id of the ``bucket``-th bucket of a bench fleet (p + 32 hex)."""
+    return f"p{bucket:04x}{number:028x}"
+
+
+def seed_fleet(
+    emulator: Emulator,
+    buckets: int,
+    bucket_name: Callable[[int], str],
+    region: str,
+    queues_per_bucket: int,
+    queue: Callable[[int, int], dict[str, Any]],
+    chunk: int | None = None,
+) -> None:
+    """Reset the emulator, then seed ``buckets`` pic buckets of ``queues_per_bucket`` queues each
+    (``queue(b, n)``: the queue's seed entry), ``chunk`` buckets per admin call (all in one when
+    None; one call of 10,000 queues is a 3 MB body)."""
+    emulator.call("POST", "reset")
+    step = chunk or buckets
+    for first in range(0, buckets, step):
+        emulator.call(
+            "POST",
+            "seed",
+            {
+                "buckets": [
+                    {
+                        "bucket": bucket_name(b),
+                        "region": region,
+                        "kinds": ["pic"],
+                        "queues": [queue(b, n) for n in range(queues_per_bucket)],
+                    }
+                    for b in range(first, min(first + step, buckets))
+                ]
+            },
+        )
 
 
 def always_paused(

@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _emulator import Emulator, always_paused
+from _emulator import Emulator, always_paused, fleet_queue_id, seed_fleet
 from ciqueue.app.reconcile import ReconcileReport, reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.credentials import Credentials
@@ -63,8 +63,7 @@ def bucket_name(index: int) -> str:
     return f"soak{index:02d}-1250000000"
 
 
-def queue_id(bucket: int, number: int) -> str:
-    return f"p{bucket:04x}{number:028x}"
+queue_id = fleet_queue_id
 
 
 def notify(bucket: int, number: int) -> dict[str, Any]:
@@ -80,29 +79,18 @@ def notify(bucket: int, number: int) -> dict[str, Any]:
 
 
 def seed(emulator: Emulator) -> None:
-    emulator.call("POST", "reset")
-    emulator.call(
-        "POST",
-        "seed",
-        {
-            "buckets": [
-                {
-                    "bucket": bucket_name(b),
-                    "region": REGION,
-                    "kinds": ["pic"],
-                    "queues": [
-                        {
-                            "kind": "pic",
-                            "queue_id": queue_id(b, n),
-                            "name": f"soak-{b}-{n}",
-                            "notify_config": notify(b, n),
-                            "extra": {"SomeNewElement": f"v{n}", "Limits": {"Burst": str(n % 7)}},
-                        }
-                        for n in range(QUEUES_PER_BUCKET)
-                    ],
-                }
-                for b in range(BUCKETS)
-            ]
+    seed_fleet(
+        emulator,
+        BUCKETS,
+        bucket_name,
+        REGION,
+        QUEUES_PER_BUCKET,
+        lambda b, n: {
+            "kind": "pic",
+            "queue_id": queue_id(b, n),
+            "name": f"soak-{b}-{n}",
+            "notify_config": notify(b, n),
+            "extra": {"SomeNewElement": f"v{n}", "Limits": {"Burst": str(n % 7)}},
         },
     )
 

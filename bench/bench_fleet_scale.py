@@ -55,7 +55,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from _emulator import SHARED, Emulator, always_paused_text, sdk_client
+from _emulator import SHARED, Emulator, always_paused_text, fleet_queue_id, sdk_client, seed_fleet
 from bench_reconcile import process_cpu
 from ciqueue.app.reconcile import reconcile
 from ciqueue.app.runtime import Runtime
@@ -77,38 +77,21 @@ def bucket_name(index: int) -> str:
     return f"fleet{index:03d}-1250000000"
 
 
-def queue_id(bucket: int, number: int) -> str:
-    return f"p{bucket:04x}{number:028x}"
+queue_id = fleet_queue_id
 
 
 def seed(emulator: Emulator, buckets: int) -> float:
     """Reset, then seed ``buckets`` x 50 queues; the seconds it took."""
     started = time.perf_counter()
-    emulator.call("POST", "reset")
-    for first in range(0, buckets, SEED_CHUNK):
-        emulator.call(
-            "POST",
-            "seed",
-            {
-                "buckets": [
-                    {
-                        "bucket": bucket_name(b),
-                        "region": REGION,
-                        "kinds": ["pic"],
-                        "queues": [
-                            {
-                                "kind": "pic",
-                                "queue_id": queue_id(b, n),
-                                "name": f"q{n}",
-                                "notify_config": NOTIFY,
-                            }
-                            for n in range(QUEUES_PER_BUCKET)
-                        ],
-                    }
-                    for b in range(first, min(first + SEED_CHUNK, buckets))
-                ]
-            },
-        )
+    seed_fleet(
+        emulator,
+        buckets,
+        bucket_name,
+        REGION,
+        QUEUES_PER_BUCKET,
+        lambda b, n: {"kind": "pic", "queue_id": queue_id(b, n), "name": f"q{n}", "notify_config": NOTIFY},
+        chunk=SEED_CHUNK,
+    )
     return time.perf_counter() - started
 
 

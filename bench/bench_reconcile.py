@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import ciqueue.app.reconcile as reconcile_module
-from _emulator import Emulator, always_paused, sdk_client
+from _emulator import Emulator, always_paused, fleet_queue_id, sdk_client, seed_fleet
 from ciqueue.app.reconcile import reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.credentials import Credentials
@@ -60,29 +60,17 @@ def bucket_name(index: int) -> str:
     return f"bench{index:02d}-1250000000"
 
 
-def queue_id(bucket: int, number: int) -> str:
-    return f"p{bucket:04x}{number:028x}"
+queue_id = fleet_queue_id
 
 
 def seed(emulator: Emulator) -> None:
-    emulator.call("POST", "reset")
-    emulator.call(
-        "POST",
-        "seed",
-        {
-            "buckets": [
-                {
-                    "bucket": bucket_name(b),
-                    "region": REGION,
-                    "kinds": ["pic"],
-                    "queues": [
-                        {"kind": "pic", "queue_id": queue_id(b, n), "name": f"q{n}", "notify_config": NOTIFY}
-                        for n in range(QUEUES_PER_BUCKET)
-                    ],
-                }
-                for b in range(BUCKETS)
-            ]
-        },
+    seed_fleet(
+        emulator,
+        BUCKETS,
+        bucket_name,
+        REGION,
+        QUEUES_PER_BUCKET,
+        lambda b, n: {"kind": "pic", "queue_id": queue_id(b, n), "name": f"q{n}", "notify_config": NOTIFY},
     )
 
 
