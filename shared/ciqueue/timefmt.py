@@ -1,7 +1,9 @@
 """Time as text, the one home of its grammars: ISO 8601 instants and durations.
 
-- Instants: ``parse_instant`` is the only ISO 8601 reader (it also reads a trailing ``Z``, which
-  Python 3.10 does not); ``iso_z`` writes one with a ``Z``. ``local_text`` is how an instant is
+- Instants: ``parse_instant`` is the ISO 8601 reader of what people type (it also reads a trailing
+  ``Z``, which Python 3.10 does not); ``parse_aware_instant`` is the stricter one of stored
+  instants (the state document): one grammar, the same on every Python, and a timezone required
+  (``STORED_INSTANT_RULE``). ``iso_z`` writes one with a ``Z``. ``local_text`` is how an instant is
   shown to a person (every CLI text output and message): in one zone, with the weekday, to the
   minute, and the zone's abbreviation, ``2026-12-01 Tue 02:00 CST`` (seconds only when they are not
   zero, never microseconds). JSON keeps ISO 8601 with its UTC offset (``isoformat``).
@@ -22,6 +24,15 @@ _DURATION_RE = re.compile(r"(?:([0-9]{1,6})d)?(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m
 _DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 # One wording for a text that is not a duration, at every door.
 DURATION_RULE = "must be a duration like 30m, 2h, 1h30m or 45s"
+# The stored instant: date, time to the minute or finer, and a UTC offset or Z. What pydantic's
+# AwareDatetime read from a string (the state document's reader before it was hand-written): a
+# ``T``, ``t``, space or ``_`` between date and time, ``.`` or ``,`` before a fraction (digits
+# past microseconds dropped), ``+08:00`` or ``+0800``. Numbers (Unix times) are not instants here.
+_AWARE_INSTANT_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt _]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]+))?)?"
+    r"(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2}))"
+)
+STORED_INSTANT_RULE = "must be an ISO 8601 time with a timezone, like 2026-03-01T02:00:00Z"
 
 
 def parse_instant(text: str) -> datetime:
@@ -33,6 +44,29 @@ def parse_instant(text: str) -> datetime:
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     return datetime.fromisoformat(text)
+
+
+def parse_aware_instant(text: str) -> datetime:
+    """A stored instant (``_AWARE_INSTANT_RE``), aware, in the offset it was written with;
+    ValueError (``STORED_INSTANT_RULE`` or the range broken) for anything else. Hand-parsed, so
+    Python 3.10 and 3.11+ (whose ``fromisoformat`` reads far more) give the same verdict."""
+    match = _AWARE_INSTANT_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(STORED_INSTANT_RULE)
+    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
+    zone = timezone.utc
+    if sign is not None:
+        if int(off_h) > 23 or int(off_m) > 59:
+            raise ValueError(f"{STORED_INSTANT_RULE} (its UTC offset is out of range)")
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        zone = timezone(-offset if sign == "-" else offset)
+    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, zone
+        )
+    except ValueError as exc:
+        raise ValueError(f"{STORED_INSTANT_RULE} ({exc})") from None
 
 
 def iso_z(instant: datetime) -> str:

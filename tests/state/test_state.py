@@ -174,7 +174,7 @@ def test_corrupt_or_newer_documents_are_refused_naming_the_problem(tmp_path: Pat
     path.write_text(json.dumps({"version": 1, "overrides": [{"id": "ovr-1", "state": "Stopped"}]}))
     with pytest.raises(StateCorrupt) as caught:
         FileStateStore(path).load()
-    assert str(caught.value).startswith(f"state file {path}: overrides.0.bucket: Field required")
+    assert str(caught.value).startswith(f"state file {path}: overrides.0.bucket: is required")
     path.write_text(json.dumps({"version": 2}))
     with pytest.raises(StateCorrupt, match="schema version 2, written by a newer ciqueue"):
         FileStateStore(path).load()

@@ -12,7 +12,18 @@ compares field by field, where a record left alone is the same object; an update
 nothing writes nothing. A store keeps the document of the version it read or wrote last, so
 reading that version again (the reload of ``update``, the next tick of a warm instance) parses
 nothing; the version token still comes from the stored bytes or object, so the conditional write
-guards exactly as before. ``to_json`` is compact, by pydantic's compiled writer.
+guards exactly as before. ``to_json`` is compact.
+
+The records are plain frozen ``__slots__`` classes, not pydantic models: the document is our own
+stored JSON (pydantic stays where user input enters), and a cold function pays neither pydantic's
+import nor a model build for it. Reading keeps pydantic's verdicts and the bytes it wrote
+(``to_json`` is byte-identical to its ``model_dump_json``, so stored files do not churn and an
+older ciqueue reads them), except that a value pydantic coerced is refused: a number or a numeric
+text as an instant (``timefmt.parse_aware_instant`` is the grammar), ``"1"``/``1.0``/``true`` as
+a whole number, ``1``/``"yes"`` as true or false. ``from_json`` raises StateCorrupt naming the
+first broken field (``overrides.0.created_at``) and its rule; keyword construction validates the
+same rules (RecordInvalid, a ValueError); ``model_copy(update=...)``, ``model_dump(mode="json")``
+and ``model_extra`` (unknown keys, kept in order and written back) keep pydantic's names.
 
 Backends: ``ciqueue.state.file`` (local file, the test
 fake) and ``ciqueue.state.cos`` (one COS object, conditional writes); this module imports neither,
@@ -36,22 +47,25 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import random
 import re
 import secrets
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from datetime import date, datetime, timezone
+from enum import Enum
+from json.encoder import encode_basestring
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeVar
 
 from ciqueue.ci.identifiers import bucket_problem, parse_kind, queue_id_problem, region_problem
 from ciqueue.ci.retry import Clock, Rand, Sleep, full_jitter
 from ciqueue.constants import QUEUE_STATES
 from ciqueue.errors import InvalidInput, Problem, StateConflict, StateCorrupt
 from ciqueue.limits import MAX_ACTOR_LENGTH, MAX_HISTORY_AGE, MAX_HISTORY_CHANGES, MAX_REASON_LENGTH
+from ciqueue.timefmt import STORED_INSTANT_RULE, parse_aware_instant
 
 if TYPE_CHECKING:
     from ciqueue.schedule import engine
@@ -64,10 +78,20 @@ DEFAULT_UPDATE_ATTEMPTS = 5
 CONFLICT_BACKOFF_BASE_S = 0.05
 CONFLICT_BACKOFF_CAP_S = 1.0
 
-_OVERRIDE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_OVERRIDE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_OVERRIDE_ID_RULE = "must be 1-64 letters, digits, '_', '.', ':' or '-'"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_STATE_RULE = "must be Active or Paused"
+# Parsed stored instants by their text: a fleet's records share a few (the tick's decided_at, the
+# windows' edges), so loading a document parses each once. Bounded for a warm instance.
+_INSTANTS: dict[str, datetime] = {}
+_INSTANTS_KEPT = 4096
+# Written UTC instants by value (only those whose tzinfo is timezone.utc: equal instants in other
+# zones compare equal but are written with their own offset).
+_TEXTS: dict[datetime, str] = {}
 
 QueueStateName = Literal["Active", "Paused"]
+R = TypeVar("R", bound="_Record")
 
 
 def _utc(value: datetime) -> datetime:
@@ -79,26 +103,419 @@ def queue_key(bucket: str, region: str, kind: str, queue_id: str) -> str:
     return f"{bucket}/{region}/{kind}/{queue_id}"
 
 
-class OverrideRecord(BaseModel):
+# --- field rules: one check per stored type, each returning the value kept ------------------------
+
+
+class RecordInvalid(ValueError):
+    """A record built from values that break a field's rule (``path``: the field, dotted)."""
+
+    def __init__(self, path: Sequence[str | int], rule: str) -> None:
+        self.path = ".".join(str(part) for part in path)
+        self.rule = rule
+        super().__init__(f"{self.path}: {rule}")
+
+
+class FrozenRecord(AttributeError):
+    """A stored record is frozen: ``model_copy(update=...)`` makes a changed one."""
+
+
+class _Bad(Exception):
+    """Internal: a value broke ``rule``; ``path`` grows as it unwinds to the document."""
+
+    def __init__(self, rule: str) -> None:
+        self.rule = rule
+        self.path: list[str | int] = []
+
+    def within(self, part: str | int) -> _Bad:
+        self.path.insert(0, part)
+        return self
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise _Bad("must be text")
+
+
+def _state(value: Any) -> str:
+    if isinstance(value, str) and value in QUEUE_STATES:
+        return value
+    raise _Bad(_STATE_RULE)
+
+
+def _override_id(value: Any) -> str:
+    if isinstance(value, str) and _OVERRIDE_ID.fullmatch(value):
+        return value
+    raise _Bad(_OVERRIDE_ID_RULE)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise _Bad("must be a whole number")
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _Bad("must be true or false")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise _Bad("must be an object")
+
+
+def _aware(value: Any) -> datetime:
+    """An aware instant as written (``updated_at`` keeps its offset, as it always has)."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise _Bad(STORED_INSTANT_RULE)
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_aware_instant(value)
+        except ValueError as exc:
+            raise _Bad(str(exc)) from None
+    raise _Bad(STORED_INSTANT_RULE)
+
+
+def _utc_instant(value: Any) -> datetime:
+    """An aware instant in UTC: how a record keeps every time."""
+    if type(value) is str:
+        found = _INSTANTS.get(value)
+        if found is not None:
+            return found
+    aware = _aware(value)
+    try:
+        instant = aware.astimezone(timezone.utc)
+    except OverflowError:
+        raise _Bad(f"{STORED_INSTANT_RULE} (out of range in UTC)") from None
+    if type(value) is str:
+        if len(_INSTANTS) >= _INSTANTS_KEPT:
+            _INSTANTS.clear()
+        _INSTANTS[value] = instant
+    return instant
+
+
+Check = Callable[[Any], Any]
+# A field: its name, its check, whether null is allowed, and its default (``_REQUIRED``: none).
+_REQUIRED: Any = object()
+Field = tuple[str, Check, bool, Any]
+
+
+def _fill(obj: object, fields: tuple[Field, ...], names: frozenset[str], raw: Mapping[str, Any]) -> None:
+    """Set ``obj``'s fields from ``raw`` by their checks, in declared order (the first broken one
+    raises); keys that are no field are kept, in their order, as ``_extra``."""
+    setter = object.__setattr__
+    found = 0
+    name = ""
+    try:
+        for name, check, nullable, default in fields:
+            if name in raw:
+                found += 1
+                value = raw[name]
+                if value is not None or not nullable:
+                    value = check(value)
+            elif default is _REQUIRED:
+                raise _Bad("is required")
+            else:
+                value = default() if callable(default) else default
+            setter(obj, name, value)
+    except _Bad as bad:
+        raise bad.within(name) from None
+    setter(obj, "_extra", {k: v for k, v in raw.items() if k not in names} if len(raw) > found else {})
+
+
+# --- JSON forms --------------------------------------------------------------------------------
+
+
+def _instant_text(value: datetime) -> str:
+    """An instant as pydantic's JSON mode wrote it (so stored files do not churn): UTC as
+    ``2026-03-01T02:00:00Z`` (microseconds when not zero), another offset as ``+08:00``."""
+    if value.tzinfo is timezone.utc:
+        text = _TEXTS.get(value)
+        if text is None:
+            if len(_TEXTS) >= _INSTANTS_KEPT:
+                _TEXTS.clear()
+            text = _TEXTS[value] = value.isoformat()[:-6] + "Z"
+        return text
+    if value.tzinfo is not None and value.utcoffset() == _ZERO:
+        return value.replace(tzinfo=None).isoformat() + "Z"
+    return value.isoformat()
+
+
+_ZERO = datetime(2000, 1, 1, tzinfo=timezone.utc).utcoffset()
+
+
+class _OddFloat(Exception):
+    """Internal: a float whose JSON text json.dumps writes differently than pydantic did."""
+
+
+def _plain(value: Any) -> Any:
+    """A value of an open-ended field (extras, ``before``/``after``/``result``) as JSON values;
+    _OddFloat when it holds a float json.dumps would write otherwise (``_float_text``)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
+    if kind is float:
+        if not math.isfinite(value) or "e-" in repr(value):
+            raise _OddFloat
+        return value
+    if isinstance(value, datetime):
+        return _instant_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return _plain(value.value)
+    if isinstance(value, (set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, _Record):
+        return value.model_dump(mode="json")
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _float_text(value: float) -> str:
+    """A float as pydantic wrote it: Python's shortest repr, but ``0.00001`` for e-05 and ``1e-7``
+    (no zero) below; not finite as ``null``."""
+    if not math.isfinite(value):
+        return "null"
+    text = repr(value)
+    if "e-" not in text:
+        return text
+    mantissa, exponent = text.split("e-")
+    if int(exponent) == 5:
+        sign = "-" if mantissa.startswith("-") else ""
+        return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
+    return f"{mantissa}e-{int(exponent)}"
+
+
+def _encode_exact(value: Any) -> str:
+    """The slow writer, for a document holding an odd float: JSON text value by value."""
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, _Record):
+        return _encode_exact(value._dump(exact=True))
+    if isinstance(value, StateDocument):
+        return _encode_exact(value._dump(exact=True))
+    if isinstance(value, Mapping):
+        return (
+            "{" + ",".join(f"{encode_basestring(str(k))}:{_encode_exact(v)}" for k, v in value.items()) + "}"
+        )
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_encode_exact(v) for v in value) + "]"
+    return _encode_exact(_plain_exact(value))
+
+
+def _plain_exact(value: Any) -> Any:
+    """``_plain`` for the slow writer and ``model_dump(mode="json")``: floats stay floats
+    (``_encode_exact`` writes them), those not finite are null (as pydantic's JSON mode made them)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _plain_exact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain_exact(v) for v in value]
+    return _plain(value)
+
+
+def _dumps(form: Callable[[bool], Any]) -> str:
+    """The compact JSON text of ``form(exact=False)``; of ``form(exact=True)`` by the exact writer
+    when it holds an odd float."""
+    try:
+        return json.dumps(form(False), ensure_ascii=False, separators=(",", ":"))
+    except _OddFloat:
+        return _encode_exact(form(True))
+
+
+def _value_text(value: Any) -> str:
+    """The JSON text of an open-ended value (a document's extra)."""
+    return _dumps(lambda exact: _json_value(value, exact))
+
+
+def _text_json(value: str | None) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def _instant_json(value: datetime | None) -> str:
+    return "null" if value is None else f'"{_instant_text(value)}"'
+
+
+def _json_value(value: Any, exact: bool) -> Any:
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, datetime):
+        return _instant_text(value)
+    return _plain_exact(value) if exact else _plain(value)
+
+
+# --- the records ---------------------------------------------------------------------------------
+
+
+class _Record:
+    """A frozen stored record: keyword construction validates every field by its rule (RecordInvalid
+    naming the field), unknown keys are kept in ``model_extra``; ``model_copy(update=...)`` makes a
+    changed copy (unvalidated, as pydantic's did); ``model_dump(mode="json")`` its JSON form."""
+
+    __slots__ = ("_extra",)
+    _fields: ClassVar[tuple[Field, ...]]
+    _names: ClassVar[frozenset[str]]
+    _values: ClassVar[attrgetter[tuple[Any, ...]]]
+    _extra: dict[str, Any]
+
+    def __init_subclass__(cls) -> None:
+        cls._names = frozenset(name for name, *_ in cls._fields)
+        cls._values = attrgetter(*(name for name, *_ in cls._fields))
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            _fill(self, self._fields, self._names, values)
+        except _Bad as bad:
+            raise RecordInvalid([type(self).__name__, *bad.path], bad.rule) from None
+
+    @classmethod
+    def _load(cls: type[R], raw: Any) -> R:
+        """A record from its stored JSON object; _Bad naming the field otherwise."""
+        if type(raw) is not dict:
+            raise _Bad("must be an object")
+        record = object.__new__(cls)
+        _fill(record, cls._fields, cls._names, raw)
+        return record
+
+    @classmethod
+    def model_validate(cls: type[R], value: Any) -> R:
+        """``value`` if it is one, else a record from a mapping of its fields (validated)."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, Mapping):
+            raise RecordInvalid([cls.__name__], "must be an object")
+        return cls(**value)
+
+    @property
+    def model_extra(self) -> dict[str, Any]:
+        """The stored keys that are no field, as they were read (kept when written back)."""
+        return self._extra
+
+    def model_copy(self: R, *, update: Mapping[str, Any] | None = None) -> R:
+        """A copy with ``update``'s values (not validated; keys that are no field join the extras)."""
+        copy = object.__new__(type(self))
+        setter = object.__setattr__
+        extra = self._extra
+        for name, value in zip((f[0] for f in self._fields), self._values(self), strict=True):
+            setter(copy, name, value)
+        if update:
+            for key, value in update.items():
+                if key in self._names:
+                    setter(copy, key, value)
+                else:
+                    if extra is self._extra:
+                        extra = dict(extra)
+                    extra[key] = value
+        setter(copy, "_extra", extra)
+        return copy
+
+    def _dump(self, exact: bool = False) -> dict[str, Any]:
+        form = {
+            name: _json_value(value, exact)
+            for name, value in zip((f[0] for f in self._fields), self._values(self), strict=True)
+        }
+        if self._extra:
+            for key, value in self._extra.items():
+                form[key] = _json_value(value, exact)
+        return form
+
+    def _json_text(self) -> str:
+        """The record's stored JSON text (its part of ``to_json``)."""
+        return _dumps(self._dump)
+
+    def model_dump(self, *, mode: Literal["json", "python"] = "python") -> dict[str, Any]:
+        """The fields then the extras; ``mode="json"``: as stored (instants as ISO 8601 text)."""
+        if mode == "json":
+            try:
+                return self._dump()
+            except _OddFloat:
+                return self._dump(exact=True)
+        form = dict(zip((f[0] for f in self._fields), self._values(self), strict=True))
+        form.update(self._extra)
+        return form
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise FrozenRecord(f"{type(self).__name__} is frozen: {name} cannot be set (use model_copy)")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenRecord(f"{type(self).__name__} is frozen: {name} cannot be deleted")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Record)
+        return self._values(self) == other._values(other) and self._extra == other._extra
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values(self)))
+
+    def __repr__(self) -> str:
+        shown = [f"{f[0]}={v!r}" for f, v in zip(self._fields, self._values(self), strict=True)]
+        shown += [f"{k}={v!r}" for k, v in self._extra.items()]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+class OverrideRecord(_Record):
     """A stored override: a person pins a queue's State until ``expires_at`` (None: until cancelled)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    id: str = Field(pattern=_OVERRIDE_ID.pattern)
+    __slots__ = (
+        "actor",
+        "bucket",
+        "created_at",
+        "expires_at",
+        "id",
+        "kind",
+        "queue_id",
+        "reason",
+        "region",
+        "state",
+    )  # declared order: _fields
+    _fields = (
+        ("id", _override_id, False, _REQUIRED),
+        ("bucket", _text, False, _REQUIRED),
+        ("region", _text, False, _REQUIRED),
+        ("kind", _text, False, _REQUIRED),
+        ("queue_id", _text, False, _REQUIRED),
+        ("state", _state, False, _REQUIRED),
+        ("reason", _text, True, None),
+        ("actor", _text, True, None),
+        ("created_at", _utc_instant, False, _REQUIRED),
+        ("expires_at", _utc_instant, True, None),
+    )
+    id: str
     bucket: str
     region: str
     kind: str
     queue_id: str
     state: QueueStateName
-    reason: str | None = None
-    actor: str | None = None
-    created_at: AwareDatetime
-    expires_at: AwareDatetime | None = None
-
-    @field_validator("created_at", "expires_at")
-    @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        return _utc(value) if value is not None else None
+    reason: str | None
+    actor: str | None
+    created_at: datetime
+    expires_at: datetime | None
 
     @property
     def key(self) -> str:
@@ -131,7 +548,7 @@ class OverrideRecord(BaseModel):
             region=override.region,
             kind=str(getattr(override.kind, "value", override.kind)),
             queue_id=override.queue_id,
-            state=override.state,  # type: ignore[arg-type]  # validated by pydantic
+            state=override.state,
             reason=override.reason,
             actor=override.actor,
             created_at=override.created_at,
@@ -139,23 +556,91 @@ class OverrideRecord(BaseModel):
         )
 
 
-class LastAppliedRecord(BaseModel):
+class LastAppliedRecord(_Record):
     """What the engine last carried out for a queue (``engine.LastApplied``) and when it decided."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    __slots__ = (
+        "callback_edge_at",
+        "callback_index",
+        "callback_source",
+        "decided_at",
+        "desired_state",
+        "edge_at",
+        "source",
+    )  # declared order: _fields
+    _fields = (
+        ("desired_state", _state, True, None),
+        ("edge_at", _utc_instant, True, None),
+        ("source", _text, True, None),
+        ("callback_index", _whole, True, None),
+        ("callback_edge_at", _utc_instant, True, None),
+        ("callback_source", _text, True, None),
+        ("decided_at", _utc_instant, True, None),
+    )
+    desired_state: QueueStateName | None
+    edge_at: datetime | None
+    source: str | None
+    callback_index: int | None
+    callback_edge_at: datetime | None
+    callback_source: str | None
+    decided_at: datetime | None
 
-    desired_state: QueueStateName | None = None
-    edge_at: AwareDatetime | None = None
-    source: str | None = None
-    callback_index: int | None = None
-    callback_edge_at: AwareDatetime | None = None
-    callback_source: str | None = None
-    decided_at: AwareDatetime | None = None
-
-    @field_validator("edge_at", "callback_edge_at", "decided_at")
     @classmethod
-    def _in_utc(cls, value: datetime | None) -> datetime | None:
-        return _utc(value) if value is not None else None
+    def _load(cls, raw: Any) -> LastAppliedRecord:
+        """The common stored shape checked inline (one per queue: a fleet loads 10,000); anything
+        else (a broken field, extras) through the generic checks, which name the field."""
+        if type(raw) is dict:
+            get = raw.get
+            state, edge, source, index = (
+                get("desired_state"),
+                get("edge_at"),
+                get("source"),
+                get("callback_index"),
+            )
+            cb_edge, cb_source, decided = get("callback_edge_at"), get("callback_source"), get("decided_at")
+            if (
+                (state is None or (type(state) is str and state in QUEUE_STATES))
+                and (source is None or type(source) is str)
+                and (index is None or type(index) is int)
+                and (cb_source is None or type(cb_source) is str)
+                and raw.keys() <= cls._names
+            ):
+                try:
+                    edge = None if edge is None else _utc_instant(edge)
+                    cb_edge = None if cb_edge is None else _utc_instant(cb_edge)
+                    decided = None if decided is None else _utc_instant(decided)
+                except _Bad:
+                    return super()._load(raw)  # names the field
+                record = object.__new__(cls)
+                setter = object.__setattr__
+                setter(record, "desired_state", state)
+                setter(record, "edge_at", edge)
+                setter(record, "source", source)
+                setter(record, "callback_index", index)
+                setter(record, "callback_edge_at", cb_edge)
+                setter(record, "callback_source", cb_source)
+                setter(record, "decided_at", decided)
+                setter(record, "_extra", {})
+                return record
+        return super()._load(raw)
+
+    def _json_text(self) -> str:
+        state, edge, source, index, cb_edge, cb_source, decided = self._values(self)
+        if (
+            self._extra
+            or not (state is None or type(state) is str)
+            or not (source is None or type(source) is str)
+            or not (index is None or type(index) is int)
+            or not (cb_source is None or type(cb_source) is str)
+            or not all(t is None or type(t) is datetime for t in (edge, cb_edge, decided))
+        ):
+            return super()._json_text()
+        return (
+            f'{{"desired_state":{_text_json(state)},"edge_at":{_instant_json(edge)},'
+            f'"source":{_text_json(source)},"callback_index":{"null" if index is None else index},'
+            f'"callback_edge_at":{_instant_json(cb_edge)},"callback_source":{_text_json(cb_source)},'
+            f'"decided_at":{_instant_json(decided)}}}'
+        )
 
     def to_engine(self) -> engine.LastApplied:
         from ciqueue.schedule import engine
@@ -174,7 +659,7 @@ class LastAppliedRecord(BaseModel):
         cls, applied: engine.LastApplied, decided_at: datetime | None = None
     ) -> LastAppliedRecord:
         return cls(
-            desired_state=applied.desired_state,  # type: ignore[arg-type]  # validated by pydantic
+            desired_state=applied.desired_state,
             edge_at=applied.edge_at,
             source=applied.source,
             callback_index=applied.callback_index,
@@ -184,59 +669,208 @@ class LastAppliedRecord(BaseModel):
         )
 
 
-class ChangeRecord(BaseModel):
+def _ok() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+class ChangeRecord(_Record):
     """One entry of the recent history: who (``actor``) did what (``event``, ``action``, the changed
     fields ``before``/``after``) to which ``queue``, why (``reason``), when (``at``: the instant of
     the command or tick) and how it went (``result``: ``{"status": "ok"}`` or the error's code and
     message). Other audit fields (``override_id``, ``expires_at``, ``written``...) are kept as given.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-    at: AwareDatetime
+    __slots__ = (
+        "action",
+        "actor",
+        "after",
+        "at",
+        "before",
+        "changed",
+        "event",
+        "queue",
+        "reason",
+        "result",
+    )  # declared order: _fields
+    _fields = (
+        ("at", _utc_instant, False, _REQUIRED),
+        ("event", _text, False, _REQUIRED),
+        ("actor", _text, True, None),
+        ("queue", _text, True, None),
+        ("action", _text, True, None),
+        ("reason", _text, True, None),
+        ("changed", _flag, True, None),
+        ("before", _object, True, None),
+        ("after", _object, True, None),
+        ("result", _object, False, _ok),
+    )
+    at: datetime
     event: str
-    actor: str | None = None
-    queue: str | None = None
-    action: str | None = None
-    reason: str | None = None
-    changed: bool | None = None
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    result: dict[str, Any] = Field(default_factory=lambda: {"status": "ok"})
-
-    @field_validator("at")
-    @classmethod
-    def _in_utc(cls, value: datetime) -> datetime:
-        return _utc(value)
+    actor: str | None
+    queue: str | None
+    action: str | None
+    reason: str | None
+    changed: bool | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    result: dict[str, Any]
 
     @property
     def failed(self) -> bool:
         return self.result.get("status") == "error"
 
 
-class StateDocument(BaseModel):
-    """Everything the functions remember between invocations. Unknown fields are kept as they are."""
+def _records(kind: type[R]) -> Callable[[Any], list[R]]:
+    def check(value: Any) -> list[R]:
+        if not isinstance(value, list):
+            raise _Bad("must be a list")
+        records: list[R] = []
+        for index, item in enumerate(value):
+            try:
+                records.append(item if type(item) is kind else kind._load(_mapping(item)))
+            except _Bad as bad:
+                raise bad.within(index) from None
+        return records
 
-    model_config = ConfigDict(extra="allow")
+    return check
 
-    version: int = SCHEMA_VERSION
-    overrides: list[OverrideRecord] = Field(default_factory=list)
-    last_applied: dict[str, LastAppliedRecord] = Field(default_factory=dict)
-    updated_at: AwareDatetime | None = None
-    changes: list[ChangeRecord] = Field(default_factory=list)
+
+def _mapping(value: Any) -> Any:
+    """A mapping given to a constructor as the dict a stored record is read from."""
+    return dict(value) if isinstance(value, Mapping) and type(value) is not dict else value
+
+
+def _applied_map(value: Any) -> dict[str, LastAppliedRecord]:
+    if not isinstance(value, dict):
+        raise _Bad("must be an object")
+    records: dict[str, LastAppliedRecord] = {}
+    load = LastAppliedRecord._load
+    for key, item in value.items():
+        try:
+            records[key] = item if type(item) is LastAppliedRecord else load(_mapping(item))
+        except _Bad as bad:
+            raise bad.within(key) from None
+    return records
+
+
+def _list() -> list[Any]:
+    return []
+
+
+def _dict() -> dict[str, Any]:
+    return {}
+
+
+_DOCUMENT_FIELDS: tuple[Field, ...] = (
+    ("version", _whole, False, SCHEMA_VERSION),
+    ("overrides", _records(OverrideRecord), False, _list),
+    ("last_applied", _applied_map, False, _dict),
+    ("updated_at", _aware, True, None),
+    ("changes", _records(ChangeRecord), False, _list),
+)
+_DOCUMENT_NAMES = frozenset(name for name, *_ in _DOCUMENT_FIELDS)
+
+
+class StateDocument:
+    """Everything the functions remember between invocations. Unknown fields are kept as they are.
+
+    Not frozen (its lists and dict are replaced through ``model_copy``; a mutator gets a
+    ``working_copy``); keyword construction validates like ``from_json``."""
+
+    __slots__ = (
+        "_extra",
+        "changes",
+        "last_applied",
+        "overrides",
+        "updated_at",
+        "version",
+    )  # declared order: _fields
+    version: int
+    overrides: list[OverrideRecord]
+    last_applied: dict[str, LastAppliedRecord]
+    updated_at: datetime | None
+    changes: list[ChangeRecord]
+    _extra: dict[str, Any]
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            _fill(self, _DOCUMENT_FIELDS, _DOCUMENT_NAMES, values)
+        except _Bad as bad:
+            raise RecordInvalid(["StateDocument", *bad.path], bad.rule) from None
+
+    @property
+    def model_extra(self) -> dict[str, Any]:
+        return self._extra
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> StateDocument:
+        """A copy with ``update``'s values (not validated; the records are shared)."""
+        copy = object.__new__(StateDocument)
+        copy.version, copy.overrides, copy.last_applied = self.version, self.overrides, self.last_applied
+        copy.updated_at, copy.changes, copy._extra = self.updated_at, self.changes, self._extra
+        for key, value in (update or {}).items():
+            if key in _DOCUMENT_NAMES:
+                setattr(copy, key, value)
+            else:
+                copy._extra = {**copy._extra, key: value}
+        return copy
+
+    def _dump(self, exact: bool = False, ordered: bool = False) -> dict[str, Any]:
+        applied = sorted(self.last_applied.items()) if ordered else self.last_applied.items()
+        form = {
+            "version": self.version,
+            "overrides": [o._dump(exact) for o in self.overrides],
+            "last_applied": {key: record._dump(exact) for key, record in applied},
+            "updated_at": None if self.updated_at is None else _instant_text(self.updated_at),
+            "changes": [c._dump(exact) for c in self.changes],
+        }
+        for key, value in self._extra.items():
+            form[key] = _json_value(value, exact)
+        return form
+
+    def model_dump(self, *, mode: Literal["json", "python"] = "python") -> dict[str, Any]:
+        if mode == "json":
+            try:
+                return self._dump()
+            except _OddFloat:
+                return self._dump(exact=True)
+        form = {
+            "version": self.version,
+            "overrides": [o.model_dump() for o in self.overrides],
+            "last_applied": {key: record.model_dump() for key, record in self.last_applied.items()},
+            "updated_at": self.updated_at,
+            "changes": [c.model_dump() for c in self.changes],
+        }
+        form.update(self._extra)
+        return form
 
     def to_json(self) -> bytes:
-        """Stable compact bytes: fields in declared order, ``last_applied`` sorted by queue key.
+        """Stable compact bytes: fields in declared order, extras after, ``last_applied`` sorted by
+        queue key, a trailing newline.
 
-        Serialised by pydantic's own (compiled) JSON writer, the same field forms as
-        ``model_dump(mode="json")``; compact, since the file is machine-written and one record per
-        queue makes its size the fleet's (any JSON form loads)."""
-        ordered = self.model_copy(update={"last_applied": dict(sorted(self.last_applied.items()))})
-        return ordered.model_dump_json().encode() + b"\n"
+        Byte for byte what the pydantic model wrote before (``model_dump_json``), so stored files
+        do not churn and an older ciqueue reads what this one writes: UTC instants with ``Z``,
+        UTF-8 unescaped, floats in pydantic's form. One ``json.dumps`` of the JSON form; a
+        document holding a float json.dumps would write otherwise takes the exact, slower writer.
+        Compact, since the file is machine-written and one record per queue makes its size the
+        fleet's (any JSON form loads)."""
+        applied = ",".join(
+            f"{encode_basestring(key)}:{record._json_text()}"
+            for key, record in sorted(self.last_applied.items())
+        )
+        parts = [
+            f'{{"version":{_dumps(lambda exact: self.version)}',
+            f'"overrides":[{",".join(o._json_text() for o in self.overrides)}]',
+            f'"last_applied":{{{applied}}}',
+            f'"updated_at":{_instant_json(self.updated_at)}',
+            f'"changes":[{",".join(c._json_text() for c in self.changes)}]',
+        ]
+        parts += (f"{encode_basestring(key)}:{_value_text(value)}" for key, value in self._extra.items())
+        return (",".join(parts) + "}\n").encode()
 
     @classmethod
     def from_json(cls, data: bytes | str, where: str) -> StateDocument:
-        """Parse a stored document; StateCorrupt naming ``where`` and the bad field otherwise."""
+        """Parse a stored document; StateCorrupt naming ``where``, the first bad field (in declared
+        order, e.g. ``overrides.0.created_at``) and its rule otherwise."""
         if not data.strip():
             return cls()
         try:
@@ -251,22 +885,40 @@ class StateDocument(BaseModel):
                 f"state {where} has schema version {schema}, written by a newer ciqueue "
                 f"(this one reads {SCHEMA_VERSION})"
             )
+        doc = object.__new__(cls)
         try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            path = ".".join(str(part) for part in first["loc"]) or "(document)"
-            raise StateCorrupt(f"state {where}: {path}: {first['msg']}") from None
+            _fill(doc, _DOCUMENT_FIELDS, _DOCUMENT_NAMES, raw)
+        except _Bad as bad:
+            path = ".".join(str(part) for part in bad.path)
+            raise StateCorrupt(f"state {where}: {path}: {bad.rule}") from None
+        return doc
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StateDocument):
+            return NotImplemented
+        return self.updated_at == other.updated_at and self.same_content(other)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the pydantic model was
+
+    def __repr__(self) -> str:
+        return (
+            f"StateDocument(version={self.version!r}, overrides={self.overrides!r}, "
+            f"last_applied={self.last_applied!r}, updated_at={self.updated_at!r}, "
+            f"changes={self.changes!r}{''.join(f', {k}={v!r}' for k, v in self._extra.items())})"
+        )
 
     def same_content(self, other: StateDocument) -> bool:
         """True when the two differ at most in ``updated_at``.
 
         Field by field: records are frozen, so a record a mutator left alone is the same object and
         compares at once; the cost is the records that changed, not the fleet's."""
-        mine, theirs = dict(self.__dict__), dict(other.__dict__)
-        mine.pop("updated_at", None)
-        theirs.pop("updated_at", None)
-        return mine == theirs and (self.model_extra or {}) == (other.model_extra or {})
+        return (
+            self.version == other.version
+            and self.overrides == other.overrides
+            and self.last_applied == other.last_applied
+            and self.changes == other.changes
+            and self._extra == other._extra
+        )
 
     def working_copy(self) -> StateDocument:
         """A copy whose lists and dict are its own (the records, frozen, are shared): what a
@@ -432,7 +1084,7 @@ def new_override(
         region=region,
         kind=kind_text,
         queue_id=queue_id,
-        state=state,  # type: ignore[arg-type]  # checked above
+        state=state,
         reason=reason,
         actor=actor,
         created_at=now,
