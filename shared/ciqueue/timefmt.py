@@ -1,9 +1,12 @@
 """Time as text, the one home of its grammars: ISO 8601 instants and durations.
 
-- Instants: ``parse_instant`` is the ISO 8601 reader of what people type (it also reads a trailing
-  ``Z``, which Python 3.10 does not); ``parse_aware_instant`` is the stricter one of stored
-  instants (the state document): one grammar, the same on every Python, and a timezone required
-  (``STORED_INSTANT_RULE``). ``iso_z`` writes one with a ``Z``. ``local_text`` is how an instant is
+- Instants: ``parse_instant`` is the ISO 8601 reader of what people type (``INSTANT_RULE``:
+  ``YYYY-MM-DD``, then optionally ``T``, ``t`` or a space and ``HH:MM[:SS[.f]]``, then optionally
+  ``Z``, ``+HH:MM`` or ``+HHMM``; naive without an offset); ``parse_aware_instant`` the one of stored instants
+  (the state document), whose timezone is required (``STORED_INSTANT_RULE``). Both are
+  hand-parsed, never ``datetime.fromisoformat``: Python 3.11 reads far more than 3.10 (the SCF
+  runtime) does (``20260301T0200``, week dates, ``Z``), so the same text would get a different
+  verdict on the laptop than on SCF. ``iso_z`` writes one with a ``Z``. ``local_text`` is how an instant is
   shown to a person (every CLI text output and message): in one zone, with the weekday, to the
   minute, and the zone's abbreviation, ``2026-12-01 Tue 02:00 CST`` (seconds only when they are not
   zero, never microseconds). JSON keeps ISO 8601 with its UTC offset (``isoformat``).
@@ -33,17 +36,59 @@ _AWARE_INSTANT_RE = re.compile(
     r"(?:[Zz]|([+-])([0-9]{2}):?([0-9]{2}))"
 )
 STORED_INSTANT_RULE = "must be an ISO 8601 time with a timezone, like 2026-03-01T02:00:00Z"
+# What people type: a date, optionally a time to the minute or finer (a ``T``, ``t`` or space
+# between; up to 6 fraction digits), optionally ``Z`` or a ``+HH:MM`` / ``+HHMM`` (as CI writes its
+# times) offset after the time.
+_INSTANT_RE = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]{1,6}))?)?"
+    r"(?:([Zz])|([+-])([0-9]{2}):?([0-9]{2}))?)?"
+)
+INSTANT_RULE = "must be an ISO 8601 time like 2026-03-01T02:00:00Z or 2026-03-01T10:00+08:00"
 
 
 def parse_instant(text: str) -> datetime:
-    """``datetime.fromisoformat`` that also reads a trailing ``Z``/``z`` (UTC); ValueError if not ISO.
+    """An instant as people type it (``_INSTANT_RE``, ``INSTANT_RULE``); ValueError for anything else.
 
-    Python 3.10 (the SCF runtime) reads no ``Z`` at all. The result is naive when ``text`` carries
-    no offset: what that means is the caller's rule.
-    """
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    return datetime.fromisoformat(text)
+    The result is naive when ``text`` carries no offset (and midnight for a date alone): what that
+    means is the caller's rule. ``Z``/``z`` is UTC."""
+    match = _INSTANT_RE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(INSTANT_RULE)
+    year, month, day, hour, minute, second, fraction, z, sign, off_h, off_m = match.groups()
+    zone: tzinfo | None = None
+    if z is not None or sign is not None:
+        zone = _zone(sign, off_h, off_m, INSTANT_RULE)
+    return _instant((year, month, day, hour or 0, minute or 0, second, fraction), zone, INSTANT_RULE)
+
+
+def _zone(sign: str | None, off_h: str | None, off_m: str | None, rule: str) -> tzinfo:
+    """UTC for ``Z`` (no sign), else the offset ``sign off_h:off_m``; ValueError when out of range."""
+    if sign is None or off_h is None or off_m is None:
+        return timezone.utc
+    if int(off_h) > 23 or int(off_m) > 59:
+        raise ValueError(f"{rule} (its UTC offset is out of range)")
+    offset = timedelta(hours=int(off_h), minutes=int(off_m))
+    return timezone(-offset if sign == "-" else offset)
+
+
+def _instant(parts: tuple[str | int | None, ...], zone: tzinfo | None, rule: str) -> datetime:
+    """The datetime of matched parts (year, month, day, hour, minute, second, fraction digits)."""
+    year, month, day, hour, minute, second, fraction = parts
+    micro = int(str(fraction)[:6].ljust(6, "0")) if fraction else 0
+    try:
+        return datetime(
+            int(year or 0),
+            int(month or 0),
+            int(day or 0),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            micro,
+            zone,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{rule} ({exc})") from None
 
 
 def parse_aware_instant(text: str) -> datetime:
@@ -54,19 +99,8 @@ def parse_aware_instant(text: str) -> datetime:
     if match is None:
         raise ValueError(STORED_INSTANT_RULE)
     year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
-    zone = timezone.utc
-    if sign is not None:
-        if int(off_h) > 23 or int(off_m) > 59:
-            raise ValueError(f"{STORED_INSTANT_RULE} (its UTC offset is out of range)")
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        zone = timezone(-offset if sign == "-" else offset)
-    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
-    try:
-        return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micro, zone
-        )
-    except ValueError as exc:
-        raise ValueError(f"{STORED_INSTANT_RULE} ({exc})") from None
+    zone = _zone(sign, off_h, off_m, STORED_INSTANT_RULE)
+    return _instant((year, month, day, hour, minute, second, fraction), zone, STORED_INSTANT_RULE)
 
 
 def iso_z(instant: datetime) -> str:
