@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import resource
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -248,3 +249,22 @@ def test_a_hostile_verify_read_is_an_unverified_write(server: HostileServer) -> 
             "ResultFormat": "JSON",
         }
     )
+
+
+def test_an_attempt_started_during_a_longer_one_is_still_cut_at_its_own_end(server: HostileServer) -> None:
+    """The watchdog sleeps until its earliest instant: a shorter attempt scheduled behind a longer
+    one must wake it (a trickle of headers has no check between reads; only the cut ends it)."""
+    server.default = hostile.trickle(headers_too=True)
+    once = RetryPolicy(max_attempts=1)
+    slow = client_for(server, timeout=3.0, retry=once)
+    longer = threading.Thread(target=lambda: measured("longer", lambda: slow.get_queue("pic", QUEUE_ID)))
+    longer.start()
+    while not server.requests:
+        time.sleep(0.01)
+    caught, elapsed, _ = measured(
+        "shorter", lambda: client_for(server, timeout=0.5, retry=once).get_queue("pic", QUEUE_ID)
+    )
+    assert isinstance(caught, TransportError)
+    assert str(caught).endswith("no whole reply within the 0.5 s timeout")
+    assert elapsed < 0.5 + MARGIN_S
+    longer.join(timeout=10)

@@ -728,11 +728,15 @@ class _Watchdog:
         """Call ``fire`` in ``seconds`` unless ``cancel`` comes first; the key to cancel it."""
         with self._cond:
             key = next(self._keys)
-            heapq.heappush(self._due, (time.monotonic() + seconds, key, fire))
+            entry = (time.monotonic() + seconds, key, fire)
+            heapq.heappush(self._due, entry)
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="ciqueue-watchdog", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif self._due[0] is entry:
+                # Only a new earliest instant changes how long the thread sleeps; waking it for
+                # every attempt cost each request a thread switch (and a wait for the GIL).
+                self._cond.notify()
             return key
 
     def cancel(self, key: int) -> None:
