@@ -185,6 +185,8 @@ class CIClient:
         self.retry = retry if retry is not None else RetryPolicy()
         self.timeout = timeout
         self.session = session if session is not None else pooled_session(self.base_url, pool_size)
+        # Our own pooled session is sent through directly (``_send``); one passed in, as given.
+        self._own_session = session is None
         self._clock = clock
         self._monotonic = monotonic
         self._sleep = sleep
@@ -484,9 +486,7 @@ class CIClient:
         alarm = _WATCHDOG.schedule(timeout, watch.fire)
         _ACTIVE.watch = watch
         try:
-            response = self.session.request(
-                method, url, data=body, headers=wire, timeout=timeout, allow_redirects=False, stream=True
-            )
+            response = self._send(method, url, body, wire, timeout)
             try:
                 ok = 200 <= response.status_code < 300
                 request_id = response.headers.get(HEADER_REQUEST_ID) or None
@@ -521,6 +521,37 @@ class CIClient:
         if ok:
             return reply
         raise _service_error(reply)
+
+    def _send(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float
+    ) -> requests.Response:
+        """One HTTP exchange, the reply's body left to stream.
+
+        Through our own ``pooled_session`` the request is prepared by requests (URL, header and
+        body rules, the same errors) and handed to the session's adapter directly: the session's
+        per-request merging of settings and cookies (settings are resolved once in
+        ``pooled_session``; CI sets no cookies, none are kept) cost about a sixth of the client's
+        CPU per request. The session's response hooks still run. A session passed in is used as
+        given.
+        """
+        session = self.session
+        if not self._own_session:
+            return session.request(
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True
+            )
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=url, headers={**session.headers, **headers}, data=body)
+        options: dict[str, Any] = {
+            "stream": True,
+            "timeout": timeout,
+            "verify": True if session.verify is None else session.verify,
+            "cert": session.cert,
+            "proxies": session.proxies,
+        }
+        response: requests.Response = session.get_adapter(url).send(prepared, **options)
+        for hook in session.hooks.get("response", []):  # as requests' dispatch_hook runs them
+            response = hook(response, **options) or response
+        return response
 
     def _out_of_time(
         self, method: str, path: str, host: str, number: int, timeout: float, by_deadline: bool
