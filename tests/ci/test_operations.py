@@ -24,6 +24,7 @@ from ciqueue.ci.operations import (
     resume_queue,
     set_callback,
 )
+from ciqueue.ci.ratelimit import RateLimit
 from ciqueue.ci.retry import Deadline, RetryPolicy
 from ciqueue.constants import DEMO_SECRET_ID, DEMO_SECRET_KEY
 from ciqueue.emulator.server import EmulatorServer
@@ -618,6 +619,39 @@ def test_a_batch_whose_verifying_read_fails_reports_every_landed_write_unverifie
         assert isinstance(error, UnverifiedWrite) and error.written
         assert len(error.request_ids) == 2  # the batch read's and this queue's PUT
         assert emu_admin.queue(queue_id(n))["State"] == "Paused"
+
+
+def test_a_batch_reserves_its_read_puts_and_verify_together_and_gives_back_what_it_skips(
+    emulator: EmulatorServer, emu_admin: EmuAdmin, make_client: Callable[..., CIClient]
+) -> None:
+    seed_queues(emu_admin, batch_seed(10))
+    slept: list[float] = []
+    now = [100.0]  # a fake clock: it moves only when the limiter sleeps
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    rate = RateLimit(12, monotonic=lambda: now[0], sleep=sleep)
+    batch = BatchChange(
+        make_client(bucket=OTHER_BUCKET, rate=rate), "pic", [Change(queue_id(n), "pause") for n in range(10)]
+    )
+    assert batch.cost == 12  # the read, ten PUTs, the verify
+
+    to_write = batch.read()
+    # The four slots of the queues already Paused went back to the bucket at once, and no more:
+    # someone else on the bucket takes them while the PUTs are out.
+    assert len(to_write) == 6
+    assert rate.try_reserve(4) == (4, 0.0) and rate.try_reserve(1)[0] == 0
+    for queue in to_write:
+        batch.write(queue)
+    batch.verify()
+
+    # The six PUTs and the verify went on the batch's own slots: nothing waited for the rate.
+    assert slept == []
+    assert [e["method"] for e in emu_admin.requests()] == ["GET"] + ["PUT"] * 6 + ["GET"]
+    assert all(isinstance(batch.outcomes[queue_id(n)], OperationResult) for n in range(10))
+    assert all(emu_admin.queue(queue_id(n))["State"] == "Paused" for n in range(10))
 
 
 def test_a_batch_that_cannot_be_read_writes_nothing(

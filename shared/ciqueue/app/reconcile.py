@@ -546,15 +546,18 @@ def _carry_out_batched(
 
     Queues of one (bucket, region, kind) go in batches of up to 10 (``operations.BatchChange``:
     one read right before the writes, the PUTs concurrently, one verifying read), fewer when the
-    bucket's rate is lower than a batch (so a batch never waits for the rate between its read
-    and its writes). The batches of different buckets take turns, and ``_Pipeline`` runs
+    bucket's rate is lower than a batch's requests (``BatchChange.cost``, reserved together, so a
+    batch never waits for the rate between its read and its writes, nor a worker for its
+    verify). The batches of different buckets take turns, and ``_Pipeline`` runs
     ``settings.concurrency`` requests at a time, a batch's verify before its PUTs before new reads:
     a read's PUTs go out as soon as it is answered.
     """
     from ciqueue.ci.operations import BatchChange, Change
     from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
 
-    size = min(MAX_QUEUE_IDS_PER_REQUEST, max(1, int(runtime.rate_limit) - 1))
+    # A batch costs its size + 2 requests (read, PUTs, verify), reserved together: at a low rate
+    # the batch is cut so that its whole cost fits the bucket's second.
+    size = min(MAX_QUEUE_IDS_PER_REQUEST, max(1, int(runtime.rate_limit) - 2))
     groups: dict[tuple[str, str, str], list[Decision]] = {}
     for decision in decisions:
         key = decision.key

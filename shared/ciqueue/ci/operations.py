@@ -363,7 +363,10 @@ class BatchChange:
     read fails every queue of the batch with nothing written.
 
     ``client.rate`` (a ``ci.ratelimit.RateLimit``), when set, is asked before the read for room for
-    the read AND the batch's PUTs, so the PUTs never wait for the bucket's rate after the read.
+    the whole batch (``cost``: the read, every PUT and the verifying read), so the PUTs never wait
+    for the bucket's rate after the read (that wait would widen the window) and the verify never
+    holds a worker asleep; slots the batch turns out not to need are given back after the read.
+    When the limit is below the cost (CI throttled), the slots go to the read and the PUTs first.
     """
 
     def __init__(
@@ -392,17 +395,23 @@ class BatchChange:
         self._plans: dict[str, _Plan] = {}
         self._written: list[str] = []
         self._slots = 0  # reserved rate slots left for the PUTs
+        self._verify_slot = False  # a reserved rate slot kept for the verifying read
         self._held: int | None = None  # slots reserved ahead by ``reserve()``
         self._lock = threading.Lock()
 
+    @property
+    def cost(self) -> int:
+        """Requests the batch sends at most: its read, a PUT per queue and its verifying read."""
+        return len(self.changes) + 2
+
     def reserve(self) -> float:
-        """Without waiting, hold the rate slots ``read()`` needs (the read and every PUT): 0.0 when
+        """Without waiting, hold the rate slots ``read()`` needs (``cost``): 0.0 when
         held (or no rate is set), else the seconds until they would fit (a pipeline runs other
         work meanwhile instead of blocking a worker)."""
         rate = self.client.rate
         if rate is None or self._held is not None:
             return 0.0
-        held, wait = rate.try_reserve(1 + len(self.changes))
+        held, wait = rate.try_reserve(self.cost)
         if held:
             self._held = held
         return wait
@@ -421,7 +430,7 @@ class BatchChange:
             if self._held is not None:
                 reserved = self._held
             else:
-                reserved = rate.reserve(1 + len(ids), self.deadline) if rate is not None else 0
+                reserved = rate.reserve(self.cost, self.deadline) if rate is not None else 0
         except DeadlineExceeded as exc:
             for queue_id in ids:
                 self.outcomes[queue_id] = exc
@@ -457,9 +466,14 @@ class BatchChange:
                 continue
             self._plans[queue_id] = plan
             to_write.append(queue_id)
-        self._slots = min(max(reserved - 1, 0), len(to_write))
-        if rate is not None and reserved - 1 > self._slots:
-            rate.release(reserved - 1 - self._slots)
+        # The slots left after the read: one per PUT first, then one for the verify (if anything
+        # is written); the rest go back to the bucket at once.
+        left = max(reserved - 1, 0)
+        self._slots = min(left, len(to_write))
+        self._verify_slot = bool(to_write) and left > self._slots
+        unused = left - self._slots - (1 if self._verify_slot else 0)
+        if rate is not None and unused > 0:
+            rate.release(unused)
         return to_write
 
     def write(self, queue_id: str) -> None:
@@ -482,10 +496,15 @@ class BatchChange:
     def verify(self) -> None:
         """Describe every written queue with one request and judge each (see the class)."""
         written = [queue_id for queue_id in self.changes if queue_id in self._written]
+        reserved, self._verify_slot = self._verify_slot, False
         if not written:
+            if reserved and self.client.rate is not None:
+                self.client.rate.release(1)
             return
         try:
-            listing = self.client.list_queues(self.kind, queue_ids=written, deadline=self.deadline)
+            listing = self.client.list_queues(
+                self.kind, queue_ids=written, deadline=self.deadline, reserved=reserved
+            )
         except Exception as exc:
             for queue_id in written:
                 self.outcomes[queue_id] = self._plans[queue_id].unverified(exc)
