@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -638,3 +640,166 @@ def test_a_read_lacking_what_the_write_carries_back_is_malformed(body: dict[str,
 def test_an_empty_notify_config_read_is_written_back_as_read() -> None:
     queue = Queue.from_xml_dict({"QueueId": "p1", "Name": "q", "State": "Active", "NotifyConfig": None})
     assert QueueUpdate.from_queue(queue).to_xml().endswith(b"<NotifyConfig/></Request>")
+
+
+# --- integers from text: the rules pydantic's lax int applied, kept (a reply reads as it did) -----
+# Cases from a differential run of the old pydantic models against these (module docstring).
+
+INT_READS = [
+    ("10", 10),
+    (" 10 ", 10),
+    ("\u3000 7\u3000", 7),  # Unicode White_Space around it
+    ("\xa01", 1),
+    ("+5", 5),
+    ("-3", -3),
+    ("-0", 0),
+    ("007", 7),
+    ("1_000", 1000),
+    ("0__0", 0),  # underscores among leading zeros go with them
+    ("04_2.0", 42),
+    ("1.0", 1),
+    ("1.00", 1),
+    ("-0.0", 0),
+    ("00-1", -1),  # pydantic's own leading-zero quirk, kept rather than changing what a reply means
+    ("9" * 25, int("9" * 25)),
+    ("1" * 4300, int("1" * 4300)),
+    ("0" * 4400 + "1", 1),
+]
+INT_REFUSED = [
+    "lots",
+    "1__0",
+    "_1",
+    "1_",
+    "1.",
+    ".0",
+    "1.5",
+    "1.0_0",
+    "1e3",
+    "0x10",
+    "1 2",
+    "+-1",
+    "--1",
+    "+",
+    "١٢",  # non-ASCII digits
+    "１２",
+    "\x1c1",  # str.isspace() but not White_Space
+    "\u200b1",
+    "+" + "1" * 4301,  # not JSON-shaped: "not an integer", not "too large"
+    "1" * 4300 + "_1",
+]
+TOO_LARGE = ["1" * 4301, "-" + "1" * 4301, "1" * 4301 + ".0", "1" * 4301 + "x"]
+
+
+@pytest.mark.parametrize(("text", "value"), INT_READS)
+def test_integer_elements_read_as_before(text: str, value: int) -> None:
+    queue = Queue.from_xml_dict({"MaxSize": text}, source="response")
+    assert queue.max_size == value
+    assert queue.to_xml_dict()["MaxSize"] == str(value)
+
+
+@pytest.mark.parametrize("text", INT_REFUSED)
+def test_integer_elements_refused_as_before(text: str) -> None:
+    with pytest.raises(MalformedResponse) as info:
+        DescribeResult.from_xml_dict({"QueueList": [{}, {"MaxSize": text}]}, source="response", what="R")
+    shown = repr(text) if len(repr(text)) <= 40 else repr(text)[:36] + "...'"
+    assert str(info.value) == f"malformed response: R: QueueList[1].MaxSize must be an integer (got {shown})"
+
+
+@pytest.mark.parametrize("text", TOO_LARGE)
+def test_too_many_digits_is_its_own_error(text: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        DescribeResult.from_xml_dict({"PageSize": text})
+    assert [(p.field, p.rule) for p in info.value.problems] == [
+        ("PageSize", "Unable to parse input string as an integer, exceeded maximum size")
+    ]
+
+
+def test_the_first_problem_is_the_structure_then_integers_in_field_order() -> None:
+    # A structural problem (in body order) wins over a bad integer; integers go in field order
+    # (MaxSize before MaxConcurrent), whatever the body's order.
+    with pytest.raises(MalformedResponse, match=r"R: Name must appear once \(got 2\)$"):
+        Queue.from_xml_dict({"MaxSize": "x", "Name": ["a", "b"]}, source="response", what="R")
+    with pytest.raises(MalformedResponse, match=r"R: MaxSize must be an integer \(got 'x'\)$"):
+        Queue.from_xml_dict({"MaxConcurrent": "y", "MaxSize": "x"}, source="response", what="R")
+    with pytest.raises(MalformedResponse, match=r"R: TotalCount must be an integer \(got 'x'\)$"):
+        DescribeResult.from_xml_dict(
+            {"PageSize": "y", "TotalCount": "x", "QueueList": {"MaxSize": "1"}}, source="response", what="R"
+        )
+
+
+# --- the models' interface (plain classes: what callers and pydantic-era code rely on) -----------
+
+
+def test_models_are_not_pydantic() -> None:
+    assert not any(cls.__name__ == "BaseModel" for cls in Queue.__mro__)
+    code = (
+        "import sys, ciqueue.ci.models as m\n"
+        "m.parse_describe(b'<Response/>')\n"
+        "print('pydantic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+def test_constructor_fields_set_and_refusals() -> None:
+    config = NotifyConfig(state="Off", url=None)
+    assert config.model_fields_set == {"state", "url"}
+    assert config.extra == {}
+    assert Queue(max_size="0_10").max_size == 10  # an int attribute takes its text, as read
+    with pytest.raises(TypeError, match="unexpected keyword argument 'State'"):
+        NotifyConfig(State="Off")
+    with pytest.raises(ValueError, match=r"NotifyConfig: state must be text or None"):
+        NotifyConfig(state=1)
+    with pytest.raises(ValueError, match=r"UpdateResult: queue is missing"):
+        UpdateResult(request_id="r")
+    with pytest.raises(AttributeError, match="has no attribute 'color'"):
+        config.color = "red"  # type: ignore[attr-defined]
+
+
+def test_assignment_joins_the_fields_set_and_renders() -> None:
+    body = ErrorBody(code="E")
+    body.request_id = None
+    assert body.model_fields_set == {"code", "request_id"}
+    assert body.to_xml_dict() == {"Code": "E", "RequestId": None}
+
+
+def test_model_copy_update_and_deep() -> None:
+    queue = parse_describe(QUEUE_WITH_EXTRAS).queues[0]
+    shallow = queue.model_copy(update={"state": "Paused"})
+    assert shallow.state == "Paused" and queue.state != "Paused"
+    assert "state" in shallow.model_fields_set
+    assert shallow.notify_config is queue.notify_config
+    deep = queue.model_copy(deep=True)
+    assert deep == queue and deep.notify_config is not queue.notify_config
+    assert deep.notify_config is not None and queue.notify_config is not None
+    deep.notify_config.extra["KafkaConfig"]["Topic"] = "changed"
+    assert queue.notify_config.extra["KafkaConfig"]["Topic"] == "t"
+    with pytest.raises(TypeError, match="unknown attributes"):
+        queue.model_copy(update={"State": "Paused"})
+
+
+def test_equality_is_class_and_values_not_fields_set() -> None:
+    assert NotifyConfig(url=None) == NotifyConfig()  # <Url/> and no Url compare equal, as before
+    assert NotifyConfig(state="On") != NotifyConfig(state="Off")
+    assert NotifyConfig(extra={"K": "1"}) != NotifyConfig()
+    assert Queue(name="q") != QueueUpdate(name="q")
+    assert NotifyConfig() != {"State": None}
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(NotifyConfig())
+
+
+def test_model_validate_takes_xml_or_attribute_names() -> None:
+    assert NotifyConfig.model_validate({"State": "On", "url": "https://x"}) == NotifyConfig(
+        state="On", url="https://x"
+    )
+    queue = Queue.model_validate({"Name": "q", "NotifyConfig": {"State": "Off"}, "MaxSize": "3"})
+    assert queue.notify_config == NotifyConfig(state="Off") and queue.max_size == 3
+    with pytest.raises(ValueError, match="KafkaConfig is not one of its elements"):
+        NotifyConfig.model_validate({"State": "On", "KafkaConfig": {}})
+
+
+def test_repr_and_dump() -> None:
+    queue = Queue(queue_id="p1", notify_config=NotifyConfig(state="Off"), extra={"Keep": "1"})
+    assert repr(queue) == "Queue(queue_id='p1', notify_config=NotifyConfig(state='Off'), extra={'Keep': '1'})"
+    assert queue.model_dump(mode="json")["notify_config"]["state"] == "Off"
+    assert list(queue.model_dump())[:2] == ["extra", "queue_id"]
