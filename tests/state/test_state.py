@@ -22,6 +22,7 @@ from ciqueue.state.document import (
     expired_overrides,
     new_override,
     prune_expired,
+    record_all_applied,
     record_applied,
 )
 from ciqueue.state.file import FileStateStore
@@ -109,6 +110,17 @@ def test_engine_shapes_convert_both_ways() -> None:
     doc = record_applied(StateDocument(overrides=[record]), record.key, stored)
     assert doc.engine_last_applied() == {record.key: applied}
     assert doc.engine_overrides() == [pin]
+
+
+def test_a_ticks_records_are_set_together_and_the_others_kept() -> None:
+    kept = LastAppliedRecord(desired_state="Active", decided_at=T0)
+    base = StateDocument(last_applied={"b/r/pic/a": kept, "b/r/pic/b": kept})
+    paused = LastAppliedRecord(desired_state="Paused", decided_at=T0 + timedelta(hours=1))
+    doc = record_all_applied(base, {"b/r/pic/b": paused, "b/r/pic/c": paused})
+    assert doc.last_applied == {"b/r/pic/a": kept, "b/r/pic/b": paused, "b/r/pic/c": paused}
+    assert base.last_applied == {"b/r/pic/a": kept, "b/r/pic/b": kept}  # a new document
+    assert record_all_applied(base, {}) is base
+    assert StateDocument.from_json(doc.to_json(), "test").last_applied == doc.last_applied
 
 
 def test_new_override_names_every_broken_field_and_changes_nothing() -> None:

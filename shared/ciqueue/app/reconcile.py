@@ -800,7 +800,7 @@ def _remember(
     """One state update: drop expired overrides, record what was carried out (when it differs),
     add the tick's changes, failures and expired overrides to the history."""
     from ciqueue.app.audit import OVERRIDE_EXPIRED, audit, emit_record, history_entry
-    from ciqueue.state.document import LastAppliedRecord, prune_expired, record_applied, record_changes
+    from ciqueue.state.document import LastAppliedRecord, prune_expired, record_all_applied, record_changes
 
     def merged(doc: StateDocument, key: QueueKey, decisions: list[Decision]) -> LastApplied | None:
         stored = doc.last_applied.get(key.text)
@@ -835,10 +835,12 @@ def _remember(
             if not o.active_at(now)
         ]
         doc = prune_expired(doc, now)
+        records: dict[str, LastAppliedRecord] = {}
         for key, decisions in carried.items():
             record = merged(doc, key, decisions)
             if record is not None:
-                doc = record_applied(doc, key.text, LastAppliedRecord.from_engine(record, decided_at=now))
+                records[key.text] = LastAppliedRecord.from_engine(record, decided_at=now)
+        doc = record_all_applied(doc, records)
         ended = [e for e in (history_entry(line, now) for line in expired) if e is not None]
         return record_changes(doc, [*entries, *ended], now)
 

@@ -1129,7 +1129,15 @@ def prune_expired(doc: StateDocument, now: datetime) -> StateDocument:
 
 def record_applied(doc: StateDocument, key: str, record: LastAppliedRecord) -> StateDocument:
     """``doc`` with the last applied decision of queue ``key`` (``bucket/region/kind/queue_id``) set."""
-    return doc.model_copy(update={"last_applied": {**doc.last_applied, key: record}})
+    return record_all_applied(doc, {key: record})
+
+
+def record_all_applied(doc: StateDocument, records: Mapping[str, LastAppliedRecord]) -> StateDocument:
+    """``doc`` with the last applied decisions of every queue key in ``records`` set, in one copy of
+    the records (a tick's 200 changes against a 10,000-record document copied it 200 times)."""
+    if not records:
+        return doc
+    return doc.model_copy(update={"last_applied": {**doc.last_applied, **records}})
 
 
 def record_changes(
