@@ -26,6 +26,7 @@ from ciqueue.dev.invoke import fan_out_in_process
 from ciqueue.errors import InvalidInput
 from ciqueue.schedule.config import Config
 from ciqueue.schedule.load import load_config
+from ciqueue.state.file import FileStateStore
 from conftest import (
     CONFIG_NOW,
     DEMO_BUCKET,
@@ -829,3 +830,28 @@ def test_a_tick_keeps_to_the_bucket_rate_and_slows_down_on_slowdown_instead_of_f
     assert most_in_window([e["received_at"] for e in log], 0.9) <= 10
     # Batches of eight (the rate minus the read and the verify): a batch's requests fit the rate.
     assert max(len(e["query"]["queueIds"].split(",")) for e in log if e["query"].get("queueIds")) == 8
+
+
+def test_a_worker_reads_the_state_while_its_listings_are_in_flight(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    ids = fleet(emu_admin, 3)
+    runtime = make_runtime(schedule(targets=OTHER_TARGETS))
+    loads: list[float] = []
+
+    class Timed(FileStateStore):
+        def load(self) -> Any:
+            loads.append(time.time())
+            return super().load()
+
+    runtime.state = Timed(tmp_path / "state.json")
+    emu_admin.faults(latency_ms=100)
+
+    report = handle_shard({"shard": [[OTHER_BUCKET, DEMO_REGION]], "now": OPEN.isoformat()}, runtime)
+
+    assert report["ok"] and report["counts"] == {"pause": 3} and report["state_written"]
+    assert all(emu_admin.queue(q)["State"] == "Paused" for q in ids)
+    listing = next(e for e in emu_admin.requests() if "queueIds" not in e["query"])
+    assert loads[0] < listing["answered_at"] - 0.05  # read before the listing was answered
+    assert len(loads) == 2  # that read, and the update's (what the worker recorded: below)
+    assert len(state_doc(tmp_path)["last_applied"]) == 3

@@ -1,7 +1,8 @@
 """The scheduler tick: observe the queues the config covers, decide, converge, remember.
 
 One pass: list every (bucket, region, kind) the targets cover (bounded thread pool), load the
-state (overrides, last applied), ``engine.decide``, carry out the decisions that change something
+state (overrides, last applied; read while the listings are in flight, unless the tick may fan out
+and so not need it), ``engine.decide``, carry out the decisions that change something
 (in batches of up to 10 queues of a bucket: one read right before the writes, the PUTs at once,
 one verifying read, ``operations.BatchChange``; ``settings.concurrency`` requests in flight; a
 queue's two aspects in two rounds so they never race; every bucket within ``settings.rate_limit``
@@ -29,10 +30,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ciqueue.app.invoker import LocalInvoker
 from ciqueue.ci.kinds import QueueKind
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ciqueue.reconcile")
 
 Pair = tuple[str, str]  # (bucket, region)
+T = TypeVar("T")
 SCHEDULER_ACTOR = "scheduler"
 
 
@@ -155,6 +157,10 @@ def reconcile(
     only = {str(q) for q in queues} if queues is not None else None
     report = ReconcileReport(now=now, dry_run=dry, shard=pairs)
 
+    # A tick that will not fan out (a worker's shard, named queues, no invoker) needs the state
+    # whatever it observes: read it while the listings are in flight instead of after them.
+    may_fan_out = pairs is None and only is None and runtime.invoker is not None and runtime.worker_function
+    loading = None if may_fan_out else _background(runtime.state.load)
     observed = _observe(runtime, config, _scopes(config, pairs, only), deadline, report, progress)
     if only is not None:
         observed = [q for q in observed if q.key.text in only]
@@ -171,7 +177,7 @@ def reconcile(
             "is configured (CIQUEUE_INVOKER=scf and CIQUEUE_WORKER_FUNCTION); reconciling them all here"
         )
 
-    doc, _ = runtime.state.load()
+    doc, _ = loading.result() if loading is not None else runtime.state.load()
     overrides = doc.engine_overrides()
     report.expired_overrides = [o.id for o in overrides if not o.active_at(now)]
     last_applied = doc.engine_last_applied(q.key.text for q in covered)  # the shard's, not the fleet's
@@ -188,6 +194,20 @@ def reconcile(
             carried.setdefault(key, []).extend(done)
         _remember(runtime, doc, carried, now, report)
     return report
+
+
+def _background(task: Callable[[], T]) -> Future[T]:
+    """``task`` started on a thread of its own; its result (or its exception) from ``result()``."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(task())
+        except BaseException as exc:  # handed to the caller, raised where it asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="ciqueue-state-load", daemon=True).start()
+    return future
 
 
 def handle_shard(event: Any, runtime: Runtime, *, context: Any = None) -> dict[str, Any]:
