@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
-from ciqueue.app.reconcile import handle_shard, pack_shards, parse_shard_event, reconcile
+from ciqueue.app.reconcile import ShardPacker, handle_shard, pack_shards, parse_shard_event, reconcile
 from ciqueue.app.runtime import Runtime
 from ciqueue.ci.retry import Deadline, RetryPolicy
 from ciqueue.cli import main as cli
@@ -555,6 +555,51 @@ def test_shards_are_dispatched_concurrently_and_reported_in_packing_order(
     assert [(s["shard"], s["invocation"]) for s in report.shards] == [
         ([[bucket, DEMO_REGION]], "req-" + bucket.split("-")[1]) for bucket in sorted(buckets)
     ]
+
+
+def test_shards_go_out_while_the_scheduler_still_lists_the_other_buckets(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    # Six buckets of two queues, shards of two, listings one at a time 30 ms apart: the first shard
+    # is dispatched as soon as the listings show the tick must fan out (the second bucket), not
+    # after the sixth listing.
+    buckets = [f"shard-{c}-1250000000" for c in "abcdef"]
+    targets = seed_shards(emu_admin, dict.fromkeys(buckets, 2))
+    runtime = make_runtime(schedule(targets=targets, shard_size=2, settings={"concurrency": 1}))
+    sent: list[tuple[float, str]] = []
+
+    class Recording:
+        def invoke_async(self, function_name: str, payload: Any) -> str | None:
+            sent.append((time.time(), payload["shard"][0][0]))
+            return "req-" + payload["shard"][0][0].split("-")[1]
+
+    runtime.invoker = Recording()
+    emu_admin.faults(latency_ms=30)
+
+    report = reconcile(runtime, now=OPEN)
+
+    assert report.ok and report.observed == 12 and report.decisions == []
+    assert [s["shard"] for s in report.shards] == [[[b, DEMO_REGION]] for b in buckets]
+    listed = sorted(e["received_at"] for e in emu_admin.requests())
+    assert len(listed) == 6  # the scheduler lists; it changes nothing itself
+    assert min(at for at, _ in sent) < listed[-1] - 0.05  # before the last listing was sent
+    assert emu_admin.state()["buckets"][0]["queues"][0]["State"] == "Active"  # the workers' job
+
+
+def test_a_shard_packer_closes_a_shard_no_group_seen_would_fit() -> None:
+    a, b, c, d = (("a-1250000000", "r"), ("b-1250000000", "r"), ("c-1250000000", "r"), ("d-1250000000", "r"))
+    packer = ShardPacker(5, eager=False)  # closes full shards only
+    assert packer.add(a, 3) == []
+    assert packer.add(b, 4) == []  # does not fit a's shard: a shard of its own
+    assert packer.add(c, 2) == [[a, c]]  # full
+    assert packer.add(d, 7) == [[d]]  # larger than a shard
+    assert packer.rest() == [[b]]
+    eager = ShardPacker(5)  # also closes a shard whose room no group seen so far would fit
+    assert eager.add(a, 2) == []  # room 3
+    assert eager.add(b, 2) == [[a, b]]  # room 1, and the smallest group seen is 2
+    assert eager.add(c, 4) == [[c]]  # room 1 again
+    assert eager.add(d, 1) == []  # a group of 1 would fit room 4
+    assert eager.rest() == [[d]]
 
 
 def test_pack_shards_keeps_buckets_whole_and_fills_first_fit() -> None:

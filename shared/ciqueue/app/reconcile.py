@@ -15,10 +15,12 @@ entry told by ``errors.describe`` (``error_entry``): the tick judges no status o
 
 When the covered queues outnumber ``settings.shard_size`` and the runtime has a fan-out (an
 invoker and a worker function), the tick instead packs whole (bucket, region) groups into shards
-and hands each to the worker function (``handle_shard``); without one it reconciles them all
-inline and says so in a warning. A fan-out in this process (``invoker.LocalInvoker``, built only
-explicitly) is waited for: the tick returns once every shard has finished or is reported failed,
-with the shards' operations, errors and warnings in its own report.
+and hands each to the worker function (``handle_shard``), each shard as soon as its buckets are
+listed and the count shows the tick fans out, not after the last listing (``_FanOut``); without
+one it reconciles them all inline and says so in a warning. A fan-out in this process
+(``invoker.LocalInvoker``, built only explicitly) is waited for: the tick returns once every
+shard has finished or is reported failed, with the shards' operations, errors and warnings in
+its own report.
 """
 
 from __future__ import annotations
@@ -157,26 +159,33 @@ def reconcile(
     only = {str(q) for q in queues} if queues is not None else None
     report = ReconcileReport(now=now, dry_run=dry, shard=pairs)
 
+    is_covered = _coverage(config)
+    scopes = _scopes(config, pairs, only)
+    fan_out = None  # a scheduler that can fan out dispatches shards while it still lists
+    if pairs is None and only is None and runtime.invoker is not None and runtime.worker_function:
+        fan_out = _FanOut(runtime, runtime.invoker, config, scopes, is_covered, now, dry, report)
     # A tick that will not fan out (a worker's shard, named queues, no invoker) needs the state
     # whatever it observes: read it while the listings are in flight instead of after them.
-    may_fan_out = pairs is None and only is None and runtime.invoker is not None and runtime.worker_function
-    loading = None if may_fan_out else _background(runtime.state.load)
-    observed = _observe(runtime, config, _scopes(config, pairs, only), deadline, report, progress)
+    loading = None if fan_out is not None else _background(runtime.state.load)
+    observed = _observe(
+        runtime, config, scopes, deadline, report, progress, fan_out.listed if fan_out else None
+    )
     if only is not None:
         observed = [q for q in observed if q.key.text in only]
-    is_covered = _coverage(config)
     covered = [q for q in observed if is_covered(q)]
     report.observed = len(covered)
 
+    if fan_out is not None and fan_out.started:
+        fan_out.finish(deadline)
+        return report
     if pairs is None and only is None and len(covered) > config.settings.shard_size:
-        if runtime.invoker is not None and runtime.worker_function:
-            _dispatch(runtime, runtime.invoker, config, covered, now, dry, report, deadline)
-            return report
         report.warnings.append(
             f"{len(covered)} queues exceed shard_size {config.settings.shard_size} but no fan-out "
             "is configured (CIQUEUE_INVOKER=scf and CIQUEUE_WORKER_FUNCTION); reconciling them all here"
         )
 
+    if fan_out is not None:
+        fan_out.close()
     doc, _ = loading.result() if loading is not None else runtime.state.load()
     overrides = doc.engine_overrides()
     report.expired_overrides = [o.id for o in overrides if not o.active_at(now)]
@@ -279,21 +288,54 @@ def error_entry(exc: BaseException, **where: Any) -> dict[str, Any]:
     return {**report.to_dict(), "status": report.status, "transient": report.transient, **where}
 
 
-def pack_shards(sizes: Mapping[Pair, int], shard_size: int) -> list[list[Pair]]:
-    """Whole (bucket, region) groups packed first-fit, largest first, into shards of <= shard_size
-    queues; a group larger than shard_size is a shard of its own."""
-    shards: list[list[Pair]] = []
-    loads: list[int] = []
-    for pair, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
-        for index, load in enumerate(loads):
-            if load + size <= shard_size:
-                shards[index].append(pair)
-                loads[index] += size
+class ShardPacker:
+    """Whole (bucket, region) groups packed into shards of at most ``shard_size`` queues as they
+    are listed, so that the first shards go out while the scheduler still lists the rest.
+
+    ``add(pair, size)`` places a group first-fit into the open shards (a group of ``shard_size``
+    or more is a shard of its own) and returns the shards it closed: a shard closes when it is
+    full or, ``eager``, when its room is smaller than every group seen so far (no group of a size
+    seen would fit; a smaller one coming later then starts a shard of its own: the price of not
+    waiting for the whole listing). ``rest()`` closes every open shard."""
+
+    def __init__(self, shard_size: int, *, eager: bool = True) -> None:
+        self.shard_size = shard_size
+        self.eager = eager
+        self._open: list[tuple[list[Pair], int]] = []
+        self._smallest: int | None = None  # the smallest group seen (eager)
+
+    def add(self, pair: Pair, size: int) -> list[list[Pair]]:
+        if self.eager:
+            self._smallest = size if self._smallest is None else min(self._smallest, size)
+        least = max(1, self._smallest or 1)  # a shard with less room than this closes
+        if size >= self.shard_size:
+            return [[pair]]
+        for index, (members, load) in enumerate(self._open):
+            if load + size <= self.shard_size:
+                members.append(pair)
+                self._open[index] = (members, load + size)
                 break
         else:
-            shards.append([pair])
-            loads.append(size)
-    return shards
+            self._open.append(([pair], size))
+        closed = [m for m, load in self._open if self.shard_size - load < least]
+        self._open = [(m, load) for m, load in self._open if self.shard_size - load >= least]
+        return closed
+
+    def rest(self) -> list[list[Pair]]:
+        closed = [members for members, _ in self._open]
+        self._open = []
+        return closed
+
+
+def pack_shards(sizes: Mapping[Pair, int], shard_size: int) -> list[list[Pair]]:
+    """Whole (bucket, region) groups packed first-fit, largest first, into shards of <= shard_size
+    queues (``ShardPacker``, closing only full shards); a group larger than shard_size is a shard
+    of its own."""
+    packer = ShardPacker(shard_size, eager=False)
+    shards: list[list[Pair]] = []
+    for pair, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
+        shards.extend(packer.add(pair, size))
+    return shards + packer.rest()
 
 
 # --- observe --------------------------------------------------------------------------------------
@@ -328,7 +370,11 @@ def _observe(
     deadline: Deadline | None,
     report: ReconcileReport,
     progress: Callable[[str], None] | None = None,
+    on_scope: Callable[[Scope, list[ObservedQueue]], None] | None = None,
 ) -> list[ObservedQueue]:
+    """Every scope's queues, listed ``settings.concurrency`` at a time; ``on_scope`` is told each
+    scope's queues (none when its listing failed) as soon as it and the scopes before it are read."""
+
     def read(scope: Scope) -> list[ObservedQueue]:
         client = _tick_client(runtime, scope.bucket, scope.region)
         category = "CateAll" if scope.kind == QueueKind.MEDIA.value and scope.queue_ids is None else None
@@ -352,12 +398,16 @@ def _observe(
     with ThreadPoolExecutor(max_workers=min(config.settings.concurrency, len(scopes))) as pool:
         futures = [(scope, pool.submit(read, scope)) for scope in scopes]
         for done, (scope, future) in enumerate(futures, 1):
+            queues: list[ObservedQueue] = []
             try:
-                observed.extend(future.result())
+                queues = future.result()
             except Exception as exc:  # one bucket's failure must not stop the others
                 where = f"{scope.bucket}/{scope.region}/{scope.kind}"
                 report.errors.append(error_entry(exc, stage="observe", scope=where))
                 log.warning("observing %s/%s/%s failed: %s", scope.bucket, scope.region, scope.kind, exc)
+            observed.extend(queues)
+            if on_scope is not None:
+                on_scope(scope, queues)
             if progress is not None:
                 progress(f"read {done}/{len(scopes)} scopes, {len(observed)} queues")
     return observed
@@ -402,48 +452,96 @@ def _coverage(config: Config) -> Callable[[ObservedQueue], bool]:
 # --- fan out --------------------------------------------------------------------------------------
 
 
-def _dispatch(
-    runtime: Runtime,
-    invoker: Invoker,
-    config: Config,
-    covered: list[ObservedQueue],
-    now: datetime,
-    dry_run: bool,
-    report: ReconcileReport,
-    deadline: Deadline | None,
-) -> None:
-    sizes: dict[Pair, int] = {}
-    for queue in covered:
-        pair = (queue.bucket, queue.region)
-        sizes[pair] = sizes.get(pair, 0) + 1
-    function = runtime.worker_function or ""
-    shards = pack_shards(sizes, config.settings.shard_size)
+class _FanOut:
+    """A tick's shards, dispatched while its listings are still being read.
 
-    def send(pairs: list[Pair]) -> dict[str, Any]:
-        payload = {"shard": [list(p) for p in pairs], "now": now.isoformat(), "dry_run": dry_run}
+    ``listed`` is told each scope's queues in scope order (``_observe``). A (bucket, region) is
+    complete once all its scopes are listed (a failed listing counts: the worker lists the bucket
+    again itself). Until the covered queues outnumber ``settings.shard_size`` the tick may still
+    reconcile inline, so complete groups wait; from then on (``started``) they go, the waiting ones
+    largest first, through a ``ShardPacker``, and each shard it closes is dispatched at once,
+    ``settings.concurrency`` Invokes in flight (each waits for its answer: sent one after the
+    other, the last of 50 shards would start 50 answers late). ``finish`` dispatches the rest,
+    lists the shards in the report in the order they were packed whatever order the answers came
+    in, and waits for shards run in this process (``LocalInvoker``)."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        invoker: Invoker,
+        config: Config,
+        scopes: Sequence[Scope],
+        is_covered: Callable[[ObservedQueue], bool],
+        now: datetime,
+        dry_run: bool,
+        report: ReconcileReport,
+    ) -> None:
+        self.invoker, self.function = invoker, runtime.worker_function or ""
+        self.shard_size, self.concurrency = config.settings.shard_size, config.settings.concurrency
+        self.is_covered, self.now, self.dry_run, self.report = is_covered, now, dry_run, report
+        self.scopes_left: dict[Pair, int] = {}
+        for scope in scopes:
+            pair = (scope.bucket, scope.region)
+            self.scopes_left[pair] = self.scopes_left.get(pair, 0) + 1
+        self.sizes: dict[Pair, int] = {}
+        self.waiting: list[Pair] = []
+        self.total = 0
+        self.started = False
+        self.packer = ShardPacker(self.shard_size)
+        self.pool: ThreadPoolExecutor | None = None
+        self.sent: list[Future[dict[str, Any]]] = []
+
+    def listed(self, scope: Scope, queues: list[ObservedQueue]) -> None:
+        pair = (scope.bucket, scope.region)
+        count = sum(1 for q in queues if self.is_covered(q))
+        self.sizes[pair] = self.sizes.get(pair, 0) + count
+        self.total += count
+        self.scopes_left[pair] -= 1
+        if self.scopes_left[pair] == 0 and self.sizes[pair] > 0:
+            self.waiting.append(pair)
+        if not self.started and self.total > self.shard_size:
+            self.started = True
+            self.waiting.sort(key=lambda p: (-self.sizes[p], p))
+        if self.started:
+            for waiting in self.waiting:
+                for shard in self.packer.add(waiting, self.sizes[waiting]):
+                    self._send(shard)
+            self.waiting = []
+
+    def _send(self, pairs: list[Pair]) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(
+                max_workers=max(1, self.concurrency), thread_name_prefix="ciqueue-dispatch"
+            )
+        self.sent.append(self.pool.submit(self._invoke, pairs))
+
+    def _invoke(self, pairs: list[Pair]) -> dict[str, Any]:
+        shard = [list(p) for p in pairs]
+        payload = {"shard": shard, "now": self.now.isoformat(), "dry_run": self.dry_run}
         entry: dict[str, Any] = {
-            "function": function,
+            "function": self.function,
             "shard": [list(p) for p in pairs],
-            "queues": sum(sizes[p] for p in pairs),
+            "queues": sum(self.sizes[p] for p in pairs),
         }
         try:
-            entry["invocation"] = invoker.invoke_async(function, payload)
+            entry["invocation"] = self.invoker.invoke_async(self.function, payload)
         except Exception as exc:
             error = error_entry(exc, stage="dispatch", shard=entry["shard"])
-            report.errors.append(error)
+            self.report.errors.append(error)
             entry["error"] = error["code"]
         return entry
 
-    # Each Invoke waits for its answer (one API round trip): sent one after the other, the last
-    # of 50 shards would start 50 round trips late. The dispatches run ``concurrency`` at a time;
-    # the report lists the shards in packing order whatever order the answers came in.
-    with ThreadPoolExecutor(
-        max_workers=max(1, min(config.settings.concurrency, len(shards))),
-        thread_name_prefix="ciqueue-dispatch",
-    ) as pool:
-        report.shards.extend(pool.map(send, shards))
-    if isinstance(invoker, LocalInvoker):
-        _finish_local_shards(invoker, report, deadline)
+    def finish(self, deadline: Deadline | None) -> None:
+        for shard in self.packer.rest():
+            self._send(shard)
+        self.report.shards.extend(future.result() for future in self.sent)
+        self.close()
+        if isinstance(self.invoker, LocalInvoker):
+            _finish_local_shards(self.invoker, self.report, deadline)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 def _finish_local_shards(invoker: LocalInvoker, report: ReconcileReport, deadline: Deadline | None) -> None:
