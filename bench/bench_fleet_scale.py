@@ -1,7 +1,8 @@
 """A fleet tick through sharding: 10,000 queues in 200 buckets, scheduler -> worker invocations.
 
 Run: .venv/bin/python bench/bench_fleet_scale.py [--instances 4] [--latency-ms 25] [--dispatch-ms 50]
-     (2-5 minutes on a loaded 2-core box; --memory-only for the memory part alone)
+     (2-5 minutes on a loaded 2-core box; --memory-only for the memory part alone; --phases: where
+     each shard's time goes, timed inside the instances by bench/_phases.py)
 
 The emulator runs in a separate process, seeded through its admin API in chunks of 20 buckets,
 with ``latency_ms`` on every CI and COS request; the state object lives in the emulator's COS
@@ -59,6 +60,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import _phases
 from _emulator import SHARED, Emulator, always_paused_text, fleet_queue_id, sdk_client, seed_fleet
 from bench_reconcile import process_cpu
 from ciqueue.app.reconcile import reconcile
@@ -160,6 +162,10 @@ def run_tick(emulator: Emulator, args: argparse.Namespace, folder: Path) -> dict
         )
     )
     env = function_env(emulator, config_path)
+    phases = folder / "phases"
+    if args.phases:  # each instance preloads the timing hooks (bench/_phases.py)
+        phases.mkdir()
+        env[_phases.ENV] = str(phases)
     cold = time.perf_counter()
     invoker = TimedInvoker(
         "worker",
@@ -168,6 +174,7 @@ def run_tick(emulator: Emulator, args: argparse.Namespace, folder: Path) -> dict
         dispatch_s=args.dispatch_ms / 1000,
         time_limit_ms=600_000,
         stdout=os.devnull,
+        preload=("_phases",) if args.phases else (),
     )
     try:
         pids = invoker.warm()
@@ -212,6 +219,7 @@ def run_tick(emulator: Emulator, args: argparse.Namespace, folder: Path) -> dict
         "state_bytes": len(doc.to_json()),
         "state_records": len(doc.last_applied),
         "state_history": len(doc.changes),
+        "phases": _phases.read(phases) if args.phases else [],
         "report_bytes": len(json.dumps(report.to_dict(decisions=False), default=str)),
     }
 
@@ -353,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sdk-sample", type=int, default=100, help="queues timed in the SDK loop")
     parser.add_argument("--memory-only", action="store_true", help="only the memory measurements")
     parser.add_argument("--skip-memory", action="store_true", help="only the fleet tick")
+    parser.add_argument(
+        "--phases", action="store_true", help="time each shard's phases in the instances (bench/_phases.py)"
+    )
     args = parser.parse_args(argv)
     total = BUCKETS * QUEUES_PER_BUCKET
     emulator = Emulator(timeout=120)
@@ -462,12 +473,37 @@ def print_tick(
         f"{tick['report_bytes'] / 1e6:.2f} MB (a local fan-out only: on SCF the scheduler keeps its "
         "shard entries)"
     )
+    if tick["phases"]:
+        print_phases(tick["phases"])
     sdk_total = sdk_wall * total / args.sdk_sample
     print(
         f"  official SDK, sequential read + PUT: {sdk_wall:.2f} s for {args.sdk_sample} queues, extrapolated "
         f"to {total}: {sdk_total:.0f} s = {sdk_total / wall:.1f}x ours; "
         f"per queue {sdk_wall / args.sdk_sample * 1000:.1f} ms vs ours {wall / total * 1000:.2f} ms"
     )
+
+
+def print_phases(shards: list[dict[str, Any]]) -> None:
+    """Per phase, the median over the shards of its calls, wall and thread CPU seconds."""
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2] if values else 0.0
+
+    wall, cpu = median([s["wall"] for s in shards]), median([s["cpu"] for s in shards])
+    print(
+        f"  where a shard's time goes (medians of {len(shards)} shards; wall summed over threads): "
+        f"shard {wall:.2f} s wall, {cpu:.2f} s CPU"
+    )
+    names = [name for name, _ in _phases.PHASES]
+    names += sorted({n for s in shards for n in s["stats"] if n.startswith("request.")})
+    labels = dict(_phases.PHASES)
+    for name in names:
+        found = [s["stats"].get(name, [0, 0.0, 0.0]) for s in shards]
+        calls, wall, cpu = (median([f[i] for f in found]) for i in range(3))
+        print(
+            f"    {name:16s} {calls:6.0f} calls ({sum(f[0] for f in found):6.0f} in all) {wall:7.3f} s wall "
+            f"{cpu:6.3f} s CPU   {labels.get(name, 'requests (retries inside)')}"
+        )
 
 
 if __name__ == "__main__":

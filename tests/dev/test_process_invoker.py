@@ -92,3 +92,27 @@ def test_a_failure_in_an_instance_crosses_back_with_its_verdict() -> None:
         True,
         "worker raised TransientFailure: SlowDown",
     )
+
+
+def test_an_instance_starts_the_preloaded_modules_in_its_environment_before_the_handler(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    (tmp_path / "preloaded_marker.py").write_text(
+        "import os, pathlib, sys\n"
+        "def instance_started():\n"
+        "    loaded = [m for m in sys.modules if m.startswith('ciqueue_local_worker')]\n"
+        "    pathlib.Path(os.environ['MARKER_DIR'], str(os.getpid())).write_text(str(len(loaded)))\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # an instance starts with the caller's sys.path
+    env = {"MARKER_DIR": str(tmp_path), "CIQUEUE_CONFIG": None}
+    invoker = ProcessInvoker("worker", env, instances=1, preload=("preloaded_marker",))
+    try:
+        answer = invoker.finish(str(invoker.invoke_async("worker", {"shard": []})), 60)
+    finally:
+        invoker.close()
+
+    assert (answer["ok"], answer["status"], answer["error"]["field"]) == (False, 400, "shard")
+    [run] = invoker.runs.values()
+    # Started in the instance's environment (MARKER_DIR), before the handler's module was loaded.
+    assert (tmp_path / str(run.pid)).read_text() == "0"

@@ -21,7 +21,10 @@ Rules:
   spawned interpreter (its own GIL, memory and module state, as a separate SCF instance has),
   loads the handler module once (a warm instance keeps it), handles one event at
   a time, and reports its peak RSS; ``dispatch_s`` is the wait the caller of SCF's Invoke API
-  (``InvocationType=Event``) pays before the event is queued, modelled, not measured.
+  (``InvocationType=Event``) pays before the event is queued, modelled, not measured;
+  ``preload`` names modules each instance imports before the handler, calling their
+  ``instance_started()`` (a benchmark's measurement hooks: ``bench/_phases.py``), found on the
+  caller's ``sys.path``.
 """
 
 from __future__ import annotations
@@ -278,11 +281,21 @@ class InstanceRun:
 _INSTANCE: dict[str, Any] = {}
 
 
-def _start_instance(function: str, env: Mapping[str, str | None], stdout: str | None) -> None:
-    """A new simulated SCF instance: its environment, then the function's module, loaded once."""
+def _start_instance(
+    function: str, env: Mapping[str, str | None], stdout: str | None, preload: Sequence[str] = ()
+) -> None:
+    """A new simulated SCF instance: its environment, the ``preload`` modules, then the function's
+    module, loaded once."""
     if stdout is not None:
         sys.stdout = open(stdout, "a", encoding="utf-8")  # noqa: SIM115 (the instance's whole life)
     _set_env(env)
+    for name in preload:
+        module = importlib.import_module(name)
+        # Called, not left to import-time code: a module the caller's main script imports is
+        # imported again in a spawned instance before this environment is set.
+        started = getattr(module, "instance_started", None)
+        if callable(started):
+            started()
     _INSTANCE["function"] = function
     _INSTANCE["handler"] = load_handler(function)
 
@@ -321,8 +334,10 @@ class ProcessInvoker:
     their start. ``dispatch_s``: what ``invoke_async`` waits, as the caller of the Invoke API waits
     for its answer; ``start_s``: the async queue's delivery delay before an instance starts the
     event (the caller does not wait for it). ``stdout``: a file the instances' output (audit
-    lines, as SCF would log them) goes to, instead of this process's stdout. ``runs`` holds each
-    finished event's ``InstanceRun``.
+    lines, as SCF would log them) goes to, instead of this process's stdout. ``preload``: modules
+    each instance imports at its start, before the handler (calling its ``instance_started()``
+    when it has one). ``runs`` holds each finished event's
+    ``InstanceRun``.
     """
 
     def __init__(
@@ -336,6 +351,7 @@ class ProcessInvoker:
         time_limit_ms: int = 60_000,
         memory_mb: int = DEFAULT_MEMORY_MB,
         stdout: str | None = None,
+        preload: Sequence[str] = (),
     ) -> None:
         if function not in FUNCTIONS:
             raise InvalidInput("function", f"must be one of {', '.join(FUNCTIONS)} (got {function!r})")
@@ -349,7 +365,7 @@ class ProcessInvoker:
             max_workers=instances,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded parent
             initializer=_start_instance,
-            initargs=(function, dict(env), stdout),
+            initargs=(function, dict(env), stdout, tuple(preload)),
         )
         self._lock = threading.Lock()
 
