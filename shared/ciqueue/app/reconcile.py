@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ciqueue.app.runtime import Runtime
     from ciqueue.ci.client import CIClient
     from ciqueue.ci.models import NotifyConfig
-    from ciqueue.ci.operations import BatchChange, OperationResult
+    from ciqueue.ci.operations import BatchChange, Change, OperationResult
     from ciqueue.ci.retry import Deadline
     from ciqueue.schedule.config import Config, Target
     from ciqueue.state.document import StateDocument
@@ -663,47 +663,40 @@ def _carry_out_batched(
     """At most one decision per queue; each with its outcome (an OperationResult or the error).
 
     Queues of one (bucket, region, kind) go in batches of up to 10 (``operations.BatchChange``:
-    one read right before the writes, the PUTs concurrently, one verifying read), fewer when the
-    bucket's rate is lower than a batch's requests (``BatchChange.cost``, reserved together, so a
-    batch never waits for the rate between its read and its writes, nor a worker for its
-    verify). The batches of different buckets take turns, and ``_Pipeline`` runs
+    one read right before the writes, the PUTs concurrently, one verifying read), each batch cut
+    when it starts by what the bucket's rate has room for (``operations.batch_size``: its
+    requests reserved together, so a batch never waits for the rate between its read and its
+    writes, nor a worker for its verify). The buckets take turns, and ``_Pipeline`` runs
     ``settings.concurrency`` requests at a time, a batch's verify before its PUTs before new reads:
     a read's PUTs go out as soon as it is answered.
     """
-    from ciqueue.ci.operations import BatchChange, Change
-    from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
+    from ciqueue.ci.operations import Change
 
-    # A batch costs its size + 2 requests (read, PUTs, verify), reserved together: at a low rate
-    # the batch is cut so that its whole cost fits the bucket's second.
-    size = min(MAX_QUEUE_IDS_PER_REQUEST, max(1, int(runtime.rate_limit) - 2))
     groups: dict[tuple[str, str, str], list[Decision]] = {}
     for decision in decisions:
         key = decision.key
         groups.setdefault((key.bucket, key.region, key.kind), []).append(decision)
-    chunked = [
-        [(triple, members[i : i + size]) for i in range(0, len(members), size)]
-        for triple, members in groups.items()
-    ]
     outcomes: list[tuple[Decision, Any]] = []
-    batches: list[tuple[BatchChange | None, list[Decision]]] = []
-    for turn in range(max(len(chunks) for chunks in chunked)):
-        for chunks in chunked:
-            if turn >= len(chunks):
-                continue
-            (bucket, region, kind), members = chunks[turn]
-            try:
-                changes = [Change(d.key.queue_id, d.action, _notify_for(d)) for d in members]
-                client = _tick_client(runtime, bucket, region)
-                batches.append((BatchChange(client, kind, changes, deadline=deadline, actor=actor), members))
-            except Exception as exc:  # e.g. a client that cannot be built: every queue says so
-                outcomes.extend((d, exc) for d in members)
     pipeline = _Pipeline(min(runtime.concurrency, max(1, len(decisions))))
-    for batch, _members in batches:
-        if batch is not None:
-            pipeline.add_batch(batch)
+    for (bucket, region, kind), members in groups.items():
+        try:
+            client = _tick_client(runtime, bucket, region)
+        except Exception as exc:  # e.g. a client that cannot be built: every queue says so
+            outcomes.extend((d, exc) for d in members)
+            continue
+        pending: list[tuple[Decision, Change]] = []
+        for decision in members:
+            try:
+                pending.append(
+                    (decision, Change(decision.key.queue_id, decision.action, _notify_for(decision)))
+                )
+            except Exception as exc:  # its callback cannot be built: this queue says so
+                outcomes.append((decision, exc))
+        if pending:
+            pipeline.add_group(_Group(client, kind, pending, deadline, actor))
     pipeline.run()
-    for batch, members in batches:
-        assert batch is not None
+    outcomes.extend(pipeline.failed)
+    for batch, members in pipeline.batches:
         for decision in members:
             outcome = batch.outcomes.get(decision.key.queue_id)
             if outcome is None:  # a bug left it without one: said, never silent
@@ -724,31 +717,51 @@ def _tick_client(runtime: Runtime, bucket: str, region: str) -> CIClient:
     return client
 
 
+@dataclass
+class _Group:
+    """One (bucket, region, kind)'s changes not yet in a batch, in order."""
+
+    client: CIClient
+    kind: str
+    pending: list[tuple[Decision, Change]]
+    deadline: Deadline | None
+    actor: str
+    after_whole: bool = False  # its last batch was a whole one (``operations.batch_size``)
+
+
 class _Pipeline:
-    """``workers`` threads, each sending one request at a time, over many batches.
+    """``workers`` threads, each sending one request at a time, over every bucket's batches.
 
     Every step is one task: a batch's read (then its PUTs are queued), each PUT (the last one
     queues the verify), the verify. Verifies and PUTs run first (in the order queued); a read
     starts only while the PUTs queued or expected from reads in flight are fewer than twice the
     workers, so a read's PUTs start within about two round trips of its answer (the window in
     which someone else's change could be overwritten), and no worker waits on another task (no
-    deadlock). A batch whose bucket is at its rate waits aside (``BatchChange.reserve``) while the
-    workers run other buckets' work. A step that fails unexpectedly gives every queue of its batch
-    without an outcome that error.
+    deadlock). The buckets take turns: a read takes the next batch of the bucket whose turn it is,
+    cut by what its rate has room for (``operations.batch_size``; a smaller batch only when no
+    other bucket's read is ready, so splitting never costs requests where the workers have other
+    work); a bucket at its rate waits aside (until the batch fits) while the workers run other
+    buckets' work. A step that fails
+    unexpectedly gives every queue of its batch without an outcome that error.
     """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
+        self.batches: list[tuple[BatchChange, list[Decision]]] = []
+        self.failed: list[tuple[Decision, BaseException]] = []  # a batch that could not be built
         self._steps: list[tuple[int, int, Callable[[], None]]] = []
-        self._reads: list[tuple[float, int, BatchChange]] = []  # (ready at, order, batch)
+        # (ready at, turn, a bucket's changes or a batch waiting for its rate)
+        self._reads: list[tuple[float, int, _Group | BatchChange]] = []
+        self._groups = 0
         self._sequence = itertools.count()
         self._open = 0
         self._backlog = 0  # PUTs queued or expected from reads in flight, not started
         self._cond = threading.Condition()
 
-    def add_batch(self, batch: BatchChange) -> None:
+    def add_group(self, group: _Group) -> None:
         with self._cond:
-            self._reads.append((0.0, next(self._sequence), batch))
+            self._reads.append((0.0, self._groups, group))
+            self._groups += 1
             self._open += 1
 
     def run(self) -> None:
@@ -769,7 +782,17 @@ class _Pipeline:
             self._open += 1
             self._cond.notify()
 
+    def _aside(self, ready_at: float, turn: int, item: _Group | BatchChange, expected: int) -> None:
+        """Put a bucket's changes or a batch back among the reads (its expected PUTs with it)."""
+        with self._cond:
+            self._backlog -= expected
+            self._reads.append((ready_at, turn, item))
+            self._open += 1
+            self._cond.notify()
+
     def _next(self) -> Callable[[], None] | None:
+        from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
+
         with self._cond:
             while True:
                 if self._steps:
@@ -779,11 +802,19 @@ class _Pipeline:
                 now = time.monotonic()
                 timeout: float | None = None
                 if self._reads and self._backlog < 2 * self.workers:
-                    ready_at, order, batch = min(self._reads, key=lambda item: (item[0] > now, item[1]))
+                    entry = min(self._reads, key=lambda item: (item[0] > now, item[1]))
+                    ready_at, turn, item = entry
                     if ready_at <= now:
-                        self._reads.remove((ready_at, order, batch))
-                        self._backlog += len(batch.changes)
-                        return lambda: self._read(batch, order)
+                        self._reads.remove(entry)
+                        if isinstance(item, _Group):
+                            expected = min(MAX_QUEUE_IDS_PER_REQUEST, len(item.pending))
+                        else:
+                            expected = len(item.changes)
+                        self._backlog += expected
+                        # A bucket at its rate splits a batch only when no other bucket's read
+                        # is ready: otherwise its turn passes to work that needs no waiting.
+                        alone = not any(other[0] <= now for other in self._reads)
+                        return functools.partial(self._read, item, turn, expected, alone)
                     timeout = min(item[0] for item in self._reads) - now
                 self._cond.wait(timeout)
 
@@ -799,18 +830,61 @@ class _Pipeline:
                     self._open -= 1
                     self._cond.notify_all()
 
-    def _read(self, batch: BatchChange, order: int) -> None:
-        expected = len(batch.changes)
+    def _cut(self, group: _Group, turn: int, expected: int, alone: bool) -> BatchChange | None:
+        """The group's next batch, sized by its bucket's rate now (the rest back in the turns);
+        None when it waits aside for the rate or could not be built."""
+        from ciqueue.ci.operations import BatchChange, batch_size
+
+        rate = group.client.rate
+        size, whole, slots = batch_size(len(group.pending), rate, after_whole=group.after_whole and alone)
+        deadline = group.deadline
+        if size == 0:
+            wait = rate.wait_for(slots) if rate is not None else 0.0
+            if wait > 0 and (deadline is None or wait < deadline.remaining()):
+                self._aside(time.monotonic() + wait, turn, group, expected)
+                return None
+            size = whole  # the wait outlasts the deadline (read() then says so), or room came
+        group.after_whole = size == whole
+        taken = group.pending[:size]
+        del group.pending[:size]
+        members = [decision for decision, _ in taken]
+        try:
+            batch = BatchChange(
+                group.client,
+                group.kind,
+                [change for _, change in taken],
+                deadline=deadline,
+                actor=group.actor,
+            )
+            batch.reserve()  # before the bucket's next batch is sized by what is left
+        except Exception as exc:  # a bug: said for each queue, never silent
+            log.error("batch could not be built", exc_info=exc)
+            batch = None
+            with self._cond:
+                self.failed.extend((decision, exc) for decision in members)
+        with self._cond:
+            self._backlog += (size if batch is not None else 0) - expected
+            if batch is not None:
+                self.batches.append((batch, members))
+        if group.pending:  # its next batch after the other buckets' turns
+            self._aside(0.0, turn + self._groups, group, 0)
+        return batch
+
+    def _read(self, item: _Group | BatchChange, turn: int, expected: int, alone: bool) -> None:
+        if isinstance(item, _Group):
+            batch = self._cut(item, turn, expected, alone)
+            if batch is None:
+                return
+            expected = len(batch.changes)
+        else:
+            batch = item
         try:
             # A bucket at its rate: run other buckets' work and come back, rather than block a
             # worker (unless the wait outlasts the deadline: read() then says so for the batch).
             wait = batch.reserve()
             deadline = batch.deadline
             if wait > 0 and (deadline is None or wait < deadline.remaining()):
-                with self._cond:
-                    self._backlog -= expected
-                    self._reads.append((time.monotonic() + wait, order, batch))
-                    self._open += 1
+                self._aside(time.monotonic() + wait, turn, batch, expected)
                 return
             to_write = batch.read()
         except Exception as exc:

@@ -40,6 +40,7 @@ from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
 
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient
+    from ciqueue.ci.ratelimit import RateLimit
     from ciqueue.ci.retry import Deadline
 
 Mutation = Callable[["models.QueueUpdate"], "models.QueueUpdate"]
@@ -521,6 +522,52 @@ class BatchChange:
                 self.outcomes[queue_id] = plan.verified(queue, verify_id)
             except ConflictError as exc:
                 self.outcomes[queue_id] = exc
+
+
+def batch_size(pending: int, rate: RateLimit | None, *, after_whole: bool = False) -> tuple[int, int, int]:
+    """How many of a bucket's ``pending`` queues its next batch takes now (0: wait for the rate),
+    the whole batch's size, and how many free slots of the rate to wait for when it waits.
+
+    A batch of n queues costs n + 2 requests (``BatchChange.cost``), reserved together, and the
+    bucket admits ``rate.limit`` of them in any second, so a batch is at most 10 queues (CI's
+    queueIds limit) and at most the limit - 2: the whole batch. It goes whenever the bucket has
+    room for it (a tick over many buckets comes back to each long after its last batch: always
+    whole batches, the fewest requests). Right after a whole batch (``after_whole``), a smaller
+    one may follow in the same second if it is at least the last batch of the split that moves the
+    most queues through one second (``_smallest_useful``: at 20 a second 10 + 6 = 16 queues, where
+    batches of 10 alone move 10, the second never fitting beside the first), while a whole batch
+    would still be left after it; after a smaller one the next waits for room for a whole batch
+    again, so the split repeats. Without a rate: batches of 10.
+    """
+    most = MAX_QUEUE_IDS_PER_REQUEST
+    if rate is None:
+        return min(most, pending), min(most, pending), 0
+    limit = max(1, int(rate.limit))
+    whole = min(most, max(1, limit - 2), pending)
+    # Below 3 a second (a throttled bucket) even a batch of one costs more than the limit: its
+    # reservation gets the limit (the read and the PUT first), so that much room is enough.
+    need = min(whole + 2, limit)
+    room = rate.room()
+    if room >= need:
+        return whole, whole, need
+    if not after_whole:
+        return 0, whole, need
+    smallest = min(whole, _smallest_useful(limit))
+    fits = min(whole, room - 2)
+    # Only while a whole batch would still be left after it: splitting a last batch in two
+    # would cost a read and a verify more and save no second.
+    if smallest < whole and fits >= smallest and pending >= fits + whole:
+        return fits, whole, need
+    return 0, whole, min(need, smallest + 2)
+
+
+def _smallest_useful(limit: int) -> int:
+    """The last batch of the fewest batches moving the most queues through ``limit`` requests:
+    b batches of at most 10 queues move min(10b, limit - 2b)."""
+    most = MAX_QUEUE_IDS_PER_REQUEST
+    best = max(range(1, limit // 3 + 2), key=lambda b: (min(most * b, limit - 2 * b), -b))
+    moved = min(most * best, limit - 2 * best)
+    return max(1, moved - most * (best - 1))
 
 
 def change_queues(

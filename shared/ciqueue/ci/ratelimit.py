@@ -105,6 +105,21 @@ class RateLimit:
         with self._lock:
             return self._try(max(1, count), send=False)
 
+    def room(self) -> int:
+        """How many slots are free now (0 while the bucket is held back after a throttle)."""
+        with self._lock:
+            now = self._monotonic()
+            self._expire(now)
+            if now < self._paused_until:
+                return 0
+            used = len(self._answered) + self._flying + self._pending
+            return max(0, max(1, int(self.limit)) - used)
+
+    def wait_for(self, count: int) -> float:
+        """Seconds until ``count`` slots (at most the limit) would fit, holding nothing."""
+        with self._lock:
+            return self._try(max(1, count), send=None)[1]
+
     def release(self, count: int) -> None:
         """Give back reserved slots that will not be used."""
         with self._lock:
@@ -125,17 +140,22 @@ class RateLimit:
             self._streak = 0
             self.limit = min(self.rate, self.limit + RECOVERY_PER_SUCCESS)
 
-    def _try(self, count: int, *, send: bool) -> tuple[int, float]:
-        now = self._monotonic()
+    def _expire(self, now: float) -> None:
         while self._answered and self._answered[0] <= now - WINDOW_S:
             heapq.heappop(self._answered)
+
+    def _try(self, count: int, *, send: bool | None) -> tuple[int, float]:
+        """(slots, 0.0) when ``count`` (at most the limit) fit now, taken for a send (``send``),
+        held (False) or only looked at (None); else (0, seconds until they would fit)."""
+        now = self._monotonic()
+        self._expire(now)
         allowed = max(1, int(self.limit))
         count = min(count, allowed)
         used = len(self._answered) + self._flying + self._pending
         if now >= self._paused_until and used + count <= allowed:
             if send:
                 self._flying += 1
-            else:
+            elif send is False:
                 self._pending += count
             return count, 0.0
         wait = max(self._paused_until - now, 0.0)
