@@ -50,11 +50,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 from typing import Any
 
 from ciqueue.constants import RETRYABLE_STATUSES, SERVER_ERROR_CODES, THROTTLING_CODES, THROTTLING_STATUSES
+from ciqueue.records import dataclass
+from ciqueue.records import field as dataclass_field
 
 INTERNAL_ERROR_CODE = "InternalError"
 INTERNAL_ERROR_MESSAGE = "internal error"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from ciqueue.errors import InvalidInput
+from ciqueue.records import replace
 from ciqueue.schedule.config import Config
 from ciqueue.schedule.engine import (
     Decision,

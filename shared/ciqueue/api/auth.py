@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from ciqueue.api.http import Forbidden, Unauthorized
@@ -35,6 +34,7 @@ from ciqueue.constants import ENV_API_TOKENS
 from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.limits import MAX_TOKEN_LENGTH
+from ciqueue.records import dataclass
 
 SCOPES = ("read", "operate")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

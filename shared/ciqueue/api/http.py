@@ -18,7 +18,6 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
@@ -30,6 +29,7 @@ from ciqueue.errors import (
     Problem,
     describe,
 )
+from ciqueue.records import dataclass, field
 
 logger = logging.getLogger(__name__)
 

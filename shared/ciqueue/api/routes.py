@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +38,7 @@ from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, PayloadTooLarge, Problem, describe, key_path
 from ciqueue.jsontext import json_type_name
 from ciqueue.limits import MAX_API_BODY_BYTES, MAX_HISTORY_AGE, MAX_HISTORY_CHANGES, MAX_PLAN_DAYS_HTTP
+from ciqueue.records import dataclass
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:

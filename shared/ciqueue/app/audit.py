@@ -20,7 +20,6 @@ it keeps is decided here, how many and how long in ``ciqueue.state.document.reco
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci.netguard import redact_url
 from ciqueue.errors import describe
+from ciqueue.records import asdict, is_dataclass
 
 if TYPE_CHECKING:
     from ciqueue.ci.operations import OperationResult
@@ -334,8 +334,8 @@ def _plain(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         return _plain(dump(mode="json"))
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _plain(dataclasses.asdict(value))
+    if is_dataclass(value):
+        return _plain(asdict(value))
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)

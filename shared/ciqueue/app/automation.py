@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.app.commands import Command, parse_command
 from ciqueue.errors import CiQueueError, InvalidInput, ServiceError, describe
 from ciqueue.limits import MAX_COMMAND_BYTES
+from ciqueue.records import dataclass, field
 
 if TYPE_CHECKING:
     from ciqueue.app.runtime import Runtime

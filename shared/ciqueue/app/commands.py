@@ -19,10 +19,8 @@ values a door has judged (a listing's ids, a config's targets).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
@@ -45,6 +43,7 @@ from ciqueue.limits import (
     MAX_QUEUES_PER_COMMAND,
     MAX_REASON_LENGTH,
 )
+from ciqueue.records import asdict, dataclass
 from ciqueue.timefmt import DURATION_RULE, format_duration, parse_duration, parse_instant
 
 Action = Literal["pause", "resume", "set_callback", "cancel_override", "reconcile"]
@@ -113,7 +112,7 @@ class Callback:
         return {k: v for k, v in fields.items() if v is not None}
 
     def to_dict(self) -> dict[str, str]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ import logging
 import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
@@ -45,6 +44,7 @@ from ciqueue.errors import (
     QueueNotFound,
     describe,
 )
+from ciqueue.records import dataclass, field, replace
 
 if TYPE_CHECKING:
     from ciqueue.app.runtime import Runtime

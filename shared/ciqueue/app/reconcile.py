@@ -33,13 +33,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ciqueue.app.invoker import LocalInvoker
 from ciqueue.ci.kinds import QueueKind
 from ciqueue.errors import DeadlineExceeded, InvalidInput, describe
+from ciqueue.records import dataclass, field
 from ciqueue.schedule.engine import (
     NOTIFY_ATTRS,
     Decision,

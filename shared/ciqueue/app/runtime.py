@@ -10,7 +10,6 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from ciqueue.constants import (
 )
 from ciqueue.errors import CredentialsMissing, InvalidInput
 from ciqueue.limits import DEFAULT_BUCKET_RATE, DEFAULT_CONCURRENCY
+from ciqueue.records import dataclass, field
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:

@@ -26,11 +26,11 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from ciqueue.ci.operations import describe_callback
+from ciqueue.records import dataclass
 from ciqueue.schedule.config import Config, match_targets, zone
 from ciqueue.schedule.engine import (
     PAUSED,

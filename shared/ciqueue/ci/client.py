@@ -41,7 +41,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -94,6 +93,7 @@ from ciqueue.limits import (
     MAX_QUEUE_IDS_PER_REQUEST,
     REPLY_CHUNK_BYTES,
 )
+from ciqueue.records import dataclass, field
 
 log = logging.getLogger("ciqueue.client")
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ciqueue.constants import CREDENTIAL_ENV_SETS
 from ciqueue.errors import CredentialsMissing
+from ciqueue.records import dataclass
 
 
 def missing_rule() -> str:

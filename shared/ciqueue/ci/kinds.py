@@ -22,13 +22,13 @@ only Url (got 'TDMQ')".
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
 from typing import TypeVar
 
 from ciqueue.constants import NOTIFY_TYPES
 from ciqueue.errors import InvalidInput
 from ciqueue.limits import MAX_DOC_QUEUE_NAME_LENGTH, MAX_QUEUE_NAME_LENGTH
+from ciqueue.records import dataclass
 
 
 class QueueKind(str, Enum):

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.limits import MAX_CALLBACK_URL_LENGTH
+from ciqueue.records import dataclass
 
 IPAddress: TypeAlias = "ipaddress.IPv4Address | ipaddress.IPv6Address"
 

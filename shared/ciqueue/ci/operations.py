@@ -29,7 +29,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ciqueue.ci import models
@@ -37,6 +36,7 @@ from ciqueue.ci.kinds import QueueKind, parse_kind, spec_for
 from ciqueue.ci.netguard import redact_url
 from ciqueue.errors import ConflictError, DeadlineExceeded, QueueNotFound, UnverifiedWrite
 from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
+from ciqueue.records import dataclass, field
 
 if TYPE_CHECKING:
     from ciqueue.ci.client import CIClient

@@ -16,10 +16,10 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ciqueue.errors import DeadlineExceeded, ServiceError, TransportError, describe, transient_answer
+from ciqueue.records import dataclass, field
 
 T = TypeVar("T")
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from ciqueue.ci.credentials import Credentials
 from ciqueue.constants import HEADER_SECURITY_TOKEN, SIGN_ALGORITHM
+from ciqueue.records import dataclass
 
 __all__ = [
     "ParsedAuthorization",
@@ -74,7 +74,7 @@ def canonical(items: Mapping[str, str]) -> tuple[str, str]:
     return _lists(encoded)
 
 
-@dataclass(frozen=True, slots=True, repr=False)
+@dataclass(frozen=True, repr=False)
 class SignatureParts:
     """Every intermediate value of one signature (the names follow the COS document)."""
 

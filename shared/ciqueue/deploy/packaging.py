@@ -36,12 +36,12 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ciqueue import limits
 from ciqueue.deploy.project import find_project
 from ciqueue.errors import CiQueueError, InvalidInput, PackagingError, Problem
+from ciqueue.records import dataclass, field
 
 # Told how a long build goes, as a short text (the CLI shows it on a terminal only).
 Progress = Callable[[str], None]

@@ -17,11 +17,11 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from ciqueue.errors import InvalidInput
+from ciqueue.records import dataclass
 
 BUNDLED = "project"  # the folder under ciqueue/deploy/ a built package carries the files in
 

@@ -16,7 +16,6 @@ import ast
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from ciqueue.limits import (
     SCF_MAX_TRIGGERS_PER_TYPE,
     SCF_MIN_TIMEOUT_S,
 )
+from ciqueue.records import dataclass, field
 from ciqueue.schedule.cron import cron_rule
 
 # SCF's rules (reference scf.md §1, §3, §4; CreateFunction API).

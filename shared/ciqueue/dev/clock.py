@@ -13,7 +13,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from ciqueue.dev.invoke import FUNCTIONS
 from ciqueue.errors import InvalidInput
+from ciqueue.records import dataclass
 
 UTC = timezone.utc
 # A timer that fell this far behind (a suspended laptop, a huge --speed) fires only its latest edge.

@@ -18,12 +18,12 @@ import base64
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ciqueue.constants import DEMO_APPID
 from ciqueue.errors import InvalidInput
+from ciqueue.records import dataclass
 from ciqueue.timefmt import iso_z
 
 UTC = timezone.utc

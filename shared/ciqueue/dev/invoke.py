@@ -44,7 +44,6 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
@@ -63,6 +62,7 @@ from ciqueue.constants import (
 )
 from ciqueue.dev.events import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, SAMPLE_KINDS, sample_event, scf_context
 from ciqueue.errors import CiQueueError, InvalidInput
+from ciqueue.records import dataclass, field
 from ciqueue.timefmt import iso_z, parse_instant
 
 if TYPE_CHECKING:

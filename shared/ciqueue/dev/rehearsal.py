@@ -39,7 +39,6 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -56,6 +55,7 @@ from ciqueue.dev.livelog import LiveLog
 from ciqueue.dev.servers import BackgroundServer, FunctionUrlServer
 from ciqueue.dev.stack import local_env
 from ciqueue.errors import CiQueueError
+from ciqueue.records import dataclass, field
 
 if TYPE_CHECKING:
     from ciqueue.app.status import QueueStatus

@@ -28,7 +28,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
@@ -54,6 +53,7 @@ from ciqueue.dev.invoke import find_functions_dir, function_limits, invoke, invo
 from ciqueue.dev.livelog import LiveLog
 from ciqueue.dev.servers import FunctionUrlServer
 from ciqueue.errors import InvalidInput
+from ciqueue.records import dataclass, field
 from ciqueue.timefmt import iso_z
 
 

@@ -19,7 +19,6 @@ import binascii
 import hashlib
 import re
 import threading
-from dataclasses import dataclass
 from email.utils import formatdate
 
 from ciqueue.ci import models
@@ -28,6 +27,7 @@ from ciqueue.emulator.faults import RequestLog
 from ciqueue.emulator.models import ApiError, EmulatorModel
 from ciqueue.emulator.responses import Reply, Request
 from ciqueue.limits import MAX_COS_KEY_BYTES
+from ciqueue.records import dataclass
 
 HEADER_COS_REQUEST_ID = "x-cos-request-id"
 XML = "application/xml"

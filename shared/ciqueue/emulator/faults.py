@@ -11,11 +11,11 @@ import random
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ciqueue.ci.models import READ_ONLY_ELEMENTS
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.records import dataclass
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +41,7 @@ from ciqueue.emulator.models import ApiError, Clock, EmulatorModel, time_text
 from ciqueue.emulator.responses import Reply, Request
 from ciqueue.emulator.routing import ADMIN_PREFIX
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.records import asdict, dataclass, field
 
 SUBMITTED, RUNNING, SUCCESS = "Submitted", "Running", "Success"
 JOB_STATES = (SUBMITTED, RUNNING, SUCCESS)

@@ -28,7 +28,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +43,7 @@ from ciqueue.constants import (
 )
 from ciqueue.errors import CredentialsMissing, InvalidInput, Problem
 from ciqueue.limits import MAX_CLOCK_SKEW_S
+from ciqueue.records import dataclass, field, replace
 
 Clock = Callable[[], float]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ciqueue.ci import models
@@ -37,6 +36,7 @@ from ciqueue.emulator.routing import (
 )
 from ciqueue.errors import InvalidInput
 from ciqueue.limits import MAX_QUEUE_IDS_PER_REQUEST
+from ciqueue.records import dataclass, field
 
 XML = "application/xml"
 # Accepted `state` filter values: CI's two, plus what the Python SDK sends by default.

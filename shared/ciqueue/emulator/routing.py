@@ -10,10 +10,10 @@ does not document is ``MethodNotAllowed`` (closing doc, which no document descri
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from ciqueue.ci.identifiers import bucket_problem, region_problem
 from ciqueue.ci.kinds import CLOSABLE_KINDS, KIND_SPECS, QueueKind, kind_for_path
+from ciqueue.records import dataclass
 
 ADMIN_PREFIX = "/_emulator/"
 

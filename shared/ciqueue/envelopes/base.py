@@ -18,15 +18,15 @@ HTTP events (Function URL, API Gateway) are turned into ``envelopes.http.HttpReq
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
+from ciqueue import records
 from ciqueue.envelopes.http import HttpRequest, build_request
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.jsontext import json_type_name, load_json_object
 from ciqueue.limits import MAX_EVENT_RECORDS
+from ciqueue.records import dataclass
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -46,7 +46,7 @@ class Record:
     record_id: str
     field: str
     payload: dict[str, Any] | None = None
-    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    meta: dict[str, Any] = records.field(default_factory=dict)  # ``field`` is a field's name here
     error: InvalidInput | None = None
     needs_fetch: bool = False
 

@@ -8,13 +8,13 @@ event carries one, else ``queryStringParameters``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl
 
 from ciqueue.ci.credentials import mask
 from ciqueue.envelopes.base import Key, http_request, read_keys
 from ciqueue.envelopes.http import HttpRequest
+from ciqueue.records import dataclass
 
 SOURCE = "function_url"
 # requestContext.identity keys that name a CAM caller, in order of preference. The reference does

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ciqueue.errors import InvalidInput, PayloadTooLarge
 from ciqueue.jsontext import load_json_object
 from ciqueue.limits import MAX_API_BODY_BYTES
+from ciqueue.records import dataclass, field, replace
 
 # Header values that may hold credentials: never shown in a repr or a log line.
 SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})

@@ -7,12 +7,12 @@ naming ``Message``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from ciqueue.envelopes.base import Key, Record, error_record, read_keys, text_record
 from ciqueue.errors import InvalidInput
 from ciqueue.limits import MAX_TIMER_MESSAGE_BYTES
+from ciqueue.records import dataclass
 
 SOURCE = "timer"
 

@@ -24,12 +24,12 @@ import calendar
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ciqueue.errors import InvalidInput, Problem
+from ciqueue.records import dataclass
 from ciqueue.timefmt import as_utc, local_text
 
 UTC = timezone.utc

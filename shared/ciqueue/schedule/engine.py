@@ -19,12 +19,12 @@ Rules (after AWS Instance Scheduler's stored-desired-state model):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
 from ciqueue.ci.kinds import notify_elements_taken
 from ciqueue.ci.netguard import redact_url
+from ciqueue.records import dataclass, field, replace
 from ciqueue.schedule.config import Config, Rotation, match_targets, zone
 from ciqueue.schedule.cron import UTC
 from ciqueue.schedule.windows import (

@@ -14,10 +14,10 @@ can shade a window that was already open when the horizon began.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ciqueue.records import dataclass
 from ciqueue.schedule.config import Config, match_targets, zone
 from ciqueue.schedule.cron import UTC
 from ciqueue.schedule.engine import (

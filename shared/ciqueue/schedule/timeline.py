@@ -36,11 +36,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from xml.sax.saxutils import escape, quoteattr
 from zoneinfo import ZoneInfo
 
+from ciqueue.records import dataclass
 from ciqueue.schedule.config import Config, zone
 from ciqueue.schedule.cron import UTC
 from ciqueue.schedule.engine import ObservedQueue, Override

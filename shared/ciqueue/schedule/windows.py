@@ -16,7 +16,6 @@ All instants in and out are aware datetimes; results are in UTC.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -24,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from ciqueue.errors import InvalidInput, Problem
 from ciqueue.limits import MAX_OCCURRENCES
+from ciqueue.records import dataclass
 from ciqueue.schedule.config import (
     Rotation,
     Window,

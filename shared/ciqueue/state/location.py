@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -37,6 +36,7 @@ from ciqueue.constants import (
     LOCAL_STATE_PATH,
 )
 from ciqueue.errors import InvalidInput
+from ciqueue.records import dataclass
 
 if TYPE_CHECKING:
     from ciqueue.ci.credentials import Credentials

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -68,6 +67,7 @@ from ciqueue.constants import CONSOLE_PATH, ENV_SESSION_KEY
 from ciqueue.envelopes.http import HttpRequest
 from ciqueue.errors import InvalidInput, Problem, describe
 from ciqueue.limits import MAX_REASON_LENGTH
+from ciqueue.records import dataclass, replace
 from ciqueue.timefmt import parse_instant
 
 if TYPE_CHECKING:

@@ -30,7 +30,6 @@ import json
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -42,6 +41,7 @@ from ciqueue.limits import (
     MAX_SESSION_COOKIE_LENGTH,
     MIN_SESSION_KEY_LENGTH,
 )
+from ciqueue.records import dataclass
 
 COOKIE_NAME = "__Host-ciqueue"
 _FORMAT = 1
