@@ -1,6 +1,9 @@
 """A reconcile tick over 1,000 queues in 20 buckets, each CI request 25 ms away.
 
 Run: .venv/bin/python bench/bench_reconcile.py [--concurrency 8,16,32] [--sdk-sample 100]   (about 60 s)
+Against older code, the tick alone (e.g. ``git archive ccda8c2 | tar -x -C /tmp/old``):
+  PYTHONPATH=/tmp/old/shared .venv/bin/python bench/bench_reconcile.py --concurrency 8 \\
+    --no-previous --sdk-sample 0
 
 The emulator runs in a separate process (``python -m ciqueue emulator --port 0``), seeded through
 its admin API, with ``latency_ms: 25`` on every CI request. A window is open, so every queue must
@@ -112,7 +115,9 @@ def run_ours(emulator: Emulator, concurrency: int, *, old: bool = False) -> dict
             credentials=Credentials(DEMO_SECRET_ID, DEMO_SECRET_KEY),
         )
         emulator.call("DELETE", "requests")
-        batched = reconcile_module._carry_out_batched
+        # Only the previous pipeline's run touches the batched path, so that the tick alone also
+        # runs on older code (PYTHONPATH=<an older tree>/shared ... --no-previous --sdk-sample 0).
+        batched = reconcile_module._carry_out_batched if old else None
         if old:
             reconcile_module._carry_out_batched = old_pipeline  # type: ignore[assignment]
         started, cpu = time.perf_counter(), time.process_time()
@@ -121,7 +126,8 @@ def run_ours(emulator: Emulator, concurrency: int, *, old: bool = False) -> dict
             with contextlib.redirect_stdout(io.StringIO()):
                 report = reconcile(runtime, now=datetime.now(timezone.utc))
         finally:
-            reconcile_module._carry_out_batched = batched  # type: ignore[assignment]
+            if batched is not None:
+                reconcile_module._carry_out_batched = batched  # type: ignore[assignment]
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     if not report.ok:
         raise SystemExit(f"reconcile failed: {report.errors[:3]}")
@@ -131,7 +137,7 @@ def run_ours(emulator: Emulator, concurrency: int, *, old: bool = False) -> dict
         "cpu": cpu,
         "log": emulator.call("GET", "requests"),
         "changed": changed,
-        "rate": config.settings.rate_limit,
+        "rate": getattr(config.settings, "rate_limit", None),  # None: code before the rate limit
     }
 
 
@@ -197,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         help="settings.concurrency values to run, comma separated (default 8,16,32; 8 is our default)",
     )
     parser.add_argument(
-        "--sdk-sample", type=int, default=100, help="queues timed in the SDK loop (default 100)"
+        "--sdk-sample", type=int, default=100, help="queues timed in the SDK loop (default 100; 0: none)"
+    )
+    parser.add_argument(
+        "--no-previous",
+        action="store_true",
+        help="skip the previous pipeline's tick (e.g. when PYTHONPATH points at an older tree)",
     )
     args = parser.parse_args(argv)
     levels = [int(text) for text in args.concurrency.split(",") if text.strip()]
@@ -220,12 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         for concurrency in levels:
             run, emu_cpu = tick(concurrency)
             runs.append((concurrency, run, emu_cpu))
-        old_run, _ = tick(8, old=True)
-        sdk_wall, sdk_count = run_sdk(emulator, args.sdk_sample)
+        old_run = None if args.no_previous else tick(8, old=True)[0]
+        sdk_wall, sdk_count = run_sdk(emulator, args.sdk_sample) if args.sdk_sample > 0 else (0.0, 0)
     finally:
         emulator.stop()
 
-    sdk_total = sdk_wall * total / args.sdk_sample
+    sdk_total = sdk_wall * total / max(args.sdk_sample, 1)
     print(
         f"reconcile: {total} queues in {BUCKETS} buckets, every queue paused, "
         f"{LATENCY_MS} ms per CI request, {os.cpu_count()} cores shared with the emulator process"
@@ -256,12 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     for concurrency, run, _ in runs:
         gaps = windows_ms(run["log"])
+        rate_text = "none" if run["rate"] is None else f"{run['rate']:g}"
         print(
             f"  concurrency {concurrency}: read-to-PUT window (emulator's clock) median "
             f"{percentile(gaps, 0.5):.0f} ms, p95 {percentile(gaps, 0.95):.0f} ms, max {max(gaps):.0f} ms "
             f"over {len(gaps)} PUTs ({LATENCY_MS} ms = one request); busiest bucket second: "
-            f"{busiest_second(run['log'])} requests (rate_limit {run['rate']:g})"
+            f"{busiest_second(run['log'])} requests (rate_limit {rate_text})"
         )
+    if old_run is None:
+        return 0
     old_gaps = windows_ms(old_run["log"])
     eight = next((run for concurrency, run, _ in runs if concurrency == 8), None)
     old_count = len(old_run["log"])
@@ -279,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             f"ours / main's recorded {RECORDED_MAIN_WALL_S:.2f} s (at another load) = {recorded:.2f}x"
         )
     best_wall = min(run["wall"] for _, run, _ in runs)
+    if args.sdk_sample <= 0:
+        return 0
     print(
         f"  official SDK, sequential read + PUT: {sdk_wall:.2f} s for a sample of {args.sdk_sample} queues "
         f"({sdk_count} requests), extrapolated to {total} queues: {sdk_total:6.2f} s"
