@@ -803,3 +803,22 @@ def test_repr_and_dump() -> None:
     assert repr(queue) == "Queue(queue_id='p1', notify_config=NotifyConfig(state='Off'), extra={'Keep': '1'})"
     assert queue.model_dump(mode="json")["notify_config"]["state"] == "Off"
     assert list(queue.model_dump())[:2] == ["extra", "queue_id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [
+        (
+            b"<Response><RequestId>r</RequestId><Queue/></Response>",
+            "Queue must hold child elements (it is empty)",
+        ),
+        (b"<Response><RequestId>r</RequestId></Response>", "Queue is missing"),
+    ],
+)
+def test_an_update_reply_without_its_queue_is_malformed_naming_the_element(body: bytes, rule: str) -> None:
+    with pytest.raises(MalformedResponse) as caught:
+        parse_update(body, status=200, request_id="req-1")
+    assert (
+        str(caught.value) == f"malformed response: UpdateQueue response: {rule} (HTTP 200, RequestId: req-1)"
+    )
+    assert caught.value.request_id == "req-1"

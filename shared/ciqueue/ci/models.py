@@ -519,9 +519,7 @@ class XmlModel:
                 reader.fail(where, "is missing")
             elif data[field.name] is None:
                 assert field.model is not None
-                reader.fail(
-                    where, f"Input should be a valid dictionary or instance of {field.model.__name__}"
-                )
+                reader.fail(where, "must hold child elements (it is empty)")
         return cls._made(data)
 
     @classmethod
