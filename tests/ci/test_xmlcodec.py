@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import xmltodict
 from ciqueue.ci.xmlcodec import parse_root, parse_xml, render_xml
 from ciqueue.errors import InvalidInput, MalformedResponse
 from ciqueue.limits import MAX_XML_BYTES, MAX_XML_DEPTH
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -185,3 +188,62 @@ def test_parse_root_text_root() -> None:
     with pytest.raises(MalformedResponse) as info:
         parse_root(b"<Response>oops</Response>", "Response", "resp")
     assert str(info.value) == "malformed response: resp: <Response> must hold child elements, not text"
+
+
+# --- the builder gives xmltodict.parse's shapes (its defaults), body for body ----------------------
+
+_NAMES = st.sampled_from(["Queue", "Name", "State", "NotifyConfig", "Url", "a", "b", "QueueID", "x-y"])
+# Text as XML already escapes it: plain characters, whitespace, entity and character references.
+_TEXT = st.lists(
+    st.sampled_from(["a", "b", " ", "\u4e2d", "\t", "\n", "&amp;", "&lt;", "&gt;", "&quot;", "&#x41;", "'"]),
+    max_size=6,
+).map("".join)
+
+
+@st.composite
+def _elements(draw: st.DrawFn, depth: int = 0) -> str:
+    name = draw(_NAMES)
+    attrs = "".join(
+        f' {key}="{draw(_TEXT)}"'
+        for key in draw(st.lists(st.sampled_from(["id", "k", "xmlns", "xmlns:q"]), max_size=2, unique=True))
+    )
+    parts = []
+    for _ in range(draw(st.integers(0, 3 if depth < 3 else 0))):
+        if draw(st.booleans()):
+            parts.append(draw(_TEXT))
+        else:
+            parts.append(draw(_elements(depth + 1)))
+    if draw(st.booleans()):
+        parts.append(f"<![CDATA[{draw(st.sampled_from(['', ' ', 'c&d', '<x>']))}]]>")
+    if not parts and draw(st.booleans()):
+        return f"<{name}{attrs}/>"
+    return f"<{name}{attrs}>{''.join(parts)}</{name}>"
+
+
+@settings(max_examples=400, deadline=None)
+@given(_elements(), st.booleans(), st.booleans())
+def test_parse_builds_what_xmltodict_builds(body: str, as_bytes: bool, declared: bool) -> None:
+    text = ('<?xml version="1.0" encoding="utf-8"?>\n' if declared else "") + body
+    data: bytes | str = text.encode("utf-8") if as_bytes else text
+    assert parse_xml(data, "body") == xmltodict.parse(data)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"""<?xml version="1.0" encoding="utf-8"?>
+<Response><RequestId>NjA1</RequestId><TotalCount>2</TotalCount><PageNumber>1</PageNumber>
+  <QueueList><QueueId>p1</QueueId><Name>q</Name><State>Active</State>
+    <NotifyConfig><Url>https://cb.example.com/ci?a=1&amp;b=2</Url><Event>TaskFinish</Event>
+      <Type>Url</Type><State>On</State></NotifyConfig><MaxSize>10000</MaxSize></QueueList>
+  <QueueList><QueueId>p2</QueueId><Name/><State>Paused</State><NotifyConfig/></QueueList>
+  <NonExistPIDs>p3</NonExistPIDs><NonExistPIDs><QueueID>p4</QueueID></NonExistPIDs>
+</Response>""",
+        b"<a>  <b> x </b><b/><b>y</b> tail <c k='1'>t</c><c k='2'/></a>",
+        b"<a><!-- comment --><b>1</b><?pi data?><b>2</b></a>",
+        "<a>\u4e2d\u6587 <b>\U0001f600</b></a>".encode(),
+        b"<a xmlns='urn:x' xmlns:q='urn:q'><q:b q:attr='v'>1</q:b></a>",
+    ],
+)
+def test_parse_matches_xmltodict_on_known_shapes(body: bytes) -> None:
+    assert parse_xml(body, "body") == xmltodict.parse(body)
