@@ -87,9 +87,12 @@ def process_cpu(pid: int) -> float | None:
         return None
 
 
-def old_pipeline(runtime: Any, decisions: list[Any], deadline: Any, actor: str) -> list[tuple[Any, Any]]:
+def old_pipeline(
+    runtime: Any, decisions: list[Any], deadline: Any, actor: str, on_outcome: Any = None
+) -> list[tuple[Any, Any]]:
     """The pipeline before batching: one task per queue on a pool of ``concurrency``, each a
-    read, a PUT and a verifying read (``reconcile.carry_out``)."""
+    read, a PUT and a verifying read (``reconcile.carry_out``); its outcomes are audited after
+    all of them, as then (``on_outcome`` unused)."""
 
     def one(decision: Any) -> tuple[Any, Any]:
         try:

@@ -5,6 +5,7 @@ overrides, rotations, retried ticks, failures, sharded fan-out; and the schedule
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from ciqueue.app.audit import audit_logger
 from ciqueue.app.commands import parse_command
 from ciqueue.app.executor import execute
 from ciqueue.app.reconcile import ShardPacker, handle_shard, pack_shards, parse_shard_event, reconcile
@@ -925,3 +927,33 @@ def test_a_worker_reads_the_state_while_its_listings_are_in_flight(
     assert loads[0] < listing["answered_at"] - 0.05  # read before the listing was answered
     assert len(loads) == 2  # that read, and the update's (what the worker recorded: below)
     assert len(state_doc(tmp_path)["last_applied"]) == 3
+
+
+def test_a_batch_is_audited_when_it_finishes_not_when_the_tick_does(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime]
+) -> None:
+    # 30 queues of one bucket at 10 requests a second: three batches a second or more apart. Each
+    # change's audit line goes out when its batch is verified, while the later batches still run.
+    targets = seed_shards(emu_admin, {"audit-a-1250000000": 30})
+    runtime = make_runtime(schedule(targets=targets, settings={"rate_limit": 10}))
+    emitted: list[tuple[float, str]] = []
+
+    class Stamp(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            emitted.append((time.time(), json.loads(record.getMessage())["queue"]))
+
+    logger = audit_logger()
+    stamp = Stamp()
+    logger.addHandler(stamp)
+    emu_admin.clear_requests()
+    try:
+        report = reconcile(runtime, now=OPEN)
+    finally:
+        logger.removeHandler(stamp)
+
+    assert report.ok and len(report.operations) == 30 and len(emitted) == 30
+    last_put = max(r["received_at"] for r in emu_admin.requests() if r["method"] == "PUT")
+    assert sorted(emitted)[0][0] < last_put - 0.5  # the first batch's lines long before the last PUT
+    # The report still lists every change in decision order, each once.
+    assert [op["queue"] for op in report.operations] == [d.key.text for d in report.decisions if d.changes]
+    assert sorted(queue for _, queue in emitted) == sorted(op["queue"] for op in report.operations)

@@ -592,7 +592,11 @@ def _apply(
     """Carry out the changing decisions in batches (``_carry_out_batched``); returns those that
     succeeded. A queue with two changing decisions (its state and its callback) has them carried
     out one after the other: round k holds every queue's k-th decision, so two writes of one
-    queue never race and each starts from a fresh read."""
+    queue never race and each starts from a fresh read.
+
+    Each outcome is audited (its line emitted) as soon as its batch is done, on the worker that
+    finished it, while other batches wait on CI: the lines go out in the order the changes
+    finished, and the report lists them (and its operations and errors) in decision order."""
     per_queue: dict[QueueKey, list[Decision]] = {}
     for decision in report.decisions:
         if decision.changes:
@@ -601,66 +605,89 @@ def _apply(
     if not per_queue:
         return done
     outcome_of: dict[int, Any] = {}
+    accounted: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}  # id(decision): (entry, line)
     total = sum(len(decisions) for decisions in per_queue.values())
     for round_number in range(max(len(decisions) for decisions in per_queue.values())):
         wave = [decisions[round_number] for decisions in per_queue.values() if len(decisions) > round_number]
         if progress is not None:
             progress(f"changing {len(wave)} queues ({len(outcome_of)}/{total} changes done)")
-        for decision, outcome in _carry_out_batched(runtime, wave, deadline, actor):
+        for decision, outcome in _carry_out_batched(
+            runtime, wave, deadline, actor, on_outcome=lambda d, o: _account(d, o, actor, context, accounted)
+        ):
             outcome_of[id(decision)] = outcome
     if progress is not None:
         progress(f"{total}/{total} changes done")
-    results = [[(d, outcome_of[id(d)]) for d in decisions] for decisions in per_queue.values()]
-    from ciqueue.app.audit import audit_failure, audit_operation
-
-    for outcomes in results:
-        for decision, outcome in outcomes:
-            key = decision.key
-            if isinstance(outcome, BaseException):
-                # An UnverifiedWrite's entry carries written/verified/diff (errors.describe); it is
-                # not remembered as carried out, so the next tick reads the queue again.
-                entry = error_entry(outcome, stage="apply", queue=key.text, action=decision.action)
-                report.errors.append(entry)
-                line = audit_failure(
-                    outcome,
-                    actor=actor,
-                    queue=key.text,
-                    action=decision.action,
-                    reason=decision.reason,
-                    context=context,
-                )
-                report.audit_lines.append(line)
-                continue
-            result: OperationResult = outcome
-            report.operations.append(
-                {
-                    "queue": key.text,
-                    "action": decision.action,
-                    "changed": result.changed,
-                    "reason": decision.reason,
-                    "diff": [change.to_dict() for change in result.diff],
-                    "request_ids": [i for i in result.request_ids if i],
-                }
-            )
-            line = audit_operation(
-                result,
-                actor,
-                decision.reason,
-                context,
-                bucket=key.bucket,
-                region=key.region,
-                source=decision.source,
-                source_type=decision.source_type,
-            )
+    for decisions in per_queue.values():
+        for decision in decisions:
+            outcome = outcome_of[id(decision)]
+            entry, line = accounted.get(id(decision)) or _account(decision, outcome, actor, context)
             report.audit_lines.append(line)
-            done.setdefault(key, []).append(decision)
+            if isinstance(outcome, BaseException):
+                report.errors.append(entry)
+                continue
+            report.operations.append(entry)
+            done.setdefault(decision.key, []).append(decision)
     return done
 
 
+def _account(
+    decision: Decision,
+    outcome: Any,
+    actor: str,
+    context: Any,
+    into: dict[int, tuple[dict[str, Any], dict[str, Any]]] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The report entry (an operation, or an error) of one outcome and its audit line, emitted now;
+    kept in ``into`` under the decision's id when given."""
+    from ciqueue.app.audit import audit_failure, audit_operation
+
+    key = decision.key
+    if isinstance(outcome, BaseException):
+        # An UnverifiedWrite's entry carries written/verified/diff (errors.describe); it is not
+        # remembered as carried out, so the next tick reads the queue again.
+        entry = error_entry(outcome, stage="apply", queue=key.text, action=decision.action)
+        line = audit_failure(
+            outcome,
+            actor=actor,
+            queue=key.text,
+            action=decision.action,
+            reason=decision.reason,
+            context=context,
+        )
+    else:
+        result: OperationResult = outcome
+        entry = {
+            "queue": key.text,
+            "action": decision.action,
+            "changed": result.changed,
+            "reason": decision.reason,
+            "diff": [change.to_dict() for change in result.diff],
+            "request_ids": [i for i in result.request_ids if i],
+        }
+        line = audit_operation(
+            result,
+            actor,
+            decision.reason,
+            context,
+            bucket=key.bucket,
+            region=key.region,
+            source=decision.source,
+            source_type=decision.source_type,
+        )
+    if into is not None:
+        into[id(decision)] = (entry, line)
+    return entry, line
+
+
 def _carry_out_batched(
-    runtime: Runtime, decisions: list[Decision], deadline: Deadline | None, actor: str
+    runtime: Runtime,
+    decisions: list[Decision],
+    deadline: Deadline | None,
+    actor: str,
+    on_outcome: Callable[[Decision, Any], object] | None = None,
 ) -> list[tuple[Decision, Any]]:
     """At most one decision per queue; each with its outcome (an OperationResult or the error).
+    ``on_outcome`` is told each batch's outcomes on the worker that finished the batch.
 
     Queues of one (bucket, region, kind) go in batches of up to 10 (``operations.BatchChange``:
     one read right before the writes, the PUTs concurrently, one verifying read), each batch cut
@@ -677,7 +704,13 @@ def _carry_out_batched(
         key = decision.key
         groups.setdefault((key.bucket, key.region, key.kind), []).append(decision)
     outcomes: list[tuple[Decision, Any]] = []
-    pipeline = _Pipeline(min(runtime.concurrency, max(1, len(decisions))))
+
+    def finished(batch: BatchChange, members: list[Decision]) -> None:
+        if on_outcome is not None:
+            for decision, outcome in _outcomes(batch, members):
+                on_outcome(decision, outcome)
+
+    pipeline = _Pipeline(min(runtime.concurrency, max(1, len(decisions))), on_done=finished)
     for (bucket, region, kind), members in groups.items():
         try:
             client = _tick_client(runtime, bucket, region)
@@ -697,12 +730,19 @@ def _carry_out_batched(
     pipeline.run()
     outcomes.extend(pipeline.failed)
     for batch, members in pipeline.batches:
-        for decision in members:
-            outcome = batch.outcomes.get(decision.key.queue_id)
-            if outcome is None:  # a bug left it without one: said, never silent
-                outcome = RuntimeError(f"no outcome for queue {decision.key.text}")
-            outcomes.append((decision, outcome))
+        outcomes.extend(_outcomes(batch, members))
     return outcomes
+
+
+def _outcomes(batch: BatchChange, members: list[Decision]) -> list[tuple[Decision, Any]]:
+    """Each member's outcome in ``batch`` (a RuntimeError when a bug left it without one)."""
+    found = []
+    for decision in members:
+        outcome = batch.outcomes.get(decision.key.queue_id)
+        if outcome is None:  # a bug left it without one: said, never silent
+            outcome = RuntimeError(f"no outcome for queue {decision.key.text}")
+        found.append((decision, outcome))
+    return found
 
 
 def _tick_client(runtime: Runtime, bucket: str, region: str) -> CIClient:
@@ -745,9 +785,13 @@ class _Pipeline:
     unexpectedly gives every queue of its batch without an outcome that error.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(
+        self, workers: int, on_done: Callable[[BatchChange, list[Decision]], None] | None = None
+    ) -> None:
         self.workers = workers
+        self.on_done = on_done  # told each batch once it is done (verified, or nothing to write)
         self.batches: list[tuple[BatchChange, list[Decision]]] = []
+        self._members: dict[int, list[Decision]] = {}
         self.failed: list[tuple[Decision, BaseException]] = []  # a batch that could not be built
         self._steps: list[tuple[int, int, Callable[[], None]]] = []
         # (ready at, turn, a bucket's changes or a batch waiting for its rate)
@@ -866,6 +910,7 @@ class _Pipeline:
             self._backlog += (size if batch is not None else 0) - expected
             if batch is not None:
                 self.batches.append((batch, members))
+                self._members[id(batch)] = members
         if group.pending:  # its next batch after the other buckets' turns
             self._aside(0.0, turn + self._groups, group, 0)
         return batch
@@ -892,6 +937,9 @@ class _Pipeline:
             _fail_rest(batch, exc)
         with self._cond:
             self._backlog -= expected - len(to_write)
+        if not to_write:  # nothing to write (or the read failed): the batch is done
+            self._done(batch)
+            return
         left = [len(to_write)]
 
         def put(queue_id: str) -> None:
@@ -915,6 +963,16 @@ class _Pipeline:
             batch.verify()
         except Exception as exc:
             _fail_rest(batch, exc)
+        self._done(batch)
+
+    def _done(self, batch: BatchChange) -> None:
+        members = self._members.get(id(batch))
+        if self.on_done is None or members is None:
+            return
+        try:
+            self.on_done(batch, members)
+        except Exception as exc:  # a bug in the caller's accounting: said, the batch stays done
+            log.error("accounting for a finished batch failed", exc_info=exc)
 
 
 def _fail_rest(batch: BatchChange, exc: BaseException) -> None:
