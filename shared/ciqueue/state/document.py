@@ -1149,21 +1149,24 @@ def record_changes(
     if now.tzinfo is None or now.utcoffset() is None:
         raise InvalidInput("now", "must be a timezone-aware time")
     history = list(doc.changes)
+    # Each queue's newest entry, kept as entries are added: a tick of 1,000 changes would
+    # otherwise scan the growing history once per change.
+    newest: dict[str | None, ChangeRecord] = {entry.queue: entry for entry in history}
     for raw in entries:
         entry = raw if isinstance(raw, ChangeRecord) else ChangeRecord.model_validate(dict(raw))
-        previous = _newest_of(history, entry.queue)
+        previous = newest.get(entry.queue)
         if previous is not None and _repeats(previous, entry):
             index = history.index(previous)
             extra = previous.model_extra or {}
-            history[index] = entry.model_copy(
+            entry = entry.model_copy(
                 update={
                     "repeats": int(extra.get("repeats", 1)) + 1,
                     "first_at": extra.get("first_at") or previous.at.isoformat(),
                 }
             )
-            history.append(history.pop(index))
-            continue
+            del history[index]
         history.append(entry)
+        newest[entry.queue] = entry
     oldest = _utc(now) - MAX_HISTORY_AGE
     kept = [entry for entry in history if entry.at >= oldest][-MAX_HISTORY_CHANGES:]
     return doc.model_copy(update={"changes": kept})
@@ -1178,10 +1181,6 @@ def recent_changes(
         raise InvalidInput("limit", f"must be a whole number from 1 to {MAX_HISTORY_CHANGES} (got {limit!r})")
     found = [entry for entry in reversed(doc.changes) if queue is None or entry.queue == queue]
     return found[:limit]
-
-
-def _newest_of(history: Sequence[ChangeRecord], queue: str | None) -> ChangeRecord | None:
-    return next((entry for entry in reversed(history) if entry.queue == queue), None)
 
 
 def _repeats(previous: ChangeRecord, entry: ChangeRecord) -> bool:
