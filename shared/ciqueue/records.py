@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 __all__ = ["FrozenInstanceError", "asdict", "dataclass", "field", "fields", "is_dataclass", "replace"]
@@ -178,8 +179,16 @@ def _make_methods(
     # As dataclass: a class body that defines __eq__ gets __hash__ = None from Python itself.
     explicit_hash = not (class_hash is _MISSING or (class_hash is None and "__eq__" in own))
 
-    def values(self: Any) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in compared)
+    # The compared fields as a tuple, by operator.attrgetter (C), which gives a tuple for two or
+    # more names: equality, hashing and ordering call it on every dict lookup and sort.
+    values: Callable[[Any], tuple[Any, ...]]
+    if len(compared) >= 2:
+        values = attrgetter(*compared)
+    elif compared:
+        only = attrgetter(compared[0])
+        values = lambda self: (only(self),)  # noqa: E731
+    else:
+        values = lambda self: ()  # noqa: E731
 
     def __repr__(self: Any) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in shown)
