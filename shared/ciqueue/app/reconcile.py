@@ -697,41 +697,83 @@ def _carry_out_batched(
     ``settings.concurrency`` requests at a time, a batch's verify before its PUTs before new reads:
     a read's PUTs go out as soon as it is answered.
     """
-    from ciqueue.ci.operations import Change
+    run = _Batched(
+        runtime, deadline, actor, on_outcome, workers=min(runtime.concurrency, max(1, len(decisions)))
+    )
+    run.add(decisions)
+    run.pipeline.run()
+    return run.collect()
 
-    groups: dict[tuple[str, str, str], list[Decision]] = {}
-    for decision in decisions:
-        key = decision.key
-        groups.setdefault((key.bucket, key.region, key.kind), []).append(decision)
-    outcomes: list[tuple[Decision, Any]] = []
 
-    def finished(batch: BatchChange, members: list[Decision]) -> None:
-        if on_outcome is not None:
+class _Batched:
+    """One round of changes carried out in batches (``_carry_out_batched``), to which changes may
+    also be added while it runs (``stream``, ``add``, ``finish``): a tick starts a bucket's changes
+    as soon as its listing is decided, while the other buckets are still being listed."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        deadline: Deadline | None,
+        actor: str,
+        on_outcome: Callable[[Decision, Any], object] | None = None,
+        *,
+        workers: int,
+    ) -> None:
+        self.runtime, self.deadline, self.actor, self.on_outcome = runtime, deadline, actor, on_outcome
+        self.pipeline = _Pipeline(workers, on_done=self._finished)
+        self.outcomes: list[tuple[Decision, Any]] = []  # those no batch gives (client or Change failed)
+        self.streaming = False
+
+    def _finished(self, batch: BatchChange, members: list[Decision]) -> None:
+        if self.on_outcome is not None:
             for decision, outcome in _outcomes(batch, members):
-                on_outcome(decision, outcome)
+                self.on_outcome(decision, outcome)
 
-    pipeline = _Pipeline(min(runtime.concurrency, max(1, len(decisions))), on_done=finished)
-    for (bucket, region, kind), members in groups.items():
-        try:
-            client = _tick_client(runtime, bucket, region)
-        except Exception as exc:  # e.g. a client that cannot be built: every queue says so
-            outcomes.extend((d, exc) for d in members)
-            continue
-        pending: list[tuple[Decision, Change]] = []
-        for decision in members:
+    def add(self, decisions: list[Decision]) -> None:
+        """Queue ``decisions`` (at most one per queue), grouped by (bucket, region, kind)."""
+        from ciqueue.ci.operations import Change
+
+        groups: dict[tuple[str, str, str], list[Decision]] = {}
+        for decision in decisions:
+            key = decision.key
+            groups.setdefault((key.bucket, key.region, key.kind), []).append(decision)
+        for (bucket, region, kind), members in groups.items():
             try:
-                pending.append(
-                    (decision, Change(decision.key.queue_id, decision.action, _notify_for(decision)))
-                )
-            except Exception as exc:  # its callback cannot be built: this queue says so
-                outcomes.append((decision, exc))
-        if pending:
-            pipeline.add_group(_Group(client, kind, pending, deadline, actor))
-    pipeline.run()
-    outcomes.extend(pipeline.failed)
-    for batch, members in pipeline.batches:
-        outcomes.extend(_outcomes(batch, members))
-    return outcomes
+                client = _tick_client(self.runtime, bucket, region)
+            except Exception as exc:  # e.g. a client that cannot be built: every queue says so
+                self.outcomes.extend((d, exc) for d in members)
+                continue
+            pending: list[tuple[Decision, Change]] = []
+            for decision in members:
+                try:
+                    pending.append(
+                        (decision, Change(decision.key.queue_id, decision.action, _notify_for(decision)))
+                    )
+                except Exception as exc:  # its callback cannot be built: this queue says so
+                    self.outcomes.append((decision, exc))
+            if pending:
+                self.pipeline.add_group(_Group(client, kind, pending, self.deadline, self.actor))
+
+    def stream(self) -> None:
+        """Start the workers now; they wait for what ``add`` brings until ``finish``."""
+        self.streaming = True
+        self.pipeline.hold()
+        self.pipeline.start()
+
+    def finish(self) -> list[tuple[Decision, Any]]:
+        """Wait for everything added (after ``stream``); every decision with its outcome."""
+        if self.streaming:
+            self.streaming = False
+            self.pipeline.release()
+            self.pipeline.join()
+        return self.collect()
+
+    def collect(self) -> list[tuple[Decision, Any]]:
+        found = list(self.outcomes)
+        found.extend(self.pipeline.failed)
+        for batch, members in self.pipeline.batches:
+            found.extend(_outcomes(batch, members))
+        return found
 
 
 def _outcomes(batch: BatchChange, members: list[Decision]) -> list[tuple[Decision, Any]]:
@@ -792,6 +834,7 @@ class _Pipeline:
         self.on_done = on_done  # told each batch once it is done (verified, or nothing to write)
         self.batches: list[tuple[BatchChange, list[Decision]]] = []
         self._members: dict[int, list[Decision]] = {}
+        self._threads: list[threading.Thread] = []
         self.failed: list[tuple[Decision, BaseException]] = []  # a batch that could not be built
         self._steps: list[tuple[int, int, Callable[[], None]]] = []
         # (ready at, turn, a bucket's changes or a batch waiting for its rate)
@@ -807,18 +850,36 @@ class _Pipeline:
             self._reads.append((0.0, self._groups, group))
             self._groups += 1
             self._open += 1
+            self._cond.notify()
 
     def run(self) -> None:
+        self.start()
+        self.join()
+
+    def start(self) -> None:
+        """Start the workers (none when there is nothing to do and nothing held open)."""
         if self._open == 0:
             return
-        threads = [
+        self._threads = [
             threading.Thread(target=self._work, name=f"ciqueue-apply-{n}", daemon=True)
             for n in range(self.workers)
         ]
-        for thread in threads:
+        for thread in self._threads:
             thread.start()
-        for thread in threads:
+
+    def join(self) -> None:
+        for thread in self._threads:
             thread.join()
+
+    def hold(self) -> None:
+        """Keep the workers waiting for groups still to come (``add_group``) until ``release``."""
+        with self._cond:
+            self._open += 1
+
+    def release(self) -> None:
+        with self._cond:
+            self._open -= 1
+            self._cond.notify_all()
 
     def _step(self, priority: int, task: Callable[[], None]) -> None:
         with self._cond:
