@@ -957,3 +957,36 @@ def test_a_batch_is_audited_when_it_finishes_not_when_the_tick_does(
     # The report still lists every change in decision order, each once.
     assert [op["queue"] for op in report.operations] == [d.key.text for d in report.decisions if d.changes]
     assert sorted(queue for _, queue in emitted) == sorted(op["queue"] for op in report.operations)
+
+
+def test_a_scope_s_changes_start_while_the_next_scope_is_still_listed(
+    emulator: Any, emu_admin: EmuAdmin, make_runtime: Callable[..., Runtime], tmp_path: Path
+) -> None:
+    # One request at a time per listing thread and per worker: bucket a's listing is answered,
+    # decided, and its batch read goes out while bucket b's listing is still in flight.
+    targets = seed_shards(emu_admin, {"stream-a-1250000000": 5, "stream-b-1250000000": 5})
+    emu_admin.faults(latency_ms=60)
+    # A tick that carries out its changes itself (no fan-out: a worker's, or no invoker set).
+    settings = {"concurrency": 1, "rate_limit": 1000}  # no pacing between a bucket's requests
+    runtime = make_runtime(schedule(targets=targets, settings=settings), invoker=None)
+    emu_admin.clear_requests()
+
+    report = reconcile(runtime, now=OPEN)
+
+    emu_admin.clear_faults()
+    assert report.ok and len(report.operations) == 10
+    log = emu_admin.requests()
+    listings = [r for r in log if r["method"] == "GET" and "queueIds" not in (r.get("query") or "")]
+    b_listing = next(r for r in listings if r["host"].startswith("stream-b-"))
+    a_work = [r for r in log if r["host"].startswith("stream-a-") and r not in listings]
+    assert min(r["received_at"] for r in a_work) < b_listing["answered_at"]
+    # Decided as a whole would: every queue Paused, the report in queue order, remembered.
+    assert [op["queue"] for op in report.operations] == sorted(op["queue"] for op in report.operations)
+    assert {
+        q["State"]
+        for b in emu_admin.state()["buckets"]
+        for q in b["queues"]
+        if b["bucket"].startswith("stream-")
+    } == {"Paused"}
+    stored = json.loads((tmp_path / "state.json").read_text())
+    assert len([k for k in stored["last_applied"] if k.startswith("stream-")]) == 10

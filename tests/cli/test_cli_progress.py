@@ -109,7 +109,7 @@ def test_reconcile_on_a_terminal_shows_progress_on_stderr_only(
 
     assert code == 0, err
     assert "reconcile: read 1/1 scopes, 30 queues" in err
-    assert "reconcile: changing 30 queues (0/30 changes done)" in err
+    assert "reconcile: changing 30 queues while listing" in err
     assert "reconcile: 30/30 changes done" in err
     assert err.endswith(ERASE)  # the line is erased when the tick is done
     assert "\r" not in out and "reconcile:" not in out  # stdout is the report alone

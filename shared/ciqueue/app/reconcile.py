@@ -167,9 +167,14 @@ def reconcile(
     # A tick that will not fan out (a worker's shard, named queues, no invoker) needs the state
     # whatever it observes: read it while the listings are in flight instead of after them.
     loading = None if fan_out is not None else _background(runtime.state.load)
-    observed = _observe(
-        runtime, config, scopes, deadline, report, progress, fan_out.listed if fan_out else None
-    )
+    # A tick that changes queues here starts each scope's changes as soon as its listing is
+    # decided, while the other scopes are still being listed (``_Streamed``).
+    streamed = _Streamed(runtime, config, now, deadline, actor, context, loading, is_covered, only, progress)
+    on_scope = fan_out.listed if fan_out is not None else None if dry or loading is None else streamed.listed
+    try:
+        observed = _observe(runtime, config, scopes, deadline, report, progress, on_scope)
+    finally:
+        streamed.close()  # on an error, the changes already started end before it is raised
     if only is not None:
         observed = [q for q in observed if q.key.text in only]
     covered = [q for q in observed if is_covered(q)]
@@ -189,8 +194,13 @@ def reconcile(
     doc, _ = loading.result() if loading is not None else runtime.state.load()
     overrides = doc.engine_overrides()
     report.expired_overrides = [o.id for o in overrides if not o.active_at(now)]
-    last_applied = doc.engine_last_applied(q.key.text for q in covered)  # the shard's, not the fleet's
-    report.decisions = decide(config, now, covered, overrides, last_applied)
+    if streamed.used:
+        # Decided scope by scope as listed: the same decisions (each queue's are its own), put in
+        # the order deciding them all at once gives (by queue, state before callback).
+        report.decisions = sorted(streamed.decisions, key=lambda d: d.key)
+    else:
+        last_applied = doc.engine_last_applied(q.key.text for q in covered)  # the shard's, not the fleet's
+        report.decisions = decide(config, now, covered, overrides, last_applied)
 
     carried: dict[QueueKey, list[Decision]] = {}
     for decision in report.decisions:
@@ -199,7 +209,7 @@ def reconcile(
         elif decision.action == "none":
             carried.setdefault(decision.key, []).append(decision)
     if not dry:
-        for key, done in _apply(runtime, report, deadline, actor, context, progress).items():
+        for key, done in _apply(runtime, report, deadline, actor, context, progress, streamed).items():
             carried.setdefault(key, []).extend(done)
         _remember(runtime, doc, carried, now, report)
     return report
@@ -581,6 +591,78 @@ def _finish_local_shards(invoker: LocalInvoker, report: ReconcileReport, deadlin
 # --- apply ----------------------------------------------------------------------------------------
 
 
+class _Streamed:
+    """Decides each scope as its listing comes in and starts the scope's first change of each
+    queue at once (a ``_Batched`` round running while the other scopes are listed); ``close``
+    waits for them. Only a tick that changes queues itself uses it (not a dry run, not a scheduler
+    that may fan out); later rounds (a queue's second change) run after the listing, in ``_apply``.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        config: Config,
+        now: datetime,
+        deadline: Deadline | None,
+        actor: str,
+        context: Any,
+        loading: Future[Any] | None,
+        is_covered: Callable[[ObservedQueue], bool],
+        only: set[str] | None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.runtime, self.config, self.now, self.deadline = runtime, config, now, deadline
+        self.progress = progress
+        self.actor, self.context, self.loading = actor, context, loading
+        self.is_covered, self.only = is_covered, only
+        self.used = False
+        self.decisions: list[Decision] = []
+        self.outcomes: list[tuple[Decision, Any]] = []
+        self.accounted: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        self._started: set[QueueKey] = set()
+        self._round: _Batched | None = None
+        self._overrides: list[Any] | None = None
+        self._memo: dict[tuple[str, ...], Any] = {}  # the windows' answers, shared by every scope
+
+    def listed(self, scope: Scope, queues: list[ObservedQueue]) -> None:
+        assert self.loading is not None
+        self.used = True
+        doc, _ = self.loading.result()
+        if self._overrides is None:
+            self._overrides = doc.engine_overrides()
+        mine = [q for q in queues if (self.only is None or q.key.text in self.only) and self.is_covered(q)]
+        if not mine:
+            return
+        last_applied = doc.engine_last_applied(q.key.text for q in mine)
+        decided = decide(self.config, self.now, mine, self._overrides, last_applied, memo=self._memo)
+        self.decisions.extend(decided)
+        first = []
+        for decision in decided:
+            if decision.changes and decision.key not in self._started:
+                self._started.add(decision.key)
+                first.append(decision)
+        if not first:
+            return
+        if self._round is None:
+            actor, context, accounted = self.actor, self.context, self.accounted
+            self._round = _Batched(
+                self.runtime,
+                self.deadline,
+                actor,
+                lambda d, o: _account(d, o, actor, context, accounted),
+                workers=self.runtime.concurrency,
+            )
+            self._round.stream()
+        self._round.add(first)
+        if self.progress is not None:
+            self.progress(f"changing {len(self._started)} queues while listing")
+
+    def close(self) -> None:
+        if self._round is not None:
+            self.outcomes = self._round.finish()
+            self._round = None
+
+
 def _apply(
     runtime: Runtime,
     report: ReconcileReport,
@@ -588,6 +670,7 @@ def _apply(
     actor: str,
     context: Any,
     progress: Callable[[str], None] | None = None,
+    streamed: _Streamed | None = None,
 ) -> dict[QueueKey, list[Decision]]:
     """Carry out the changing decisions in batches (``_carry_out_batched``); returns those that
     succeeded. A queue with two changing decisions (its state and its callback) has them carried
@@ -605,10 +688,16 @@ def _apply(
     if not per_queue:
         return done
     outcome_of: dict[int, Any] = {}
-    accounted: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}  # id(decision): (entry, line)
+    # id(decision): (entry, line), filled as batches finish (those started while listing too)
+    accounted = streamed.accounted if streamed is not None else {}
+    if streamed is not None:
+        outcome_of.update((id(d), o) for d, o in streamed.outcomes)
     total = sum(len(decisions) for decisions in per_queue.values())
     for round_number in range(max(len(decisions) for decisions in per_queue.values())):
         wave = [decisions[round_number] for decisions in per_queue.values() if len(decisions) > round_number]
+        wave = [d for d in wave if id(d) not in outcome_of]  # round 0 may have run while listing
+        if not wave:
+            continue
         if progress is not None:
             progress(f"changing {len(wave)} queues ({len(outcome_of)}/{total} changes done)")
         for decision, outcome in _carry_out_batched(

@@ -386,17 +386,20 @@ def decide(
     observed: Iterable[ObservedQueue],
     overrides: Iterable[Override] = (),
     last_applied: Mapping[QueueKey, LastApplied] | Mapping[str, LastApplied] | None = None,
+    memo: dict[tuple[str, ...], DesiredState | None] | None = None,
 ) -> list[Decision]:
     """Decisions for every observed queue that a target group covers (state first, then callback).
 
     ``last_applied`` may be keyed by QueueKey or by its text. Pure: same input, same output.
+    ``memo``: the windows' answers worked out so far, for a caller that decides a tick's queues in
+    parts (the same ``config`` and ``now``); it only saves the work again.
     """
     now = as_utc(now)
     stored: dict[str, LastApplied] = {str(k): v for k, v in (last_applied or {}).items()}
     pins: dict[QueueKey, list[Override]] = {}
     for override in overrides:
         pins.setdefault(override.key, []).append(override)
-    cache: dict[tuple[str, ...], DesiredState | None] = {}
+    cache: dict[tuple[str, ...], DesiredState | None] = {} if memo is None else memo
     decisions: list[Decision] = []
     for queue in sorted(observed, key=lambda q: q.key):
         key = queue.key
