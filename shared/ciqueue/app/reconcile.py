@@ -169,12 +169,18 @@ def reconcile(
     loading = None if fan_out is not None else _background(runtime.state.load)
     # A tick that changes queues here starts each scope's changes as soon as its listing is
     # decided, while the other scopes are still being listed (``_Streamed``).
-    streamed = _Streamed(runtime, config, now, deadline, actor, context, loading, is_covered, only, progress)
-    on_scope = fan_out.listed if fan_out is not None else None if dry or loading is None else streamed.listed
+    streamed = None
+    on_scope = fan_out.listed if fan_out is not None else None
+    if loading is not None and not dry:
+        streamed = _Streamed(
+            runtime, config, now, deadline, actor, context, loading, is_covered, only, progress
+        )
+        on_scope = streamed.listed
     try:
         observed = _observe(runtime, config, scopes, deadline, report, progress, on_scope)
     finally:
-        streamed.close()  # on an error, the changes already started end before it is raised
+        if streamed is not None:
+            streamed.close()  # on an error, the changes already started end before it is raised
     if only is not None:
         observed = [q for q in observed if q.key.text in only]
     covered = [q for q in observed if is_covered(q)]
@@ -194,7 +200,7 @@ def reconcile(
     doc, _ = loading.result() if loading is not None else runtime.state.load()
     overrides = doc.engine_overrides()
     report.expired_overrides = [o.id for o in overrides if not o.active_at(now)]
-    if streamed.used:
+    if streamed is not None:
         # Decided scope by scope as listed: the same decisions (each queue's are its own), put in
         # the order deciding them all at once gives (by queue, state before callback).
         report.decisions = sorted(streamed.decisions, key=lambda d: d.key)
@@ -606,7 +612,7 @@ class _Streamed:
         deadline: Deadline | None,
         actor: str,
         context: Any,
-        loading: Future[Any] | None,
+        loading: Future[Any],
         is_covered: Callable[[ObservedQueue], bool],
         only: set[str] | None,
         progress: Callable[[str], None] | None = None,
@@ -615,7 +621,6 @@ class _Streamed:
         self.progress = progress
         self.actor, self.context, self.loading = actor, context, loading
         self.is_covered, self.only = is_covered, only
-        self.used = False
         self.decisions: list[Decision] = []
         self.outcomes: list[tuple[Decision, Any]] = []
         self.accounted: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
@@ -625,8 +630,6 @@ class _Streamed:
         self._memo: dict[tuple[str, ...], Any] = {}  # the windows' answers, shared by every scope
 
     def listed(self, scope: Scope, queues: list[ObservedQueue]) -> None:
-        assert self.loading is not None
-        self.used = True
         doc, _ = self.loading.result()
         if self._overrides is None:
             self._overrides = doc.engine_overrides()
