@@ -59,7 +59,7 @@ def parse_instant(text: str) -> datetime:
     zone: tzinfo | None = None
     if z is not None or sign is not None:
         zone = _zone(sign, off_h, off_m, INSTANT_RULE)
-    return _instant((year, month, day, hour or 0, minute or 0, second, fraction), zone, INSTANT_RULE)
+    return _instant((year, month, day), (hour, minute, second), fraction, zone, INSTANT_RULE)
 
 
 def _zone(sign: str | None, off_h: str | None, off_m: str | None, rule: str) -> tzinfo:
@@ -72,21 +72,19 @@ def _zone(sign: str | None, off_h: str | None, off_m: str | None, rule: str) -> 
     return timezone(-offset if sign == "-" else offset)
 
 
-def _instant(parts: tuple[str | int | None, ...], zone: tzinfo | None, rule: str) -> datetime:
-    """The datetime of matched parts (year, month, day, hour, minute, second, fraction digits)."""
-    year, month, day, hour, minute, second, fraction = parts
-    micro = int(str(fraction)[:6].ljust(6, "0")) if fraction else 0
+def _instant(
+    date: tuple[str, str, str],
+    time: tuple[str | None, str | None, str | None],
+    fraction: str | None,
+    zone: tzinfo | None,
+    rule: str,
+) -> datetime:
+    """The datetime of matched digits (a missing time part is 0: midnight, whole minutes or
+    seconds); ValueError naming ``rule`` when a value is out of range."""
+    micro = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    hour, minute, second = (int(part or 0) for part in time)
     try:
-        return datetime(
-            int(year or 0),
-            int(month or 0),
-            int(day or 0),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            micro,
-            zone,
-        )
+        return datetime(int(date[0]), int(date[1]), int(date[2]), hour, minute, second, micro, zone)
     except ValueError as exc:
         raise ValueError(f"{rule} ({exc})") from None
 
@@ -100,7 +98,7 @@ def parse_aware_instant(text: str) -> datetime:
         raise ValueError(STORED_INSTANT_RULE)
     year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
     zone = _zone(sign, off_h, off_m, STORED_INSTANT_RULE)
-    return _instant((year, month, day, hour, minute, second, fraction), zone, STORED_INSTANT_RULE)
+    return _instant((year, month, day), (hour, minute, second), fraction, zone, STORED_INSTANT_RULE)
 
 
 def iso_z(instant: datetime) -> str:
